@@ -1,0 +1,137 @@
+"""Layer definitions as data: one TOML file per layer in this folder; the file name is the layer name.
+
+A file gives `title`, `description`, `collections` and either `bands` (three or four bands drawn
+as RGB(A) with one `stretch`) or `expression` (one value, drawn through a `colormap`: `steps`,
+`ramp` with an optional `transform` over `v`, or `classes`). `range` is the value range a legend
+shows. Files are validated when loaded; a broken file stops the start-up with its name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from renderers import (
+    Classes,
+    Colormap,
+    Expression,
+    ExpressionError,
+    Ramp,
+    RenderSpec,
+    Steps,
+    Stretch,
+    parse_expression,
+    parse_hex,
+)
+
+__all__ = ["Layer", "LayerError", "load_layers", "STYLES_DIR"]
+
+STYLES_DIR = Path(__file__).parent
+_KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range"}
+# Stretch for single values drawn in grey (no colour map): indices span -1..1.
+_DEFAULT_VALUE_STRETCH = Stretch("linear", -1.0, 1.0)
+
+
+class LayerError(ValueError):
+    """A layer file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    title: str
+    description: str
+    collections: tuple[str, ...]
+    spec: RenderSpec
+    value_range: tuple[float, float] | None
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "collections": list(self.collections),
+            "bands": sorted(self.spec.bands),
+            "expressions": [e.source for e in self.spec.expressions],
+            "range": list(self.value_range) if self.value_range else None,
+        }
+
+
+def _colour(value: object, where: str) -> tuple[int, int, int]:
+    if isinstance(value, str):
+        return parse_hex(value)
+    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, int | float) for v in value):
+        # EO Browser writes colours as fractions of 1.
+        return tuple(round(min(max(float(v), 0.0), 1.0) * 255) for v in value)  # type: ignore[return-value]
+    raise LayerError(f"{where}: colour must be '#rrggbb' or [r, g, b] in 0..1, not {value!r}")
+
+
+def _colormap(raw: Mapping, where: str) -> tuple[Colormap, str | None]:
+    kind = raw.get("type")
+    if kind == "steps":
+        steps = tuple((float(bound), _colour(c, where)) for bound, c in raw["steps"])
+        return Steps(steps, _colour(raw["default"], where)), None
+    if kind == "ramp":
+        stops = tuple((float(v), _colour(c, where)) for v, c in raw["stops"])
+        return Ramp(stops), raw.get("transform")
+    if kind == "classes":
+        classes = tuple((int(v), str(label), _colour(c, where)) for v, label, c in raw["classes"])
+        return Classes(classes), None
+    raise LayerError(f"{where}: colormap type must be steps, ramp or classes, not {kind!r}")
+
+
+def _stretch(raw: object, where: str) -> Stretch:
+    if not isinstance(raw, Mapping) or raw.get("kind") not in ("linear", "highlight"):
+        raise LayerError(f"{where}: stretch needs kind = 'linear' or 'highlight', min and max")
+    return Stretch(raw["kind"], float(raw["min"]), float(raw["max"]))
+
+
+def _load(path: Path, band_names: Collection[str]) -> Layer:
+    where = path.name
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise LayerError(f"{where}: {exc}") from exc
+    unknown = set(raw) - _KEYS
+    if unknown:
+        raise LayerError(f"{where}: unknown keys {sorted(unknown)}")
+    try:
+        colormap: Colormap | None = None
+        transform: Expression | None = None
+        if "bands" in raw:
+            bands = raw["bands"]
+            if len(bands) not in (3, 4):
+                raise LayerError(f"{where}: bands must list 3 or 4 bands")
+            expressions = tuple(parse_expression(b, band_names) for b in bands)
+            stretches = (_stretch(raw.get("stretch"), where),) * len(expressions)
+        elif "expression" in raw:
+            expressions = (parse_expression(raw["expression"], band_names),)
+            stretches = (_stretch(raw["stretch"], where),) if "stretch" in raw else (_DEFAULT_VALUE_STRETCH,)
+            if "colormap" in raw:
+                colormap, transform_text = _colormap(raw["colormap"], where)
+                if transform_text:
+                    transform = parse_expression(transform_text, {"v"})
+        else:
+            raise LayerError(f"{where}: give either bands or expression")
+        value_range = tuple(float(v) for v in raw["range"]) if "range" in raw else None
+        return Layer(
+            name=path.stem,
+            title=str(raw.get("title", path.stem)),
+            description=str(raw.get("description", "")),
+            collections=tuple(raw.get("collections", ())),
+            spec=RenderSpec(expressions, stretches, colormap, transform),
+            value_range=value_range,  # type: ignore[arg-type]
+        )
+    except ExpressionError as exc:
+        raise LayerError(f"{where}: {exc}") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, LayerError):
+            raise
+        raise LayerError(f"{where}: malformed ({exc!r})") from exc
+
+
+def load_layers(band_names: Collection[str], directory: Path = STYLES_DIR) -> dict[str, Layer]:
+    """Load and validate every `*.toml` in `directory`, keyed by layer name."""
+    return {path.stem: _load(path, band_names) for path in sorted(directory.glob("*.toml"))}

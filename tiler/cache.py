@@ -1,0 +1,61 @@
+"""The rendered-image cache: a bytes-bounded LRU owned by the app, shared by its threads."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from cachetools import LRUCache
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    content: bytes
+    media_type: str
+    etag: str
+
+
+def make_etag(content: bytes) -> str:
+    return '"' + hashlib.blake2b(content, digest_size=16).hexdigest() + '"'
+
+
+class ImageCache:
+    """LRU of encoded images, bounded by the total size of their bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._lru: LRUCache[Hashable, CachedImage] = LRUCache(
+            maxsize=max_bytes, getsizeof=lambda item: len(item.content) + 200
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> CachedImage | None:
+        with self._lock:
+            return self._lru.get(key)
+
+    def put(self, key: Hashable, item: CachedImage) -> None:
+        with self._lock:
+            try:
+                self._lru[key] = item
+            except ValueError:  # larger than the whole cache: serve it, do not keep it
+                pass
+
+    def get_or_render(self, key: Hashable, render: Callable[[], tuple[bytes, str]]) -> tuple[CachedImage, bool]:
+        """The cached image for `key`, rendering and storing it on a miss. Returns (image, hit)."""
+        cached = self.get(key)
+        if cached is not None:
+            return cached, True
+        content, media_type = render()
+        item = CachedImage(content, media_type, make_etag(content))
+        self.put(key, item)
+        return item, False
+
+    @property
+    def current_bytes(self) -> int:
+        with self._lock:
+            return int(self._lru.currsize)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self._lru.maxsize)

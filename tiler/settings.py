@@ -1,0 +1,71 @@
+"""Settings: one frozen object, built once from the command line or the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "EO_TILER_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_roots: tuple[Path, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    cache_bytes: int = 256 * 1024 * 1024
+    cache_max_age: int = 3600
+    max_preview_size: int = 2048
+    max_expression_length: int = 512
+    max_expression_depth: int = 24
+    # GDAL options applied inside rasterio.Env for every read, never through os.environ.
+    gdal: Mapping[str, str | int] = field(
+        default_factory=lambda: {
+            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+            "GDAL_CACHEMAX": 256,  # MB; rasterio wants an int here
+            "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.jp2",
+        }
+    )
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.cache_bytes < 0:
+            raise ValueError("cache_bytes must not be negative")
+
+
+def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
+    key = ENV_PREFIX + name
+    if key not in environ:
+        return default
+    try:
+        return cast(environ[key])
+    except ValueError as exc:
+        raise ValueError(f"{key}={environ[key]!r} is not a valid {cast.__name__}") from exc
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from EO_TILER_* variables; keyword overrides (from the CLI) win."""
+    environ = os.environ if environ is None else environ
+    defaults = Settings()
+    roots = environ.get(ENV_PREFIX + "DATA", "")
+    values: dict[str, object] = {
+        "data_roots": tuple(Path(p) for p in roots.split(os.pathsep) if p),
+        "host": environ.get(ENV_PREFIX + "HOST", defaults.host),
+        "port": _cast(environ, "PORT", int, defaults.port),
+        "workers": _cast(environ, "WORKERS", int, defaults.workers),
+        "cache_bytes": _cast(environ, "CACHE_BYTES", int, defaults.cache_bytes),
+        "cache_max_age": _cast(environ, "CACHE_MAX_AGE", int, defaults.cache_max_age),
+        "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
+        "max_expression_length": _cast(
+            environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length
+        ),
+        "max_expression_depth": _cast(
+            environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth
+        ),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)  # type: ignore[arg-type]
