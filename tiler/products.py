@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -406,7 +406,7 @@ def discover(root: Path) -> Iterator[Product]:
     """Walk one data root and yield every product found; unreadable ones are logged and skipped."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         folder = Path(dirpath)
-        parser = None
+        parser: Callable[[Path, Path], Product] | None = None
         if folder.name.endswith(".SAFE"):
             parser, target = parse_safe, folder
         else:
@@ -418,6 +418,9 @@ def discover(root: Path) -> Iterator[Product]:
         if parser is None:
             continue
         dirnames.clear()  # a product's own subfolders hold no further products
+        if not is_inside(target, root):
+            log.warning("skipping %s: it resolves outside its data root", target)
+            continue
         try:
             yield parser(target, root)
         except (ProductUnreadable, OSError, ValueError, KeyError, rasterio.errors.RasterioError) as exc:

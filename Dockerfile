@@ -1,0 +1,11 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY tiler tiler
+COPY renderers renderers
+COPY styles styles
+RUN pip install --no-cache-dir .
+ENV EO_TILER_HOST=0.0.0.0
+EXPOSE 8000
+# Mount the archive at /eodata: docker run -p 8000:8000 -v /path/to/eodata:/eodata:ro eo-tiler
+CMD ["eo-tiler", "serve", "--data", "/eodata"]

@@ -1,0 +1,19 @@
+# Two entry points (see README): `make demo` and `make test`. Both install into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+
+.PHONY: install demo test
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/eo-tiler demo
+
+test: install
+	$(VENV)/bin/pytest -q

@@ -1,0 +1,61 @@
+"""Shared fixtures: the real sample data from ../shared/data and a small generated demo archive."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from tiler.app import create_app
+from tiler.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("EO_TILER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+SAFE_L2A_ID = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454"
+COG_ID = "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947"
+COG_STAC_ID = "S2A_29RKH_20200219_0_L2A"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "SOURCES.md").is_file():
+        pytest.skip(f"the shared sample data is not at {SHARED_DATA} (set EO_TILER_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def real_settings(shared_data: Path) -> Settings:
+    return Settings(data_roots=(shared_data,))
+
+
+@pytest.fixture(scope="session")
+def real_app(real_settings: Settings):
+    return create_app(real_settings)
+
+
+@pytest.fixture()
+def real_client(real_app) -> TestClient:
+    # A fresh client per test, but one app: the index is built once per session.
+    return TestClient(real_app, raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def demo_archive(tmp_path_factory: pytest.TempPathFactory):
+    from tiler.demo import generate_archive
+
+    root = tmp_path_factory.mktemp("demo")
+    return root, generate_archive(root, size=120)
+
+
+@pytest.fixture(scope="session")
+def demo_app(demo_archive):
+    root, _ = demo_archive
+    return create_app(Settings(data_roots=(root,)))
+
+
+@pytest.fixture()
+def demo_client(demo_app) -> TestClient:
+    return TestClient(demo_app, raise_server_exceptions=False)

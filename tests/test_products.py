@@ -1,0 +1,125 @@
+"""Product discovery and resolution: every ID form, metadata, and references that must be refused."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import COG_ID, COG_STAC_ID, SAFE_L2A_ID
+from tiler.errors import NotFound, UnsafeReference
+from tiler.products import ProductIndex, check_reference
+
+
+@pytest.fixture(scope="module")
+def index(shared_data: Path) -> ProductIndex:
+    return ProductIndex([shared_data])
+
+
+SAFE_REL = f"s2-l2a-safe-T29UNU-20221005/{SAFE_L2A_ID}.SAFE"
+COG_REL = "s2-l2a-cogs-29RKH-20200219/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
+
+
+@pytest.mark.parametrize(
+    "reference, expected",
+    [
+        (SAFE_L2A_ID, SAFE_L2A_ID),
+        (SAFE_L2A_ID + ".SAFE", SAFE_L2A_ID),
+        (SAFE_REL, SAFE_L2A_ID),
+        (SAFE_REL + "/", SAFE_L2A_ID),
+        ("/eodata/" + SAFE_REL, SAFE_L2A_ID),
+        (COG_ID, COG_ID),
+        (COG_ID + ".SAFE", COG_ID),
+        (COG_STAC_ID, COG_ID),
+        (COG_REL, COG_ID),
+        ("/eodata/" + COG_REL, COG_ID),
+    ],
+)
+def test_every_id_form_resolves(index: ProductIndex, reference: str, expected: str) -> None:
+    assert index.resolve(reference).id == expected
+
+
+def test_absolute_path_inside_a_root_resolves(index: ProductIndex, shared_data: Path) -> None:
+    assert index.resolve(str(shared_data / SAFE_REL)).id == SAFE_L2A_ID
+
+
+def test_safe_metadata_comes_from_the_mtd(index: ProductIndex) -> None:
+    product = index.resolve(SAFE_L2A_ID)
+    assert product.collection == "sentinel-2-l2a"
+    assert product.platform == "sentinel-2a"
+    assert product.processing_baseline == "04.00"
+    assert product.datetime.isoformat().startswith("2022-10-05T11:54:11")
+    assert product.cloud_cover == pytest.approx(59.769726)
+    assert product.offsets["B04"] == -1000
+    assert product.crs.to_epsg() == 32629
+    ring = product.footprint["coordinates"][0]
+    assert ring[0] == ring[-1]
+    # lon/lat order: western Ireland
+    assert all(-11 < lon < -6 and 51 < lat < 54 for lon, lat in ring)
+
+
+def test_safe_bands_are_taken_from_disk_at_their_finest_resolution(index: ProductIndex) -> None:
+    bands = index.resolve(SAFE_L2A_ID).bands
+    assert bands["SCL"].resolution == 20 and bands["SCL"].path.name.endswith("_SCL_20m.jp2")
+    assert bands["B04"].resolution == 60  # the 10 m file is listed in the MTD but not on disk
+    # B08 exists only in the metadata: the narrow NIR band B8A stands in for it.
+    assert bands["B08"].source_band == "B8A"
+
+
+def test_stac_item_maps_remote_hrefs_to_local_files(index: ProductIndex, shared_data: Path) -> None:
+    product = index.resolve(COG_ID)
+    assert product.cloud_cover == pytest.approx(4.051854)
+    assert product.processing_baseline == "02.14" and not product.offsets
+    assert product.bands["B04"].path == (shared_data / COG_REL / "B04.tif").resolve()
+    # The files are 10x downsampled; the resolution comes from the raster, not the item.
+    assert product.bands["B04"].resolution == pytest.approx(100)
+    assert product.bands["B11"].resolution == pytest.approx(200)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "../etc/passwd",
+        "s2-l2a-safe-T29UNU-20221005/../../etc",
+        "%2e%2e/%2e%2e/etc/passwd",
+        "%252e%252e%252fetc",
+        "/vsicurl/http://example.com/x.tif",
+        "vsizip//tmp/x.zip",
+        "https://example.com/B04.tif",
+        "/etc/passwd",
+        "/eodata/../etc/passwd",
+        "a\x00b",
+        "..\\..\\windows",
+        "",
+    ],
+)
+def test_unsafe_references_are_refused(index: ProductIndex, reference: str) -> None:
+    with pytest.raises(UnsafeReference):
+        index.resolve(reference)
+
+
+def test_unknown_product_is_not_found(index: ProductIndex) -> None:
+    with pytest.raises(NotFound):
+        index.resolve("S2B_MSIL2A_20200921T112119_N0214_R037_T30UUA_20200921T132441")
+
+
+def test_check_reference_keeps_plain_ids() -> None:
+    assert check_reference(SAFE_L2A_ID + "/") == SAFE_L2A_ID
+
+
+def test_symlinks_leaving_the_root_are_not_indexed(tmp_path: Path, shared_data: Path) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    cog = shared_data / COG_REL
+    # A product folder inside the root whose band files are symlinks to files outside it.
+    shutil.copytree(cog, outside / "S2A_29RKH_20200219_0_L2A")
+    product_dir = root / "S2A_29RKH_20200219_0_L2A"
+    product_dir.mkdir(parents=True)
+    for f in (outside / "S2A_29RKH_20200219_0_L2A").iterdir():
+        os.symlink(f, product_dir / f.name)
+    # And a symlinked folder pointing out of the root.
+    os.symlink(outside, root / "escape")
+    index = ProductIndex([root])
+    assert len(index) == 0

@@ -1,0 +1,79 @@
+"""The `eo-tiler` command: `serve` the products under data roots, or `demo` on generated data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+
+from tiler.settings import ENV_PREFIX, settings_from_env
+
+DEFAULT_DEMO_DIR = Path("demo-data")
+
+
+def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
+    missing = [str(p) for p in data_roots if not p.is_dir()]
+    if missing:
+        raise SystemExit(f"eo-tiler: data root not found: {', '.join(missing)}")
+    settings = settings_from_env(
+        data_roots=tuple(p.resolve() for p in data_roots) or None,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+    )
+    if not settings.data_roots:
+        raise SystemExit(f"eo-tiler: give --data DIR (or set {ENV_PREFIX}DATA)")
+    # Worker processes build their app from the environment, so hand the settings on through it.
+    os.environ[ENV_PREFIX + "DATA"] = os.pathsep.join(map(str, settings.data_roots))
+    print(f"eo-tiler: map page at http://{settings.host}:{settings.port}/", flush=True)
+    uvicorn.run(
+        "tiler.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+    )
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from tiler.demo import generate_archive
+
+    directory = args.dir.resolve()
+    print(f"eo-tiler: demo archive in {directory} (generated once, then reused)", flush=True)
+    products = generate_archive(directory, size=args.size, progress=lambda msg: print("  " + msg, flush=True))
+    print(f"eo-tiler: {len(products)} demo products ready", flush=True)
+    _serve(args, [directory])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="eo-tiler", description="Tile server for Sentinel-2 products.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def server_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default=None, help=f"address to listen on (env {ENV_PREFIX}HOST, default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=None, help=f"port (env {ENV_PREFIX}PORT, default 8000)")
+        p.add_argument("--workers", type=int, default=None, help=f"worker processes (env {ENV_PREFIX}WORKERS, default 1)")
+
+    serve = commands.add_parser("serve", help="serve the products found under the data roots")
+    serve.add_argument("--data", type=Path, action="append", default=[], metavar="DIR", help="a data root (repeatable)")
+    server_options(serve)
+
+    demo = commands.add_parser("demo", help="generate a synthetic demo archive once, then serve it")
+    demo.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo archive lives (default ./demo-data)")
+    demo.add_argument("--size", type=int, default=1200, help="10 m raster size in pixels (multiple of 6)")
+    server_options(demo)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        _serve(args, args.data)
+    else:
+        _demo(args)
+
+
+if __name__ == "__main__":
+    main()
