@@ -105,9 +105,10 @@ def _rescale(raw: str, count: int) -> tuple[Stretch, ...]:
         raise InvalidParameter(f"rescale must be numbers 'min,max' (one pair per band), not '{raw[:60]}'") from None
     if len(numbers) % 2 or not numbers or not all(math.isfinite(v) for v in numbers):
         raise InvalidParameter("rescale must be finite 'min,max' pairs")
-    stretches = [Stretch("linear", numbers[i], numbers[i + 1]) for i in range(0, len(numbers), 2)]
-    if any(s.min >= s.max for s in stretches):
+    pairs = list(zip(numbers[::2], numbers[1::2]))
+    if any(low >= high for low, high in pairs):
         raise InvalidParameter("rescale needs min < max in every pair")
+    stretches = [Stretch("linear", low, high) for low, high in pairs]
     if len(stretches) == 1:
         return tuple(stretches) * count
     if len(stretches) != count:
