@@ -25,7 +25,7 @@ class Settings:
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
             "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-            "GDAL_CACHEMAX": 256,  # MB; rasterio wants an int here
+            "GDAL_CACHEMAX": 256 * 1024 * 1024,  # rasterio passes it to GDALSetCacheMax64: bytes
             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.jp2",
         }
     )
