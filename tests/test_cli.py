@@ -1,0 +1,98 @@
+"""The `eo-tiler` command and the settings: a real server process on loopback, real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import COG_ID
+from tests.pixels import WEB_MERCATOR, decode
+from tiler.settings import Settings, settings_from_env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list[str]) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiler.cli", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read())
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("server did not start")
+
+
+def stop(process: subprocess.Popen) -> str:
+    process.terminate()
+    output, _ = process.communicate(timeout=20)
+    return output
+
+
+def test_serve_answers_over_http(shared_data: Path) -> None:
+    process, base = start(["serve", "--data", str(shared_data), "--workers", "2"])
+    try:
+        meta = httpx.get(f"{base}/products/{COG_ID}").json()
+        west, south, east, north = meta["bounds"]
+        t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, 10)
+        tile = httpx.get(f"{base}/tiles/10/{t.x}/{t.y}.png", params={"product": COG_ID, "layer": "NDVI"})
+        assert tile.status_code == 200 and decode(tile.content)[..., 3].mean() > 0
+        assert httpx.get(f"{base}/tiles/10/0/0.png", params={"product": "../x"}).status_code == 400
+    finally:
+        output = stop(process)
+    assert "map page at http://127.0.0.1:" in output
+
+
+def test_demo_generates_then_serves(tmp_path: Path) -> None:
+    process, base = start(["demo", "--dir", str(tmp_path / "demo"), "--size", "60"])
+    try:
+        products = httpx.get(f"{base}/products").json()["products"]
+        assert len(products) >= 4
+        page = httpx.get(base + "/")
+        assert page.status_code == 200 and "leaflet" in page.text
+        preview = httpx.get(products[0]["links"]["preview"], params={"width": 64})
+        assert preview.status_code == 200
+    finally:
+        output = stop(process)
+    assert "map page at" in output
+
+
+def test_serve_refuses_a_missing_root(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tiler.cli", "serve", "--data", str(tmp_path / "nope")], capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "data root not found" in result.stderr
+
+
+def test_settings_from_environment() -> None:
+    settings = settings_from_env(
+        {"EO_TILER_DATA": "/a:/b", "EO_TILER_PORT": "9000", "EO_TILER_CACHE_BYTES": "1000"}, port=9100
+    )
+    assert settings.data_roots == (Path("/a"), Path("/b"))
+    assert settings.port == 9100  # the command line wins
+    assert settings.cache_bytes == 1000
+    with pytest.raises(ValueError, match="EO_TILER_WORKERS"):
+        settings_from_env({"EO_TILER_WORKERS": "many"})
+    with pytest.raises(ValueError):
+        Settings(workers=0)
