@@ -71,7 +71,7 @@ def test_demo_generates_then_serves(tmp_path: Path) -> None:
         assert len(products) >= 4
         page = httpx.get(base + "/")
         assert page.status_code == 200 and "leaflet" in page.text
-        preview = httpx.get(products[0]["links"]["preview"], params={"width": 64})
+        preview = httpx.get(products[0]["links"]["preview"] + "&width=64")
         assert preview.status_code == 200
     finally:
         output = stop(process)
