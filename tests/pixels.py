@@ -31,7 +31,10 @@ def sample(path: Path, xs: np.ndarray, ys: np.ndarray, crs: str) -> tuple[np.nda
     (at least a fifth of a pixel from its edges), where nearest-neighbour resampling is unambiguous."""
     with rasterio.open(path) as src:
         sx, sy = transform(crs, src.crs, xs.ravel().tolist(), ys.ravel().tolist())
-        col_f, row_f = ~src.transform * (np.array(sx), np.array(sy))
+        inverse = ~src.transform
+        sx, sy = np.array(sx), np.array(sy)
+        col_f = inverse.a * sx + inverse.b * sy + inverse.c
+        row_f = inverse.d * sx + inverse.e * sy + inverse.f
         col, row = np.floor(col_f).astype(int), np.floor(row_f).astype(int)
         inside = (col >= 0) & (row >= 0) & (col < src.width) & (row < src.height)
         frac_c, frac_r = col_f - col, row_f - row

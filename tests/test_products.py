@@ -123,3 +123,19 @@ def test_symlinks_leaving_the_root_are_not_indexed(tmp_path: Path, shared_data: 
     os.symlink(outside, root / "escape")
     index = ProductIndex([root])
     assert len(index) == 0
+
+
+def test_demo_archive_id_forms(demo_archive) -> None:
+    """The generated archive lies in CODE-DE's date tree and the sentinel-cogs tree."""
+    root, products = demo_archive
+    index = ProductIndex([root])
+    assert len(index) == len(products)
+    for product in products:
+        relative = product.path.relative_to(root).as_posix()
+        for reference in (product.id, relative, "/eodata/" + relative, str(product.path)):
+            assert index.resolve(reference).id == product.id, reference
+        if product.layout == "safe":
+            assert relative.startswith(("Sentinel-2/MSI/L2A/", "Sentinel-2/MSI/L1C/"))
+            assert index.resolve(product.id + ".SAFE").id == product.id
+    l1c = index.resolve(next(p.id for p in products if p.collection == "sentinel-2-l1c"))
+    assert l1c.collection == "sentinel-2-l1c" and "SCL" not in l1c.bands and l1c.bands["B04"].resolution == 10
