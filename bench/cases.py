@@ -1,0 +1,139 @@
+"""The benchmark cases: which tiles, thumbnails and views, as request paths for both servers.
+
+Both servers draw the same picture from the same files, as 256 px PNG tiles in WebMercatorQuad:
+
+- TRUE_COLOR: eo-tiler's layer (B04, B03, B02 over 0..0.4 reflectance with EO Browser's highlight
+  compression); TiTiler: the same three assets rescaled linearly over the same reflectances in DN
+  (1000..5000, the product is baseline 04.00).
+- NDVI: eo-tiler's layer (stepped palette); TiTiler: (nir - red) / (nir + red) over -1..1 through
+  rio-tiler's `rdylgn` colour map.
+
+TiTiler reads the product through its STAC endpoint (`/stac/...?url=item.json&assets=...`), which
+its documentation gives for products whose bands are separate files; DN 0 is nodata in both.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+import morecantile
+from rasterio.warp import transform_bounds
+
+from bench.data import BenchData
+
+TMS = morecantile.tms.get("WebMercatorQuad")
+TILE_PX = 256
+
+TITILER_STYLE = {
+    "TRUE_COLOR": [("assets", "red"), ("assets", "green"), ("assets", "blue"), ("rescale", "1000,5000")],
+    "NDVI": [("assets", "nir"), ("assets", "red"), ("expression", "(b1-b2)/(b1+b2)"), ("rescale", "-1,1"),
+             ("colormap_name", "rdylgn")],
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One request, for both servers; `bounds` (in EPSG:3857) and `size` let the floor redo it in-process."""
+
+    eo_path: str
+    titiler_path: str
+    layer: str
+    bounds: tuple[float, float, float, float]
+    crs: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str  # cold | hot | viewport | previews
+    layer: str
+    fmt: str  # jp2 | cog
+    zoom: int | None
+    targets: tuple[Target, ...]
+    concurrency: int
+    duration_s: float | None = None  # None: each target once; else cycle for this long
+
+    @property
+    def name(self) -> str:
+        zoom = f" z{self.zoom}" if self.zoom is not None else ""
+        return f"{self.kind} {self.layer} {self.fmt}{zoom}"
+
+
+def _wgs84_bounds(data: BenchData) -> tuple[float, float, float, float]:
+    return transform_bounds(f"EPSG:{data.epsg}", "EPSG:4326", *data.bounds)
+
+
+def _tile_target(data: BenchData, item: str, layer: str, tile: morecantile.Tile) -> Target:
+    eo = f"/tiles/{tile.z}/{tile.x}/{tile.y}.png?" + urlencode({"product": data.product_id, "layer": layer})
+    tt = (f"/stac/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?"
+          + urlencode([("url", item), *TITILER_STYLE[layer], ("nodata", "0")], quote_via=quote))
+    return Target(eo, tt, layer, tuple(TMS.xy_bounds(tile)), "EPSG:3857", TILE_PX, TILE_PX)
+
+
+def product_tiles(data: BenchData, zoom: int) -> list[morecantile.Tile]:
+    """Tiles wholly inside the product (tiles at its edge are partly empty, so cheaper); at low zooms,
+    where no tile fits inside, every tile that touches it."""
+    west, south, east, north = _wgs84_bounds(data)
+    touching = list(TMS.tiles(west, south, east, north, zooms=[zoom]))
+    inside = [t for t in touching
+              if (b := TMS.bounds(t)).left >= west and b.right <= east and b.bottom >= south and b.top <= north]
+    return inside or touching
+
+
+def viewport_tiles(data: BenchData, zoom: int, width: int = 1920, height: int = 1080) -> list[morecantile.Tile]:
+    """Every tile a `width` x `height` map view centred on the product shows, centre rows first."""
+    west, south, east, north = _wgs84_bounds(data)
+    centre = TMS.tile((west + east) / 2, (south + north) / 2, zoom)
+    # The view's centre in global pixel coordinates at this zoom.
+    b = TMS.xy_bounds(centre)
+    res = (b.right - b.left) / TILE_PX
+    cx, cy = TMS.xy((west + east) / 2, (south + north) / 2)
+    origin = TMS.xy_bounds(morecantile.Tile(0, 0, zoom))
+    px, py = (cx - origin.left) / res, (origin.top - cy) / res
+    cols = range(math.floor((px - width / 2) / TILE_PX), math.floor((px + width / 2 - 1) / TILE_PX) + 1)
+    rows = range(math.floor((py - height / 2) / TILE_PX), math.floor((py + height / 2 - 1) / TILE_PX) + 1)
+    tiles = [morecantile.Tile(x, y, zoom) for y in rows for x in cols]
+    return sorted(tiles, key=lambda t: (abs(t.y - centre.y), abs(t.x - centre.x)))
+
+
+def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_tiles: int, hot_s: float,
+                thumbnails: int, viewport_zoom: int, seed: int = 5) -> list[Case]:
+    item = str(data.titiler_items[fmt])
+    rng = random.Random(seed)
+    cases: list[Case] = []
+    used: set[morecantile.Tile] = set()
+    for layer in ("TRUE_COLOR", "NDVI"):
+        for zoom, count in cold_counts.items():
+            tiles = product_tiles(data, zoom)
+            fresh = [t for t in tiles if t not in used] or tiles
+            rng.shuffle(fresh)
+            # Few tiles exist at low zooms: those are requested round and round (the tile cache is off).
+            chosen = [fresh[i % len(fresh)] for i in range(count)]
+            used.update(chosen)
+            targets = tuple(_tile_target(data, item, layer, t) for t in chosen)
+            cases.append(Case("cold", layer, fmt, zoom, targets, concurrency=6))
+    hot_zoom = max(cold_counts)
+    tiles = [t for t in product_tiles(data, hot_zoom) if t not in used][:hot_tiles] or product_tiles(data, hot_zoom)
+    for layer in ("TRUE_COLOR", "NDVI"):
+        targets = tuple(_tile_target(data, item, layer, t) for t in tiles)
+        cases.append(Case("hot", layer, fmt, hot_zoom, targets, concurrency=6, duration_s=hot_s))
+    view = tuple(_tile_target(data, item, "TRUE_COLOR", t) for t in viewport_tiles(data, viewport_zoom))
+    cases.append(Case("viewport", "TRUE_COLOR", fmt, viewport_zoom, view, concurrency=6))
+    cases.append(Case("previews", "TRUE_COLOR", fmt, None, _thumbnails(data, item, thumbnails), concurrency=thumbnails))
+    return cases
+
+
+def _thumbnails(data: BenchData, item: str, count: int) -> tuple[Target, ...]:
+    """`count` different thumbnails (a results page shows different products: none may come from a cache)."""
+    targets = []
+    for i in range(count):
+        width = 192 + 8 * i
+        eo = "/preview.png?" + urlencode({"product": data.product_id, "layer": "TRUE_COLOR", "width": width})
+        tt = "/stac/preview.png?" + urlencode(
+            [("url", item), *TITILER_STYLE["TRUE_COLOR"], ("nodata", "0"), ("max_size", width)], quote_via=quote)
+        targets.append(Target(eo, tt, "TRUE_COLOR", data.bounds, f"EPSG:{data.epsg}", width, width))
+    return tuple(targets)

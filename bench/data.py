@@ -1,0 +1,141 @@
+"""Benchmark data: one Sentinel-2 L2A tile of the demo landscape, as ESA SAFE (JP2) and as COGs.
+
+At the full size (10980 px at 10 m) this is what a real archive holds: 10 m, 20 m and 60 m bands
+and SCL, lossless JPEG 2000 with 6 resolution levels and 1024/640/192 px codestream tiles like
+ESA's, and DEFLATE COGs with overviews like the sentinel-cogs bucket. The texture is the demo's
+landscape (fields, forest, towns, rivers, clouds), so it compresses like imagery, not like noise.
+
+The files are written once per size under ``<root>/<size>/`` and reused; ``manifest.json`` is
+written last and says what is there:
+
+    <root>/<size>/jp2/Sentinel-2/MSI/L2A/.../<id>.SAFE   data root for the JP2 runs
+    <root>/<size>/cog/sentinel-cogs/.../<cog id>/         data root for the COG runs
+    <root>/<size>/titiler-jp2.json, titiler-cog.json      STAC items with local hrefs, for TiTiler
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+from tiler import demo
+
+FULL_SIZE = 10980
+# Bump when the files written here change, so a cached data set is rebuilt.
+DATA_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchData:
+    size: int
+    jp2_root: Path
+    cog_root: Path
+    product_id: str  # the SAFE product's ID; the COG product's STAC item is `cog_id`
+    cog_id: str
+    titiler_items: dict[str, Path]  # "jp2" / "cog" -> STAC item for TiTiler
+    bounds: tuple[float, float, float, float]  # native CRS
+    epsg: int
+
+
+def _finest_files(safe: Path) -> dict[str, Path]:
+    """Band name -> its finest JP2 in a SAFE (B02_10m wins over B02_20m)."""
+    found: dict[str, tuple[int, Path]] = {}
+    for path in safe.glob("GRANULE/*/IMG_DATA/R*m/*.jp2"):
+        _, _, band, res = path.stem.split("_")
+        metres = int(res.removesuffix("m"))
+        if band not in found or metres < found[band][0]:
+            found[band] = (metres, path)
+    return {band: path for band, (_, path) in found.items()}
+
+
+def _local_item(item: dict, files: dict[str, Path], media_type: str) -> dict:
+    """The product's STAC item with every asset pointing at a local file (TiTiler opens hrefs as given)."""
+    assets = {}
+    for band, path in files.items():
+        key = next((k for k, a in item["assets"].items() if a["href"].endswith(f"/{band}.tif")), band.lower())
+        # Per-asset grids describe the COGs (B01 is 60 m there, 20 m in the SAFE): let TiTiler read the files.
+        asset = {k: v for k, v in item["assets"].get(key, {"roles": ["data"]}).items() if not k.startswith("proj:")}
+        asset.update(href=str(path.resolve()), type=media_type)
+        assets[key] = asset
+    return {**item, "assets": assets, "links": []}
+
+
+def ensure_data(root: Path, size: int = FULL_SIZE, progress: Callable[[str], None] = print) -> BenchData:
+    """Generate the benchmark product under ``root/size`` unless it is already there."""
+    if size % 60:
+        raise ValueError("size must be a multiple of 60 (the 60 m grid)")
+    base = Path(root).resolve() / str(size)
+    manifest_path = base / "manifest.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("version") == DATA_VERSION:
+            return _from_manifest(base, manifest)
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    t0 = time.perf_counter()
+    specs, frame = demo._layout(size)
+    # The demo's second product: a full tile (no swath edge), summer fields, cumulus.
+    spec = specs[1]
+    progress(f"bench data: computing the {size} x {size} landscape of {spec.name}")
+    _, _, u, v = demo._uv(spec.grid, frame)
+    land = demo._landscape(u, v, size, spec.season)
+    weather = demo._weather(u, v, spec.weather, size)
+    del u, v
+    scene = demo._Scene(spec, land, weather, demo._valid_mask(size, spec.nodata_corner))
+    progress(f"bench data: landscape in {time.perf_counter() - t0:.0f} s; writing JP2 (SAFE)")
+    t = time.perf_counter()
+    safe = base / "jp2" / spec.relpath()
+    safe.mkdir(parents=True)
+    demo._write_safe(spec, scene, safe)
+    progress(f"bench data: SAFE in {time.perf_counter() - t:.0f} s; writing COGs")
+    t = time.perf_counter()
+    cog_spec = dataclasses.replace(spec, layout="cog")
+    cog_dir = base / "cog" / cog_spec.relpath()
+    demo._write_cog_product(cog_spec, scene, cog_dir)
+    progress(f"bench data: COGs in {time.perf_counter() - t:.0f} s")
+    del scene, land, weather
+
+    item = json.loads((cog_dir / f"{cog_spec.cog_id}.json").read_text())
+    cog_files = {p.stem: p for p in cog_dir.glob("*.tif")}
+    items = {
+        "jp2": _local_item(item, _finest_files(safe), "image/jp2"),
+        "cog": _local_item(item, cog_files, "image/tiff; application=geotiff; profile=cloud-optimized"),
+    }
+    for kind, content in items.items():
+        (base / f"titiler-{kind}.json").write_text(json.dumps(content, indent=1))
+    manifest = {
+        "version": DATA_VERSION,
+        "size": size,
+        "product_id": spec.name,
+        "cog_id": cog_spec.cog_id,
+        "jp2_root": "jp2",
+        "cog_root": "cog",
+        "bounds": list(spec.grid.bounds),
+        "epsg": spec.grid.epsg,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "bytes": {kind: sum(p.stat().st_size for p in (base / kind).rglob("*") if p.is_file()) for kind in ("jp2", "cog")},
+    }
+    tmp = base / f"manifest.json.{os.getpid()}"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, manifest_path)
+    progress(f"bench data: ready in {manifest['seconds']} s under {base}")
+    return _from_manifest(base, manifest)
+
+
+def _from_manifest(base: Path, manifest: dict) -> BenchData:
+    return BenchData(
+        size=manifest["size"],
+        jp2_root=base / manifest["jp2_root"],
+        cog_root=base / manifest["cog_root"],
+        product_id=manifest["product_id"],
+        cog_id=manifest["cog_id"],
+        titiler_items={kind: base / f"titiler-{kind}.json" for kind in ("jp2", "cog")},
+        bounds=tuple(manifest["bounds"]),
+        epsg=manifest["epsg"],
+    )

@@ -1,0 +1,246 @@
+"""`python -m bench`: eo-tiler against TiTiler on the same data, same core, same load.
+
+The servers share one CPU core and the load generator has the other (on a 2-core machine: servers
+on core 1, client on core 0). Each server runs one worker with the same GDAL block cache. For every
+case both servers get the same requests, one after the other, so their ratio comes from one run.
+Cold cases run against an eo-tiler whose image cache is off; the rest against one with the default
+cache. Results go to bench/results/<date>.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import rio_tiler
+
+from bench import cases as bench_cases
+from bench.data import FULL_SIZE, BenchData, ensure_data
+from bench.load import LoadResult, replay
+from bench.servers import (
+    GDAL_CACHEMAX_MB,
+    REPO,
+    TITILER_GDAL_ENV,
+    Server,
+    ensure_titiler,
+    eo_tiler_command,
+    free_port,
+    serve,
+    titiler_command,
+)
+from renderers import encode, render
+from styles import load_layers
+from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
+from tiler.reading import read_part
+from tiler.settings import Settings
+
+MiB = 1024 * 1024
+FULL = {"cold_counts": {8: 12, 11: 40, 14: 60}, "hot_tiles": 60, "hot_s": 8.0, "thumbnails": 20, "viewport_zoom": 12}
+# Small enough for the test suite's tiny product.
+QUICK = {"cold_counts": {11: 3, 14: 6}, "hot_tiles": 6, "hot_s": 0.5, "thumbnails": 4, "viewport_zoom": 14}
+
+
+def _summary(result: LoadResult, peak_rss: int, load_before: float) -> dict:
+    ms = lambda s: None if s is None else round(s * 1000, 1)  # noqa: E731
+    return {
+        "requests": result.requests,
+        "errors": result.errors,
+        "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+        "wall_s": round(result.wall_s, 3),
+        "rps": round(result.rps, 2),
+        "p50_ms": ms(result.percentile(50)),
+        "p99_ms": ms(result.percentile(99)),
+        "mean_kib": round(result.bytes_received / max(1, result.requests - result.errors) / 1024, 1),
+        "client_cpu_pct": round(100 * result.client_cpu_s / result.wall_s, 1) if result.wall_s else None,
+        "peak_rss_mib": round(peak_rss / MiB, 1),
+        "loadavg_1m_before": round(load_before, 2),
+    }
+
+
+def _measure(server: Server, case: bench_cases.Case, paths: list[str]) -> dict:
+    if case.kind == "hot":  # hot means: every tile already requested once
+        replay(server.host, server.port, paths, concurrency=case.concurrency)
+    server.memory.reset()
+    load_before = os.getloadavg()[0]
+    result = replay(server.host, server.port, paths, concurrency=case.concurrency, duration_s=case.duration_s)
+    time.sleep(0.1)  # one more memory sample after the last response
+    return _summary(result, server.memory.peak, load_before)
+
+
+def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] | None) -> dict:
+    """Read + render + encode of the same tiles in this process, one after the other, on the servers' core."""
+    settings = Settings(data_roots=(root,))
+    product = ProductIndex([root]).resolve(data.product_id)
+    spec = load_layers(set(S2_BANDS) | CLASS_BANDS)[case.layer].spec
+    own = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        seconds = []
+        for t in case.targets:
+            start = time.perf_counter()
+            stack = read_part(product, spec.bands, t.bounds, rasterio.crs.CRS.from_user_input(t.crs), t.width,
+                              t.height, gdal_options=settings.gdal)
+            encode(render(spec, stack.arrays, stack.valid), "png")
+            seconds.append(time.perf_counter() - start)
+    finally:
+        os.sched_setaffinity(0, own)
+    return {"rps": round(len(seconds) / sum(seconds), 2), "p50_ms": round(1000 * statistics.median(seconds), 1)}
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def _speedup(case: bench_cases.Case, eo: dict, tt: dict | None) -> float | None:
+    """How many times faster eo-tiler is: throughput for tiles, wall time for a page of requests."""
+    if tt is None:
+        return None
+    if case.kind in ("viewport", "previews"):
+        return _ratio(tt["wall_s"], eo["wall_s"])
+    return _ratio(eo["rps"], tt["rps"])
+
+
+def run(args: argparse.Namespace) -> dict:
+    say = lambda msg: print(msg, flush=True)  # noqa: E731
+    plan = QUICK if args.quick else FULL
+    ncpu = os.cpu_count() or 1
+    server_cpus = {ncpu - 1} if ncpu > 1 else None
+    client_cpus = {0} if ncpu > 1 else None
+    titiler_version = ensure_titiler(say) if args.baseline == "titiler" else None
+    data = ensure_data(args.data_dir, args.size, progress=say)
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)
+    log_path = args.results_dir / "servers.log"
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    results: list[dict] = []
+    started = datetime.now(timezone.utc)
+    for fmt in args.formats:
+        root = data.jp2_root if fmt == "jp2" else data.cog_root
+        cases = bench_cases.build_cases(data, fmt, **plan)
+        phases = [(0, [c for c in cases if c.kind == "cold"]), (Settings().cache_bytes, [c for c in cases if c.kind != "cold"])]
+        for cache_bytes, phase in phases:
+            eo_argv, eo_env = eo_tiler_command(root, eo_port := free_port(), cache_bytes, args.workers)
+            with serve("eo-tiler", eo_argv, eo_env, eo_port, server_cpus, "/healthz", log_path) as eo:
+                baseline = _baseline(args, server_cpus, log_path)
+                with baseline as tt:
+                    for case in phase:
+                        say(f"bench: {case.name} ({len(case.targets)} requests{', cycled' if case.duration_s else ''})")
+                        entry: dict = {"case": case.name, "kind": case.kind, "layer": case.layer, "format": fmt,
+                                       "zoom": case.zoom, "targets": len(case.targets),
+                                       "concurrency": case.concurrency, "duration_s": case.duration_s}
+                        entry["eo_tiler"] = _measure(eo, case, [t.eo_path for t in case.targets])
+                        entry["eo_tiler"]["cache_bytes"] = cache_bytes
+                        entry["titiler"] = _measure(tt, case, [t.titiler_path for t in case.targets]) if tt else None
+                        entry["speedup"] = _speedup(case, entry["eo_tiler"], entry["titiler"])
+                        if case.kind == "cold":
+                            entry["floor"] = _floor(data, root, case, server_cpus)
+                            entry["floor_over_eo_tiler"] = _ratio(entry["floor"]["rps"], entry["eo_tiler"]["rps"])
+                        if entry["titiler"]:
+                            entry["p99_ratio"] = _ratio(entry["eo_tiler"]["p99_ms"], entry["titiler"]["p99_ms"])
+                        results.append(entry)
+                        say("  " + _line(entry))
+    report = {
+        "date": started.isoformat(timespec="seconds"),
+        "machine": {"cpus": ncpu, "server_cpus": sorted(server_cpus or []), "client_cpus": sorted(client_cpus or []),
+                    "platform": platform.platform(), "python": platform.python_version()},
+        "versions": {"eo_tiler": _git_revision(), "titiler": titiler_version, "rio_tiler": rio_tiler.__version__,
+                     "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__, "numpy": np.__version__},
+        "config": {"workers": args.workers, "gdal_cachemax_mib": GDAL_CACHEMAX_MB, "titiler_env": TITILER_GDAL_ENV,
+                   "data_size": data.size, "plan": {k: str(v) for k, v in plan.items()}},
+        "cases": results,
+    }
+    stamp = started.strftime("%Y-%m-%dT%H%M")
+    (args.results_dir / f"{stamp}.json").write_text(json.dumps(report, indent=1) + "\n")
+    table = markdown_table(report)
+    (args.results_dir / f"{stamp}.md").write_text(table)
+    say(table)
+    return report
+
+
+def _baseline(args: argparse.Namespace, cpus: set[int] | None, log_path: Path):
+    if args.baseline != "titiler":
+        from contextlib import nullcontext
+
+        return nullcontext(None)
+    argv, env = titiler_command(port := free_port(), args.workers)
+    return serve("titiler", argv, env, port, cpus, "/healthz", log_path)
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def _line(entry: dict) -> str:
+    eo, tt = entry["eo_tiler"], entry["titiler"]
+    text = f"eo-tiler {eo['rps']} req/s p99 {eo['p99_ms']} ms wall {eo['wall_s']} s err {eo['errors']}"
+    if tt:
+        text += f" | TiTiler {tt['rps']} req/s p99 {tt['p99_ms']} ms wall {tt['wall_s']} s err {tt['errors']}"
+        text += f" | x{entry['speedup']}"
+    if "floor" in entry:
+        text += f" | floor {entry['floor']['rps']} req/s"
+    return text
+
+
+def markdown_table(report: dict) -> str:
+    def cell(value) -> str:
+        return "–" if value is None else str(value)
+
+    rows = [
+        f"Run {report['date']}, TiTiler {report['versions']['titiler']}, GDAL {report['versions']['gdal']}, "
+        f"{report['machine']['cpus']} CPUs (servers on {report['machine']['server_cpus']}, client on "
+        f"{report['machine']['client_cpus']}), {report['config']['workers']} worker each, "
+        f"product {report['config']['data_size']} px.",
+        "",
+        "| case | eo-tiler req/s | TiTiler req/s | speed-up | eo-tiler p50 / p99 ms | TiTiler p50 / p99 ms "
+        "| wall s (eo / Ti) | errors | peak RSS MiB (eo / Ti) | floor req/s | floor / eo | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in report["cases"]:
+        eo, tt = e["eo_tiler"], e["titiler"] or {}
+        floor = e.get("floor") or {}
+        rows.append(
+            f"| {e['case']} | {eo['rps']} | {cell(tt.get('rps'))} | {cell(e['speedup'])} "
+            f"| {cell(eo['p50_ms'])} / {cell(eo['p99_ms'])} | {cell(tt.get('p50_ms'))} / {cell(tt.get('p99_ms'))} "
+            f"| {eo['wall_s']} / {cell(tt.get('wall_s'))} | {eo['errors']} / {cell(tt.get('errors'))} "
+            f"| {eo['peak_rss_mib']} / {cell(tt.get('peak_rss_mib'))} | {cell(floor.get('rps'))} "
+            f"| {cell(e.get('floor_over_eo_tiler'))} | {eo['loadavg_1m_before']} |"
+        )
+    rows += [
+        "",
+        "speed-up: eo-tiler req/s over TiTiler's (viewport, previews: TiTiler's wall time over eo-tiler's). "
+        "floor: the same reads + render + PNG encode in-process, one at a time, on the servers' core. "
+        "load: 1-minute load average before the case.",
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=REPO / "bench" / "data", help="where the data is cached")
+    parser.add_argument("--size", type=int, default=FULL_SIZE, help="10 m raster size (10980: a full tile)")
+    parser.add_argument("--results-dir", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--formats", nargs="+", default=["cog", "jp2"], choices=["cog", "jp2"])
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per server")
+    parser.add_argument("--baseline", choices=["titiler", "none"], default="titiler")
+    parser.add_argument("--quick", action="store_true", help="a few requests per case (the smoke test)")
+    run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
