@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -11,6 +13,7 @@ from starlette.responses import JSONResponse
 from renderers import ExpressionError
 from styles import load_layers
 from tiler.cache import ImageCache
+from tiler.datasets import DatasetPool
 from tiler.errors import BadRequest, NotFound, ProductUnreadable, TilerError, TooLarge
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
 from tiler.routes import Services, routes
@@ -49,10 +52,18 @@ def create_app(settings: Settings, index: ProductIndex | None = None) -> Starlet
         index=index,
         layers=load_layers(set(S2_BANDS) | CLASS_BANDS),
         cache=ImageCache(settings.cache_bytes),
+        datasets=DatasetPool(settings.open_datasets),
     )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        services.datasets.close()
+
     app = Starlette(
         routes=routes,
         exception_handlers={TilerError: _error_response, ExpressionError: _error_response, Exception: _error_response},
+        lifespan=lifespan,
     )
     app.state.services = services
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ from rasterio.crs import CRS
 from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 
+from tiler.datasets import DatasetPool
 from tiler.errors import NotFound, ProductUnreadable
 from tiler.products import Product
 
@@ -34,11 +36,13 @@ def read_part(
     *,
     gdal_options: Mapping[str, str | int],
     resampling: str = "nearest",
+    datasets: DatasetPool | None = None,
 ) -> BandStack:
     """Read `band_names` of `product` over `bounds` (in `crs`) into `width` x `height` pixels.
 
     20 m and 60 m bands are warped onto the same output grid as the 10 m bands, so every array
     covers the same ground pixel for pixel. Overviews are used when the output is coarser.
+    With `datasets`, band files stay open between calls (and keep their decoded blocks).
     """
     names = sorted(set(band_names))
     missing = [n for n in names if n not in product.bands]
@@ -55,7 +59,7 @@ def read_part(
                 # Class codes must never be blended with their neighbours.
                 method = "nearest" if band.is_class_band else resampling
                 try:
-                    with Reader(key) as src:
+                    with _open(datasets, key) as dataset, Reader(key, dataset=dataset) as src:
                         image = src.part(
                             bounds,
                             dst_crs=crs,
@@ -74,6 +78,10 @@ def read_part(
             valid &= band_valid
             arrays[name] = _to_physical(product, name, dn)
     return BandStack(arrays, valid)
+
+
+def _open(datasets: DatasetPool | None, path: str) -> AbstractContextManager:
+    return datasets.open(path) if datasets is not None else rasterio.open(path)
 
 
 def _to_physical(product: Product, name: str, dn: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from starlette.routing import Route
 from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
 from tiler.cache import CachedImage, ImageCache
+from tiler.datasets import DatasetPool
 from tiler.errors import InvalidParameter
 from tiler.params import Styling, image_format, preview_size, styling, tile_address, tile_matrix_set
 from tiler.products import Product, ProductIndex
@@ -36,6 +37,7 @@ class Services:
     index: ProductIndex
     layers: dict[str, Layer]
     cache: ImageCache
+    datasets: DatasetPool
 
 
 def _services(request: Request) -> Services:
@@ -95,7 +97,8 @@ def preview(request: Request) -> Response:
 
 def _render(services: Services, product: Product, style: Styling, bounds, crs, width: int, height: int, fmt: str):
     stack = read_part(
-        product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal
+        product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal,
+        datasets=services.datasets,
     )
     rgba = render(style.spec, stack.arrays, stack.valid)
     return encode(rgba, fmt), MEDIA_TYPES[fmt]

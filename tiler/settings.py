@@ -18,6 +18,7 @@ class Settings:
     workers: int = 1
     cache_bytes: int = 256 * 1024 * 1024
     cache_max_age: int = 3600
+    open_datasets: int = 32  # band files kept open between requests, per worker
     max_preview_size: int = 2048
     max_expression_length: int = 512
     max_expression_depth: int = 24
@@ -35,6 +36,8 @@ class Settings:
             raise ValueError("workers must be at least 1")
         if self.cache_bytes < 0:
             raise ValueError("cache_bytes must not be negative")
+        if self.open_datasets < 0:
+            raise ValueError("open_datasets must not be negative")
 
 
 def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -59,6 +62,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "workers": _cast(environ, "WORKERS", int, defaults.workers),
         "cache_bytes": _cast(environ, "CACHE_BYTES", int, defaults.cache_bytes),
         "cache_max_age": _cast(environ, "CACHE_MAX_AGE", int, defaults.cache_max_age),
+        "open_datasets": _cast(environ, "OPEN_DATASETS", int, defaults.open_datasets),
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
         "max_expression_length": _cast(
             environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length

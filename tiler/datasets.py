@@ -1,0 +1,76 @@
+"""Open band files kept between requests, lent to one thread at a time.
+
+Opening a band file costs a header parse on every request, and closing it throws away the blocks
+GDAL decoded for it (a JPEG 2000 codestream tile is 1024 x 1024 pixels; neighbouring map tiles need
+the same one). A rasterio dataset is not thread-safe, so each handle is lent to one thread at a
+time; a thread that finds no idle handle opens another. Idle handles are bounded and the least
+recently returned is closed first. The app owns the pool and closes it on shutdown.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import rasterio
+from rasterio.io import DatasetReader
+
+
+class DatasetPool:
+    def __init__(self, max_idle: int) -> None:
+        if max_idle < 0:
+            raise ValueError("max_idle must not be negative")
+        self._max_idle = max_idle
+        # (path, sequence number) -> idle handle, oldest first; the number tells handles of one path apart.
+        self._idle: OrderedDict[tuple[str, int], DatasetReader] = OrderedDict()
+        self._counter = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def open(self, path: str) -> Iterator[DatasetReader]:
+        """A dataset for `path`, this thread's alone until the block ends. Call inside rasterio.Env."""
+        dataset = self._take(path)
+        if dataset is None:
+            dataset = rasterio.open(path)
+        try:
+            yield dataset
+        except BaseException:
+            dataset.close()  # it may be half-way through a failed read: do not lend it again
+            raise
+        self._give_back(path, dataset)
+
+    def _take(self, path: str) -> DatasetReader | None:
+        with self._lock:
+            for key in reversed(self._idle):  # the most recently used handle has the warmest blocks
+                if key[0] == path:
+                    return self._idle.pop(key)
+        return None
+
+    def _give_back(self, path: str, dataset: DatasetReader) -> None:
+        evicted = []
+        with self._lock:
+            if self._closed or self._max_idle == 0:
+                evicted.append(dataset)
+            else:
+                self._counter += 1
+                self._idle[(path, self._counter)] = dataset
+                while len(self._idle) > self._max_idle:
+                    evicted.append(self._idle.popitem(last=False)[1])
+        for old in evicted:
+            old.close()
+
+    @property
+    def idle(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            handles = list(self._idle.values())
+            self._idle.clear()
+        for dataset in handles:
+            dataset.close()
