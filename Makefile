@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 
-.PHONY: install demo test
+.PHONY: install demo test bench
 
 install: $(VENV)/.installed
 
@@ -17,3 +17,7 @@ demo: install
 
 test: install
 	$(VENV)/bin/pytest -q
+
+# eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").
+bench: install
+	$(VENV)/bin/python -m bench

@@ -1,0 +1,104 @@
+"""The benchmark machinery end to end on a tiny product: data, cases, eo-tiler as a real server on
+loopback, the load client, the in-process floor and the report. TiTiler is left out here (its install
+is a download of its own); the comparison columns are exercised with `--baseline none` as empty.
+No timing is asserted: only that every request was made, answered and accounted for."""
+
+from __future__ import annotations
+
+import json
+
+import morecantile
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from bench import cases as bench_cases
+from bench.data import ensure_data
+from bench.load import replay
+from bench.run import main
+
+SIZE = 600  # 6 km: a few z14 tiles fit inside
+
+
+@pytest.fixture(scope="module")
+def bench_data(tmp_path_factory):
+    return ensure_data(tmp_path_factory.mktemp("bench-data"), SIZE, progress=lambda msg: None)
+
+
+def test_data_is_written_once_and_reused(bench_data, tmp_path):
+    again = ensure_data(bench_data.jp2_root.parent.parent, SIZE, progress=lambda msg: pytest.fail(msg))
+    assert again == bench_data
+    safe = next(bench_data.jp2_root.rglob("*.SAFE"))
+    assert len(list(safe.glob("GRANULE/*/IMG_DATA/R10m/*_B0[2348]_10m.jp2"))) == 4
+    assert (next(bench_data.cog_root.rglob("SCL.tif"))).is_file()
+    item = json.loads(bench_data.titiler_items["jp2"].read_text())
+    assert item["assets"]["red"]["href"].endswith("_B04_10m.jp2") and item["assets"]["red"]["type"] == "image/jp2"
+
+
+def test_a_viewport_is_every_tile_of_a_1920_by_1080_view(bench_data):
+    tiles = bench_cases.viewport_tiles(bench_data, 12)
+    # 1920 px span 7.5 tiles: 8 or 9 columns; 1080 px span 4.2 tiles: 5 or 6 rows.
+    columns, rows = {t.x for t in tiles}, {t.y for t in tiles}
+    assert len(columns) in (8, 9) and len(rows) in (5, 6) and len(tiles) == len(columns) * len(rows)
+    assert len(set(tiles)) == len(tiles)
+
+
+def test_product_tiles_lie_inside_the_product(bench_data):
+    west, south, east, north = bench_cases._wgs84_bounds(bench_data)
+    tiles = bench_cases.product_tiles(bench_data, 14)
+    assert tiles
+    for tile in tiles:
+        b = morecantile.tms.get("WebMercatorQuad").bounds(tile)
+        assert west <= b.left and b.right <= east and south <= b.bottom and b.top <= north
+
+
+def test_the_load_client_counts_every_request_and_every_error(unused_tcp_port_server):
+    host, port = unused_tcp_port_server
+    result = replay(host, port, ["/ok"] * 7 + ["/missing"] * 3, concurrency=3)
+    assert result.requests == 10 and result.errors == 3
+    assert result.statuses == {200: 7, 404: 3}
+    assert len(result.latencies_s) == 7 and result.percentile(50) <= result.percentile(99)
+    cycled = replay(host, port, ["/ok"], concurrency=2, duration_s=0.2)
+    assert cycled.requests > 2 and cycled.errors == 0
+
+
+@pytest.fixture(scope="module")
+def unused_tcp_port_server():
+    import threading
+
+    import uvicorn
+
+    from bench.servers import free_port
+
+    app = Starlette(routes=[Route("/ok", lambda request: PlainTextResponse("tile bytes"))])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.02)
+    yield "127.0.0.1", port
+    server.should_exit = True
+    thread.join()
+
+
+def test_the_benchmark_runs_end_to_end_against_eo_tiler(bench_data, tmp_path):
+    results = tmp_path / "results"
+    main(["--data-dir", str(bench_data.jp2_root.parent.parent), "--size", str(SIZE), "--quick",
+          "--baseline", "none", "--results-dir", str(results)])
+    [report_path] = results.glob("*.json")
+    report = json.loads(report_path.read_text())
+    kinds = {(c["kind"], c["format"]) for c in report["cases"]}
+    assert kinds == {(k, f) for k in ("cold", "hot", "viewport", "previews") for f in ("cog", "jp2")}
+    for case in report["cases"]:
+        eo = case["eo_tiler"]
+        assert eo["errors"] == 0 and eo["statuses"] == {"200": eo["requests"]}
+        if case["duration_s"] is None:
+            assert eo["requests"] == case["targets"]
+        assert eo["peak_rss_mib"] > 0 and eo["p50_ms"] <= eo["p99_ms"]
+        assert case["titiler"] is None and case["speedup"] is None
+        if case["kind"] == "cold":
+            assert case["floor"]["rps"] > 0
+    table = report_path.with_suffix(".md").read_text()
+    assert table.count("\n| cold ") == 8 and "| previews TRUE_COLOR jp2 |" in table
