@@ -83,7 +83,7 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
     settings = Settings(data_roots=(root,))
     product = ProductIndex([root]).resolve(data.product_id)
     spec = load_layers(set(S2_BANDS) | CLASS_BANDS)[case.layer].spec
-    pool = DatasetPool(settings.open_datasets)  # as the server keeps band files open
+    pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
     if cpus:
         os.sched_setaffinity(0, cpus)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import rasterio
@@ -27,7 +29,7 @@ def band_files(tmp_path_factory):
 
 
 def test_a_returned_handle_is_lent_again(band_files):
-    pool = DatasetPool(4)
+    pool = DatasetPool(4, per_path=2)
     with pool.open(band_files[0]) as first:
         assert first.read(1)[0, 0] == 1
     with pool.open(band_files[0]) as again:
@@ -37,15 +39,33 @@ def test_a_returned_handle_is_lent_again(band_files):
 
 
 def test_a_borrowed_handle_is_never_lent_twice(band_files):
-    pool = DatasetPool(4)
+    pool = DatasetPool(4, per_path=2)
     with pool.open(band_files[0]) as a, pool.open(band_files[0]) as b:
         assert a is not b
     assert pool.idle == 2
     pool.close()
 
 
+def test_past_per_path_handles_a_thread_waits_for_one_to_come_back(band_files):
+    pool = DatasetPool(4, per_path=1)
+    second = []
+
+    def other_thread():
+        with pool.open(band_files[0]) as dataset:
+            second.append(dataset)
+
+    with pool.open(band_files[0]) as first:
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join(timeout=0.2)
+        assert thread.is_alive() and not second  # waiting, not decoding the same blocks twice
+    thread.join()
+    assert second == [first]  # it got the very handle, blocks and all
+    pool.close()
+
+
 def test_idle_handles_are_bounded_oldest_closed_first(band_files):
-    pool = DatasetPool(2)
+    pool = DatasetPool(2, per_path=1)
     handles = []
     for path in band_files:
         with pool.open(path) as dataset:
@@ -57,7 +77,7 @@ def test_idle_handles_are_bounded_oldest_closed_first(band_files):
 
 
 def test_a_handle_whose_use_failed_is_closed_not_kept(band_files):
-    pool = DatasetPool(4)
+    pool = DatasetPool(4, per_path=2)
     with pytest.raises(RuntimeError):
         with pool.open(band_files[1]) as dataset:
             raise RuntimeError("read failed")
@@ -65,7 +85,7 @@ def test_a_handle_whose_use_failed_is_closed_not_kept(band_files):
 
 
 def test_size_zero_keeps_nothing_open(band_files):
-    pool = DatasetPool(0)
+    pool = DatasetPool(0, per_path=1)
     with pool.open(band_files[2]) as dataset:
         pass
     assert dataset.closed and pool.idle == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -52,7 +53,7 @@ def create_app(settings: Settings, index: ProductIndex | None = None) -> Starlet
         index=index,
         layers=load_layers(set(S2_BANDS) | CLASS_BANDS),
         cache=ImageCache(settings.cache_bytes),
-        datasets=DatasetPool(settings.open_datasets),
+        datasets=DatasetPool(settings.open_datasets, per_path=len(os.sched_getaffinity(0))),
     )
 
     @asynccontextmanager

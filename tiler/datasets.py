@@ -3,7 +3,9 @@
 Opening a band file costs a header parse on every request, and closing it throws away the blocks
 GDAL decoded for it (a JPEG 2000 codestream tile is 1024 x 1024 pixels; neighbouring map tiles need
 the same one). A rasterio dataset is not thread-safe, so each handle is lent to one thread at a
-time; a thread that finds no idle handle opens another. Idle handles are bounded and the least
+time; a thread that finds no idle handle opens another, up to `per_path` handles of one file
+(one per CPU core: more handles would decode the same blocks again, each for its own cache, on a
+core that is busy anyway); past that it waits for one. Idle handles are bounded and the least
 recently returned is closed first. The app owns the pool and closes it on shutdown.
 """
 
@@ -19,42 +21,55 @@ from rasterio.io import DatasetReader
 
 
 class DatasetPool:
-    def __init__(self, max_idle: int) -> None:
-        if max_idle < 0:
-            raise ValueError("max_idle must not be negative")
+    def __init__(self, max_idle: int, per_path: int) -> None:
+        if max_idle < 0 or per_path < 1:
+            raise ValueError("max_idle must not be negative, per_path must be positive")
         self._max_idle = max_idle
+        self._per_path = per_path
+        self._lent: dict[str, int] = {}
         # (path, sequence number) -> idle handle, oldest first; the number tells handles of one path apart.
         self._idle: OrderedDict[tuple[str, int], DatasetReader] = OrderedDict()
         self._counter = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._closed = False
 
     @contextmanager
     def open(self, path: str) -> Iterator[DatasetReader]:
-        """A dataset for `path`, this thread's alone until the block ends. Call inside rasterio.Env."""
+        """A dataset for `path`, this thread's alone until the block ends. Call inside rasterio.Env.
+
+        A thread must not hold two handles of one file at once (it would wait for itself)."""
         dataset = self._take(path)
-        if dataset is None:
-            dataset = rasterio.open(path)
         try:
+            if dataset is None:
+                dataset = rasterio.open(path)
             yield dataset
         except BaseException:
-            dataset.close()  # it may be half-way through a failed read: do not lend it again
+            if dataset is not None:
+                dataset.close()  # it may be half-way through a failed read: do not lend it again
+            self._give_back(path, None)
             raise
         self._give_back(path, dataset)
 
     def _take(self, path: str) -> DatasetReader | None:
+        """An idle handle of `path`, or None when the caller may open a new one."""
         with self._lock:
+            self._lock.wait_for(lambda: self._lent.get(path, 0) < self._per_path)
+            self._lent[path] = self._lent.get(path, 0) + 1
             for key in reversed(self._idle):  # the most recently used handle has the warmest blocks
                 if key[0] == path:
                     return self._idle.pop(key)
         return None
 
-    def _give_back(self, path: str, dataset: DatasetReader) -> None:
+    def _give_back(self, path: str, dataset: DatasetReader | None) -> None:
         evicted = []
         with self._lock:
-            if self._closed or self._max_idle == 0:
+            self._lent[path] -= 1
+            if not self._lent[path]:
+                del self._lent[path]
+            self._lock.notify_all()
+            if dataset is not None and (self._closed or self._max_idle == 0):
                 evicted.append(dataset)
-            else:
+            elif dataset is not None:
                 self._counter += 1
                 self._idle[(path, self._counter)] = dataset
                 while len(self._idle) > self._max_idle:
