@@ -2,6 +2,8 @@
 resolve product -> read bands -> evaluate and colour -> encode -> cache -> response.
 
 Endpoints are plain `def`: starlette runs them in its thread pool, so GDAL never blocks the loop.
+The image endpoints are `async`: parsing and the cache lookup (no I/O; `resolve` at most a realpath)
+run on the loop, so a cache hit costs no thread hop; rendering goes to the thread pool.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 from rio_tiler.io import Reader
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -63,7 +66,7 @@ def _intersects(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def tile(request: Request) -> Response:
+async def tile(request: Request) -> Response:
     services = _services(request)
     params = request.path_params
     fmt = image_format(params["ext"])
@@ -78,21 +81,28 @@ def tile(request: Request) -> Response:
             return _empty_image(size, size, fmt), MEDIA_TYPES[fmt]
         return _render(services, product, style, address.bounds, address.tms.rasterio_crs, size, size, fmt)
 
-    image, hit = services.cache.get_or_render(key, draw)
+    return await _cached_image(request, services, key, draw)
+
+
+async def _cached_image(request: Request, services: Services, key, draw) -> Response:
+    """A hit is answered on the event loop; only a miss goes to the thread pool to render."""
+    image = services.cache.get(key)
+    hit = image is not None
+    if image is None:
+        image, hit = await run_in_threadpool(services.cache.get_or_render, key, draw)
     return _image_response(request, image, hit, services.settings.cache_max_age)
 
 
-def preview(request: Request) -> Response:
+async def preview(request: Request) -> Response:
     services = _services(request)
     fmt = image_format(request.path_params["ext"])
     product = services.index.resolve(_required(request, "product"))
     style = styling(request.query_params, product, services.layers, services.settings)
     width, height = preview_size(request.query_params, product, services.settings)
     key = ("preview", product.id, style.cache_token, fmt, width)
-    image, hit = services.cache.get_or_render(
-        key, lambda: _render(services, product, style, product.bounds, product.crs, width, height, fmt)
+    return await _cached_image(
+        request, services, key, lambda: _render(services, product, style, product.bounds, product.crs, width, height, fmt)
     )
-    return _image_response(request, image, hit, services.settings.cache_max_age)
 
 
 def _render(services: Services, product: Product, style: Styling, bounds, crs, width: int, height: int, fmt: str):
