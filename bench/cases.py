@@ -77,10 +77,14 @@ def _tile_target(data: BenchData, item: str, layer: str, tile: morecantile.Tile)
 def product_tiles(data: BenchData, zoom: int) -> list[morecantile.Tile]:
     """Tiles wholly inside the product (tiles at its edge are partly empty, so cheaper); at low zooms,
     where no tile fits inside, every tile that touches it."""
-    west, south, east, north = _wgs84_bounds(data)
-    touching = list(TMS.tiles(west, south, east, north, zooms=[zoom]))
-    inside = [t for t in touching
-              if (b := TMS.bounds(t)).left >= west and b.right <= east and b.bottom >= south and b.top <= north]
+    touching = list(TMS.tiles(*_wgs84_bounds(data), zooms=[zoom]))
+    left, bottom, right, top = data.bounds
+    inside = []
+    for tile in touching:
+        # The product is a square in UTM, a rotated one in lon/lat: test in UTM.
+        b = transform_bounds("EPSG:4326", f"EPSG:{data.epsg}", *TMS.bounds(tile), densify_pts=21)
+        if left <= b[0] and b[2] <= right and bottom <= b[1] and b[3] <= top:
+            inside.append(tile)
     return inside or touching
 
 

@@ -106,6 +106,23 @@ async def _run(host: str, port: int, paths: Sequence[str], concurrency: int, dur
     )
 
 
+def combine(results: Sequence[LoadResult]) -> LoadResult:
+    """Parts of one measurement taken at different times, as one: counts and times add up."""
+    statuses: dict[int, int] = {}
+    for r in results:
+        for status, count in r.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    return LoadResult(
+        requests=sum(r.requests for r in results),
+        errors=sum(r.errors for r in results),
+        wall_s=sum(r.wall_s for r in results),
+        latencies_s=tuple(lat for r in results for lat in r.latencies_s),
+        bytes_received=sum(r.bytes_received for r in results),
+        client_cpu_s=sum(r.client_cpu_s for r in results),
+        statuses=statuses,
+    )
+
+
 def replay(
     host: str, port: int, paths: Sequence[str], *, concurrency: int, duration_s: float | None = None
 ) -> LoadResult:

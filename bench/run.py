@@ -26,7 +26,7 @@ import rio_tiler
 
 from bench import cases as bench_cases
 from bench.data import FULL_SIZE, BenchData, ensure_data
-from bench.load import LoadResult, replay
+from bench.load import LoadResult, combine, replay
 from bench.servers import (
     GDAL_CACHEMAX_MB,
     REPO,
@@ -68,14 +68,33 @@ def _summary(result: LoadResult, peak_rss: int, load_before: float) -> dict:
     }
 
 
-def _measure(server: Server, case: bench_cases.Case, paths: list[str]) -> dict:
+def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) -> list[dict]:
+    """Each server's summary for `case`. Tile lists are split in two halves (hot runs: two half
+    durations), run A B then B A, so a change in the machine's load during the case falls on both
+    servers alike. A page (viewport, thumbnails) is one unit: A then B."""
     if case.kind == "hot":  # hot means: every tile already requested once
-        replay(server.host, server.port, paths, concurrency=case.concurrency)
-    server.memory.reset()
-    load_before = os.getloadavg()[0]
-    result = replay(server.host, server.port, paths, concurrency=case.concurrency, duration_s=case.duration_s)
-    time.sleep(0.1)  # one more memory sample after the last response
-    return _summary(result, server.memory.peak, load_before)
+        for server, paths in servers:
+            replay(server.host, server.port, paths, concurrency=case.concurrency)
+    if case.kind in ("viewport", "previews"):
+        rounds = [(slice(None), None, servers)]
+    else:
+        mid = len(case.targets) // 2
+        duration = case.duration_s / 2 if case.duration_s else None
+        halves = (slice(None), slice(None)) if duration else (slice(None, mid), slice(mid, None))
+        rounds = [(halves[0], duration, servers), (halves[1], duration, servers[::-1])]
+    parts: dict[str, list[tuple[LoadResult, int, float]]] = {server.name: [] for server, _ in servers}
+    for part, duration, order in rounds:
+        for server, paths in order:
+            server.memory.reset()
+            load_before = os.getloadavg()[0]
+            result = replay(server.host, server.port, paths[part], concurrency=case.concurrency, duration_s=duration)
+            time.sleep(0.1)  # one more memory sample after the last response
+            parts[server.name].append((result, server.memory.peak, load_before))
+    return [
+        _summary(combine([r for r, _, _ in parts[server.name]]), max(p for _, p, _ in parts[server.name]),
+                 statistics.mean(load for _, _, load in parts[server.name]))
+        for server, _ in servers
+    ]
 
 
 def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] | None) -> dict:
@@ -142,9 +161,12 @@ def run(args: argparse.Namespace) -> dict:
                         entry: dict = {"case": case.name, "kind": case.kind, "layer": case.layer, "format": fmt,
                                        "zoom": case.zoom, "targets": len(case.targets),
                                        "concurrency": case.concurrency, "duration_s": case.duration_s}
-                        entry["eo_tiler"] = _measure(eo, case, [t.eo_path for t in case.targets])
+                        servers = [(eo, [t.eo_path for t in case.targets])]
+                        if tt:
+                            servers.append((tt, [t.titiler_path for t in case.targets]))
+                        entry["eo_tiler"], *others = _measure(servers, case)
                         entry["eo_tiler"]["cache_bytes"] = cache_bytes
-                        entry["titiler"] = _measure(tt, case, [t.titiler_path for t in case.targets]) if tt else None
+                        entry["titiler"] = others[0] if others else None
                         entry["speedup"] = _speedup(case, entry["eo_tiler"], entry["titiler"])
                         if case.kind == "cold":
                             entry["floor"] = _floor(data, root, case, server_cpus)
@@ -228,7 +250,8 @@ def markdown_table(report: dict) -> str:
         "",
         "speed-up: eo-tiler req/s over TiTiler's (viewport, previews: TiTiler's wall time over eo-tiler's). "
         "floor: the same reads + render + PNG encode in-process, one at a time, on the servers' core. "
-        "load: 1-minute load average before the case.",
+        "load: 1-minute load average before the case (mean of its parts). Each case runs eo-tiler and TiTiler "
+        "alternately (A B B A over two halves) so changes in the machine's load fall on both.",
     ]
     return "\n".join(rows) + "\n"
 

@@ -9,6 +9,7 @@ import json
 
 import morecantile
 import pytest
+from rasterio.warp import transform
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -45,12 +46,14 @@ def test_a_viewport_is_every_tile_of_a_1920_by_1080_view(bench_data):
 
 
 def test_product_tiles_lie_inside_the_product(bench_data):
-    west, south, east, north = bench_cases._wgs84_bounds(bench_data)
+    left, bottom, right, top = bench_data.bounds
     tiles = bench_cases.product_tiles(bench_data, 14)
     assert tiles
     for tile in tiles:
         b = morecantile.tms.get("WebMercatorQuad").bounds(tile)
-        assert west <= b.left and b.right <= east and south <= b.bottom and b.top <= north
+        (xs, ys) = transform("EPSG:4326", f"EPSG:{bench_data.epsg}", [b.left, b.right, b.left, b.right],
+                             [b.bottom, b.bottom, b.top, b.top])
+        assert all(left <= x <= right for x in xs) and all(bottom <= y <= top for y in ys)
 
 
 def test_the_load_client_counts_every_request_and_every_error(unused_tcp_port_server):
