@@ -24,6 +24,7 @@ from tiler.params import Styling, image_format, preview_size, styling, tile_addr
 from tiler.products import Product, ProductIndex
 from tiler.reading import read_part
 from tiler.settings import Settings
+from tiler.wms import wms
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -181,4 +182,5 @@ routes = [
     Route("/tiles/{z:int}/{x:int}/{y:int}.{ext}", tile),
     Route("/tilejson.json", tilejson),
     Route("/preview.{ext}", preview),
+    Route("/wms", wms),
 ]

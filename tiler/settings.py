@@ -19,6 +19,7 @@ class Settings:
     cache_bytes: int = 256 * 1024 * 1024
     cache_max_age: int = 3600
     max_preview_size: int = 2048
+    max_image_size: int = 4096  # WMS WIDTH/HEIGHT
     max_expression_length: int = 512
     max_expression_depth: int = 24
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
@@ -60,6 +61,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "cache_bytes": _cast(environ, "CACHE_BYTES", int, defaults.cache_bytes),
         "cache_max_age": _cast(environ, "CACHE_MAX_AGE", int, defaults.cache_max_age),
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
+        "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
         "max_expression_length": _cast(
             environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length
         ),
