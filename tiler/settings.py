@@ -20,6 +20,7 @@ class Settings:
     cache_max_age: int = 3600
     max_preview_size: int = 2048
     max_image_size: int = 4096  # WMS WIDTH/HEIGHT
+    wms_time_default: bool = True  # False: WMS clients must send TIME (no default advertised)
     max_expression_length: int = 512
     max_expression_depth: int = 24
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
@@ -62,6 +63,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "cache_max_age": _cast(environ, "CACHE_MAX_AGE", int, defaults.cache_max_age),
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
         "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
+        "wms_time_default": environ.get(ENV_PREFIX + "WMS_TIME_DEFAULT", "true").lower() not in ("false", "0", "no"),
         "max_expression_length": _cast(
             environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length
         ),

@@ -111,12 +111,40 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=12)
 
 
-def _exception_image(error: WmsError, req: MapRequest, draw_text: bool) -> Response:
-    background = (*req.bgcolor, 0 if req.transparent else 255)
-    image = Image.new("RGBA", (req.width, req.height), background)
-    if draw_text:
-        ImageDraw.Draw(image).multiline_text((5, 5), _wrap(str(error), req.width), fill=(200, 0, 0, 255), font=_font())
-    return Response(encode(np.asarray(image), req.fmt, quality=req.quality), media_type=req.media_type)
+@dataclass(frozen=True)
+class ImageFrame:
+    """What an INIMAGE/BLANK exception needs, taken from a GetMap that may be invalid otherwise."""
+
+    width: int
+    height: int
+    fmt: str
+    media_type: str
+    transparent: bool
+    bgcolor: tuple[int, int, int]
+    exceptions: str
+
+
+def image_frame(params: Mapping[str, str], max_size: int) -> ImageFrame | None:
+    """The exception image's frame, or None when the request is too broken to draw one."""
+    exceptions = params.get("exceptions", "XML").upper().rsplit(".", 1)[-1]
+    exceptions = {"SE_INIMAGE": "INIMAGE", "INIMAGE": "INIMAGE", "SE_BLANK": "BLANK", "BLANK": "BLANK"}.get(exceptions, "XML")
+    media = params.get("format", "")
+    try:
+        width, height = int(params.get("width", "")), int(params.get("height", ""))
+        frame = ImageFrame(
+            width, height, IMAGE_FORMATS[media], media, _bool(params, "transparent"), _parse_bgcolor(params.get("bgcolor")), exceptions
+        )
+    except (ValueError, KeyError, WmsError):
+        return None
+    return frame if 0 < width <= max_size and 0 < height <= max_size else None
+
+
+def _exception_image(error: WmsError, frame: ImageFrame) -> Response:
+    transparent = frame.transparent and frame.fmt != "jpg"
+    image = Image.new("RGBA", (frame.width, frame.height), (*frame.bgcolor, 0 if transparent else 255))
+    if frame.exceptions == "INIMAGE":
+        ImageDraw.Draw(image).multiline_text((5, 5), _wrap(str(error), frame.width), fill=(200, 0, 0, 255), font=_font())
+    return Response(encode(np.asarray(image), frame.fmt), media_type=frame.media_type)
 
 
 def _wrap(text: str, width: int) -> str:
@@ -142,7 +170,6 @@ class MapRequest:
     media_type: str
     transparent: bool
     bgcolor: tuple[int, int, int]
-    exceptions: str  # XML | INIMAGE | BLANK
     time: tuple[datetime, datetime] | None
     max_cloud: float
     priority: str
@@ -272,7 +299,9 @@ def _resolution(text: str, name: str, crs_code: str, bbox) -> float:
     return value
 
 
-def parse_map_request(params: Mapping[str, str], version: str, layers: Mapping[str, OgcLayer], max_size: int) -> MapRequest:
+def parse_map_request(
+    params: Mapping[str, str], version: str, layers: Mapping[str, OgcLayer], max_size: int, time_required: bool
+) -> MapRequest:
     names = [n for n in _require(params, "layers").split(",")]
     chosen = []
     for name in names:
@@ -304,14 +333,12 @@ def parse_map_request(params: Mapping[str, str], version: str, layers: Mapping[s
     if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
         raise WmsError("BBOX must have minx < maxx and miny < maxy")
     media = _require(params, "format")
-    fmt = IMAGE_FORMATS.get(media.split(";")[0].strip().lower())
+    fmt = IMAGE_FORMATS.get(media)
     if fmt is None:
         raise WmsError(f"FORMAT '{media[:40]}' is not offered; use {', '.join(IMAGE_FORMATS)}", "InvalidFormat")
-    exceptions = params.get("exceptions", "XML").upper().rsplit("_", 1)[-1].rsplit(".", 1)[-1]
-    exceptions = {"SE_XML": "XML", "XML": "XML", "INIMAGE": "INIMAGE", "BLANK": "BLANK"}.get(
-        exceptions, "XML"
-    )
     width, height = _parse_size(params, crs_code, bbox, max_size)
+    if time_required and not params.get("time"):
+        raise WmsError("TIME is required: this server advertises no default time", "MissingDimensionValue")
     priority = params.get("priority", "mostRecent")
     if priority not in PRIORITIES:
         raise WmsError(f"PRIORITY must be one of {', '.join(PRIORITIES)}")
@@ -336,10 +363,9 @@ def parse_map_request(params: Mapping[str, str], version: str, layers: Mapping[s
         width=width,
         height=height,
         fmt=fmt,
-        media_type=media.split(";")[0].strip().lower(),
+        media_type=media,
         transparent=_bool(params, "transparent"),
         bgcolor=_parse_bgcolor(params.get("bgcolor")),
-        exceptions=exceptions,
         time=parse_time(params["time"]) if params.get("time") else None,
         max_cloud=max_cloud,
         priority=priority,
@@ -629,14 +655,15 @@ def _geographic(node: ET.Element, version: str, bounds: tuple[float, float, floa
         _sub(node, "LatLonBoundingBox", minx=_fmt(west), miny=_fmt(south), maxx=_fmt(east), maxy=_fmt(north))
 
 
-def _time_dimension(node: ET.Element, version: str, dates: tuple[str, ...]) -> None:
+def _time_dimension(node: ET.Element, version: str, dates: tuple[str, ...], with_default: bool) -> None:
     # The default is the whole archive: a mosaic of everything, newest on top.
-    default = f"{dates[0]}/{dates[-1]}" if len(dates) > 1 else dates[0]
-    values = ",".join(dates)
+    attrs = {"name": "time", "nearestValue": "0"}
+    if with_default:
+        attrs["default"] = f"{dates[0]}/{dates[-1]}" if len(dates) > 1 else dates[0]
     if version == "1.3.0":
-        _sub(node, "Dimension", values, name="time", units="ISO8601", default=default, nearestValue="0")
+        _sub(node, "Dimension", ",".join(dates), units="ISO8601", **attrs)
     else:
-        _sub(node, "Extent", values, name="time", default=default, nearestValue="0")
+        _sub(node, "Extent", ",".join(dates), **attrs)
 
 
 def capabilities(services, request: Request, version: str, update_sequence: str, max_size: int) -> Response:
@@ -703,7 +730,7 @@ def capabilities(services, request: Request, version: str, update_sequence: str,
             _sub(node, "Abstract", layer.style.description)
             _geographic(node, version, layer.bounds_wgs84)
             _bounding_boxes(node, version, layer.bounds_wgs84)
-            _time_dimension(node, version, layer.dates)
+            _time_dimension(node, version, layer.dates, services.settings.wms_time_default)
             style = _sub(node, "Style")
             _sub(style, "Name", "default")
             _sub(style, "Title", layer.style.title)
@@ -735,7 +762,7 @@ def wms(request: Request) -> Response:
     report_version = version if version in VERSIONS else VERSIONS[-1]
     update_sequence = str(len(services.index))
     max_size = services.settings.max_image_size
-    map_request: MapRequest | None = None
+    frame = image_frame(params, max_size) if operation.lower() in ("getmap", "map") else None
     try:
         if operation.lower() == "getcapabilities":
             if params.get("service", "WMS").upper() != "WMS":
@@ -757,7 +784,9 @@ def wms(request: Request) -> Response:
             map_params = params
             if operation.lower() in ("getfeatureinfo", "feature_info") and "format" not in params:
                 map_params = {**params, "format": "image/png"}
-            map_request = parse_map_request(map_params, version, _all_layers(services), max_size)
+            map_request = parse_map_request(
+                map_params, version, _all_layers(services), max_size, not services.settings.wms_time_default
+            )
             if operation.lower() in ("getmap", "map"):
                 return get_map(services, map_request, update_sequence)
             return get_feature_info(services, params, map_request)
@@ -766,14 +795,14 @@ def wms(request: Request) -> Response:
         raise WmsError(f"REQUEST '{operation[:40]}' is not supported", "OperationNotSupported")
     except ProductUnreadable as exc:
         log.error("product unreadable on WMS %s: %s", operation, exc)
-        return _report(WmsError("a product could not be read; see the server log"), report_version, map_request)
+        return _report(WmsError("a product could not be read; see the server log"), report_version, frame)
     except (TilerError, ExpressionError) as exc:
-        return _report(WmsError(str(exc)), report_version, map_request)
+        return _report(WmsError(str(exc)), report_version, frame)
     except WmsError as error:
-        return _report(error, report_version, map_request)
+        return _report(error, report_version, frame)
 
 
-def _report(error: WmsError, version: str, req: MapRequest | None) -> Response:
-    if req is not None and req.exceptions in ("INIMAGE", "BLANK"):
-        return _exception_image(error, req, draw_text=req.exceptions == "INIMAGE")
+def _report(error: WmsError, version: str, frame: ImageFrame | None) -> Response:
+    if frame is not None and frame.exceptions in ("INIMAGE", "BLANK"):
+        return _exception_image(error, frame)
     return exception_report(error, version)
