@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiler.cache import ImageCache
@@ -125,8 +125,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(scope)
             self.metrics.requests.labels(template, str(outcome["status"])).inc()
             self.metrics.duration.labels(template).observe(duration)
             if outcome["cache"] in ("hit", "miss"):
@@ -147,6 +146,13 @@ class ObservabilityMiddleware:
             if "key_id" in state:
                 record["key_id"] = state["key_id"]
             access_log.info(json.dumps(record, ensure_ascii=True))
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    if route is None and "app" in scope:  # refused before routing (a limit, a key): match it now
+        route = next((r for r in scope["app"].routes if r.matches(scope)[0] is Match.FULL), None)
+    return getattr(route, "path", None) or "unmatched"
 
 
 def configure_access_log() -> None:
