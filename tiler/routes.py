@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+from rasterio.errors import RasterioError
+from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -19,7 +21,7 @@ from starlette.routing import Route
 from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
 from tiler.cache import CachedImage, ImageCache
-from tiler.errors import InvalidParameter
+from tiler.errors import InvalidParameter, ProductUnreadable
 from tiler.limits import Deadline, RenderPool
 from tiler.observability import StageTimer
 from tiler.params import Styling, image_format, preview_size, styling, tile_address, tile_matrix_set
@@ -140,8 +142,11 @@ def tilejson(request: Request) -> Response:
     styling(request.query_params, product, services.layers, services.settings)  # fail now, not per tile
     tms = tile_matrix_set(request.query_params)
     fmt = image_format(request.query_params.get("format", "png"))
-    with Reader(str(product.finest_band.path), tms=tms) as src:
-        minzoom, maxzoom = src.minzoom, src.maxzoom
+    try:
+        with Reader(str(product.finest_band.path), tms=tms) as src:
+            minzoom, maxzoom = src.minzoom, src.maxzoom
+    except (RasterioError, RioTilerError, OSError) as exc:
+        raise ProductUnreadable(f"cannot open {product.finest_band.path.name} of {product.id}: {exc}", product.id) from exc
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
     base = str(request.base_url).rstrip("/")
     template = f"{base}/tiles/{{z}}/{{x}}/{{y}}.{fmt}?{urlencode(query)}"
