@@ -11,7 +11,7 @@ from tests.conftest import REPO
 
 def test_short_load_run_has_no_unexpected_errors_and_bounded_memory(demo_archive) -> None:
     root, _ = demo_archive
-    cache_bytes = 4 * 1024 * 1024
+    cache_bytes = 1024 * 1024  # small enough that the run must evict
     result = subprocess.run(
         [sys.executable, "bench/load_test.py", "--duration", "20", "--concurrency", "32",
          "--cache-bytes", str(cache_bytes), "--data", str(root)],

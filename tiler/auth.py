@@ -71,4 +71,3 @@ class ApiKeyAuth:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
-

@@ -30,7 +30,6 @@ from tiler.cache import ImageCache
 
 access_log = logging.getLogger("tiler.access")
 
-STAGES = ("resolve", "read", "evaluate", "encode")
 # Query parameters whose values never reach a log line.
 SECRET_PARAMETERS = frozenset({"key"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
