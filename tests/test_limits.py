@@ -118,7 +118,9 @@ def test_settings_limits_from_environment() -> None:
     )
     assert (settings.max_query_length, settings.render_timeout, settings.render_threads) == (100, 2.5, 3)
     assert settings.max_tile_size == 256 and settings.api_keys == ("a", "b") and settings.api_quota_per_minute == 7
-    with pytest.raises(ValueError):
-        Settings(render_timeout=0)
+    assert "a, b" not in repr(settings) and "'a'" not in repr(settings)  # keys are never printed
+    for timeout in (0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            Settings(render_timeout=timeout)
     with pytest.raises(ValueError):
         Settings(max_tile_size=100)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ class Settings:
     render_timeout: float = 30.0  # seconds a tile or preview may take, queueing included
     render_threads: int = 8  # renders run in this bounded pool, apart from the other endpoints
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
-    api_keys: tuple[str, ...] = ()  # empty: no keys needed
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
     api_quota_per_minute: int = 600  # requests per key and minute, per worker process
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
@@ -47,8 +48,8 @@ class Settings:
         for name in ("max_query_length", "render_threads", "api_quota_per_minute"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not self.render_timeout > 0:
-            raise ValueError("render_timeout must be positive")
+        if not 0 < self.render_timeout < math.inf:
+            raise ValueError("render_timeout must be a positive number of seconds")
 
 
 def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
