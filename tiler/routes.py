@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+from rasterio.errors import RasterioError
+from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -19,7 +21,9 @@ from starlette.routing import Route
 from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
 from tiler.cache import CachedImage, ImageCache
-from tiler.errors import InvalidParameter
+from tiler.errors import InvalidParameter, ProductUnreadable
+from tiler.limits import Deadline, RenderPool
+from tiler.observability import StageTimer
 from tiler.params import Styling, image_format, preview_size, styling, tile_address, tile_matrix_set
 from tiler.products import Product, ProductIndex
 from tiler.reading import read_part
@@ -37,6 +41,7 @@ class Services:
     index: ProductIndex
     layers: dict[str, Layer]
     cache: ImageCache
+    renders: RenderPool
 
 
 def _services(request: Request) -> Services:
@@ -65,17 +70,23 @@ def _intersects(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 def tile(request: Request) -> Response:
     services = _services(request)
     params = request.path_params
-    fmt = image_format(params["ext"])
-    address = tile_address(request.query_params, params["z"], params["x"], params["y"])
-    product = services.index.resolve(_required(request, "product"))
-    style = styling(request.query_params, product, services.layers, services.settings)
+    stages: StageTimer = request.state.stages
+    with stages.stage("resolve"):
+        fmt = image_format(params["ext"])
+        address = tile_address(request.query_params, params["z"], params["x"], params["y"], services.settings)
+        product = services.index.resolve(_required(request, "product"))
+        style = styling(request.query_params, product, services.layers, services.settings)
     key = ("tile", product.id, style.cache_token, fmt, address.tms.id, address.tilesize, address.z, address.x, address.y)
 
     def draw() -> tuple[bytes, str]:
         size = address.tilesize
         if not _intersects(address.geographic_bounds, product.bounds_wgs84):
             return _empty_image(size, size, fmt), MEDIA_TYPES[fmt]
-        return _render(services, product, style, address.bounds, address.tms.rasterio_crs, size, size, fmt)
+        return services.renders.run(
+            lambda deadline: _render(
+                services, product, style, address.bounds, address.tms.rasterio_crs, size, size, fmt, stages, deadline
+            )
+        )
 
     image, hit = services.cache.get_or_render(key, draw)
     return _image_response(request, image, hit, services.settings.cache_max_age)
@@ -83,23 +94,47 @@ def tile(request: Request) -> Response:
 
 def preview(request: Request) -> Response:
     services = _services(request)
-    fmt = image_format(request.path_params["ext"])
-    product = services.index.resolve(_required(request, "product"))
-    style = styling(request.query_params, product, services.layers, services.settings)
-    width, height = preview_size(request.query_params, product, services.settings)
+    stages: StageTimer = request.state.stages
+    with stages.stage("resolve"):
+        fmt = image_format(request.path_params["ext"])
+        product = services.index.resolve(_required(request, "product"))
+        style = styling(request.query_params, product, services.layers, services.settings)
+        width, height = preview_size(request.query_params, product, services.settings)
     key = ("preview", product.id, style.cache_token, fmt, width)
-    image, hit = services.cache.get_or_render(
-        key, lambda: _render(services, product, style, product.bounds, product.crs, width, height, fmt)
-    )
+
+    def draw() -> tuple[bytes, str]:
+        return services.renders.run(
+            lambda deadline: _render(
+                services, product, style, product.bounds, product.crs, width, height, fmt, stages, deadline
+            )
+        )
+
+    image, hit = services.cache.get_or_render(key, draw)
     return _image_response(request, image, hit, services.settings.cache_max_age)
 
 
-def _render(services: Services, product: Product, style: Styling, bounds, crs, width: int, height: int, fmt: str):
-    stack = read_part(
-        product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal
-    )
-    rgba = render(style.spec, stack.arrays, stack.valid)
-    return encode(rgba, fmt), MEDIA_TYPES[fmt]
+def _render(
+    services: Services,
+    product: Product,
+    style: Styling,
+    bounds,
+    crs,
+    width: int,
+    height: int,
+    fmt: str,
+    stages: StageTimer,
+    deadline: Deadline,
+):
+    with stages.stage("read"):
+        stack = read_part(
+            product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal, deadline=deadline
+        )
+    deadline.check()
+    with stages.stage("evaluate"):
+        rgba = render(style.spec, stack.arrays, stack.valid)
+    deadline.check()
+    with stages.stage("encode"):
+        return encode(rgba, fmt), MEDIA_TYPES[fmt]
 
 
 def tilejson(request: Request) -> Response:
@@ -108,8 +143,11 @@ def tilejson(request: Request) -> Response:
     styling(request.query_params, product, services.layers, services.settings)  # fail now, not per tile
     tms = tile_matrix_set(request.query_params)
     fmt = image_format(request.query_params.get("format", "png"))
-    with Reader(str(product.finest_band.path), tms=tms) as src:
-        minzoom, maxzoom = src.minzoom, src.maxzoom
+    try:
+        with Reader(str(product.finest_band.path), tms=tms) as src:
+            minzoom, maxzoom = src.minzoom, src.maxzoom
+    except (RasterioError, RioTilerError, OSError) as exc:
+        raise ProductUnreadable(f"cannot open {product.finest_band.path.name} of {product.id}: {exc}", product.id) from exc
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
     base = str(request.base_url).rstrip("/")
     template = f"{base}/tiles/{{z}}/{{x}}/{{y}}.{fmt}?{urlencode(query)}"
