@@ -1,4 +1,4 @@
-"""The ASGI application: `create_app(settings)` builds the index, the layers and the cache once."""
+"""The ASGI application: `create_app(settings)` opens the catalog and builds the layers and the cache once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from renderers import ExpressionError
 from styles import load_layers
 from tiler.cache import ImageCache
 from tiler.errors import BadRequest, NotFound, ProductUnreadable, TilerError, TooLarge
-from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
+from tiler.catalog import Catalog, open_catalog
+from tiler.products import CLASS_BANDS, S2_BANDS
 from tiler.routes import Services, routes
 from tiler.settings import Settings, settings_from_env
 
@@ -39,14 +40,15 @@ def _error_response(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error while rendering; see the server log"}, status_code=500)
 
 
-def create_app(settings: Settings, index: ProductIndex | None = None) -> Starlette:
-    """Build the app. `index` may be passed in (tests); otherwise the data roots are walked now."""
-    if index is None:
-        index = ProductIndex(settings.data_roots)
-        log.info("indexed %d products under %s", len(index), ", ".join(map(str, settings.data_roots)))
+def create_app(settings: Settings, catalog: Catalog | None = None) -> Starlette:
+    """Build the app. `catalog` may be passed in; otherwise the SQLite catalog of the data roots is
+    opened, and built first if it never was (`eo-tiler index` updates it)."""
+    if catalog is None:
+        catalog = open_catalog(settings.catalog_path, settings.data_roots)
+        log.info("catalog %s: %d products", settings.catalog_path, len(catalog))
     services = Services(
         settings=settings,
-        index=index,
+        index=catalog,
         layers=load_layers(set(S2_BANDS) | CLASS_BANDS),
         cache=ImageCache(settings.cache_bytes),
     )

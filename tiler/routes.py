@@ -21,7 +21,8 @@ from styles import Layer
 from tiler.cache import CachedImage, ImageCache
 from tiler.errors import InvalidParameter
 from tiler.params import Styling, image_format, preview_size, styling, tile_address, tile_matrix_set
-from tiler.products import Product, ProductIndex
+from tiler.catalog import Catalog
+from tiler.products import Product
 from tiler.reading import read_part
 from tiler.settings import Settings
 
@@ -33,7 +34,7 @@ class Services:
     """What the endpoints share, built once by `create_app`."""
 
     settings: Settings
-    index: ProductIndex
+    index: Catalog
     layers: dict[str, Layer]
     cache: ImageCache
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ class Settings:
     max_preview_size: int = 2048
     max_expression_length: int = 512
     max_expression_depth: int = 24
+    catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
+    max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
@@ -35,6 +38,17 @@ class Settings:
             raise ValueError("workers must be at least 1")
         if self.cache_bytes < 0:
             raise ValueError("cache_bytes must not be negative")
+        if self.max_mosaic_products < 1:
+            raise ValueError("max_mosaic_products must be at least 1")
+
+    @property
+    def catalog_path(self) -> Path:
+        """Outside the data roots, which may be read-only: the user's cache, keyed by the roots."""
+        if self.catalog is not None:
+            return self.catalog
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        key = hashlib.sha256(os.pathsep.join(sorted(map(str, self.data_roots))).encode()).hexdigest()[:16]
+        return cache / "eo-tiler" / f"catalog-{key}.sqlite"
 
 
 def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -67,5 +81,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
             environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth
         ),
     }
+    if environ.get(ENV_PREFIX + "CATALOG"):
+        values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])
+    values["max_mosaic_products"] = _cast(environ, "MAX_MOSAIC_PRODUCTS", int, defaults.max_mosaic_products)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
