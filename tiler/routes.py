@@ -11,6 +11,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+from rasterio.crs import CRS
+from rasterio.warp import transform_bounds
 from rio_tiler.io import Reader
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -20,13 +22,26 @@ from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
 from tiler.cache import CachedImage, ImageCache
 from tiler.errors import InvalidParameter
-from tiler.params import Styling, image_format, preview_size, styling, tile_address, tile_matrix_set
+from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, is_mosaic_request, parse_mosaic_query, read_mosaic, select_products
+from tiler.params import (
+    Styling,
+    TileAddress,
+    image_format,
+    preview_size,
+    preview_size_for,
+    styling,
+    styling_for,
+    tile_address,
+    tile_matrix_set,
+)
 from tiler.catalog import Catalog
 from tiler.products import Product
-from tiler.reading import read_part
+from tiler.reading import BandStack, read_part
+from tiler.search import item_collection, parse_bbox, parse_search_query
 from tiler.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
+MERCATOR = CRS.from_epsg(3857)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,8 @@ def tile(request: Request) -> Response:
     params = request.path_params
     fmt = image_format(params["ext"])
     address = tile_address(request.query_params, params["z"], params["x"], params["y"])
+    if is_mosaic_request(request.query_params):
+        return _mosaic_tile(request, services, address, fmt)
     product = services.index.resolve(_required(request, "product"))
     style = styling(request.query_params, product, services.layers, services.settings)
     key = ("tile", product.id, style.cache_token, fmt, address.tms.id, address.tilesize, address.z, address.x, address.y)
@@ -84,6 +101,8 @@ def tile(request: Request) -> Response:
 def preview(request: Request) -> Response:
     services = _services(request)
     fmt = image_format(request.path_params["ext"])
+    if is_mosaic_request(request.query_params):
+        return _mosaic_preview(request, services, fmt)
     product = services.index.resolve(_required(request, "product"))
     style = styling(request.query_params, product, services.layers, services.settings)
     width, height = preview_size(request.query_params, product, services.settings)
@@ -98,21 +117,129 @@ def _render(services: Services, product: Product, style: Styling, bounds, crs, w
     stack = read_part(
         product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal
     )
+    return _draw(style, stack, fmt)
+
+
+def _draw(style: Styling, stack: BandStack, fmt: str) -> tuple[bytes, str]:
     rgba = render(style.spec, stack.arrays, stack.valid)
     return encode(rgba, fmt), MEDIA_TYPES[fmt]
 
 
+# ---------------------------------------------------------------------------------------------
+# Mosaics: no product=, but collection= or time= (see tiler.mosaic)
+
+
+def _mosaic_styling(request: Request, services: Services, query: MosaicQuery) -> Styling:
+    return styling_for(
+        request.query_params, COLLECTION_BANDS[query.collection], query.collection,
+        f"a {query.collection} mosaic", services.layers, services.settings,
+    )  # fmt: skip
+
+
+def _render_mosaic(services: Services, query: MosaicQuery, style: Styling, bbox_wgs84, bounds, crs, width: int, height: int, fmt: str):
+    products = select_products(services.index, query, bbox_wgs84, services.settings.max_mosaic_products)
+    if not products:
+        return _empty_image(width, height, fmt), MEDIA_TYPES[fmt]
+    stack = read_mosaic(
+        products, style.spec.bands, bounds, crs, width, height,
+        gdal_options=services.settings.gdal, cloudmask=query.cloudmask,
+    )  # fmt: skip
+    return _draw(style, stack, fmt)
+
+
+def _mosaic_tile(request: Request, services: Services, address: TileAddress, fmt: str) -> Response:
+    query = parse_mosaic_query(request.query_params)
+    style = _mosaic_styling(request, services, query)
+    # The catalog version is in the key: after an index update no stale mosaic is served.
+    key = (
+        "mosaic-tile", services.index.version, query.cache_token, style.cache_token, fmt,
+        address.tms.id, address.tilesize, address.z, address.x, address.y,
+    )  # fmt: skip
+    size = address.tilesize
+    image, hit = services.cache.get_or_render(
+        key,
+        lambda: _render_mosaic(
+            services, query, style, address.geographic_bounds, address.bounds, address.tms.rasterio_crs, size, size, fmt
+        ),
+    )
+    return _image_response(request, image, hit, services.settings.cache_max_age)
+
+
+def _mosaic_preview(request: Request, services: Services, fmt: str) -> Response:
+    """A mosaic has no extent of its own: its preview needs `bbox=` (lon/lat), drawn in Web Mercator."""
+    query = parse_mosaic_query(request.query_params)
+    style = _mosaic_styling(request, services, query)
+    bbox = parse_bbox(request.query_params.get("bbox"))
+    if bbox is None:
+        raise InvalidParameter("bbox is required for the preview of a mosaic: 'west,south,east,north' in degrees")
+    west, south, east, north = bbox
+    # Web Mercator stops at +-85.06 degrees.
+    bounds = transform_bounds("EPSG:4326", "EPSG:3857", west, max(south, -85.0), east, min(north, 85.0))
+    width, height = preview_size_for(request.query_params, bounds, services.settings)
+    key = ("mosaic-preview", services.index.version, query.cache_token, style.cache_token, fmt, bbox, width)
+    image, hit = services.cache.get_or_render(
+        key, lambda: _render_mosaic(services, query, style, bbox, bounds, MERCATOR, width, height, fmt)
+    )
+    return _image_response(request, image, hit, services.settings.cache_max_age)
+
+
+def _mosaic_tilejson(request: Request, services: Services) -> Response:
+    query = parse_mosaic_query(request.query_params)
+    _mosaic_styling(request, services, query)  # fail now, not per tile
+    tms = tile_matrix_set(request.query_params)
+    fmt = image_format(request.query_params.get("format", "png"))
+    bbox = parse_bbox(request.query_params.get("bbox")) or (-180.0, -85.0511287798, 180.0, 85.0511287798)
+    # 10 m pixels, in the grid's own units; six zoom levels below that.
+    maxzoom = tms.zoom_for_res(10.0 / 111_320 if tms.rasterio_crs.is_geographic else 10.0)
+    minzoom = max(tms.minzoom, maxzoom - 6)
+    west, south, east, north = bbox
+    return JSONResponse(
+        {
+            "tilejson": "3.0.0",
+            "name": f"{query.collection} mosaic",
+            "description": f"{request.query_params.get('layer') or 'custom'} of a {query.collection} mosaic, {query.priority}",
+            "attribution": "Contains modified Copernicus Sentinel data",
+            "scheme": "xyz",
+            "tiles": [_tile_template(request, fmt)],
+            "minzoom": minzoom,
+            "maxzoom": maxzoom,
+            "bounds": [west, south, east, north],
+            "center": [(west + east) / 2, (south + north) / 2, minzoom],
+        }
+    )
+
+
+def _tile_template(request: Request, fmt: str) -> str:
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
+    base = str(request.base_url).rstrip("/")
+    return f"{base}/tiles/{{z}}/{{x}}/{{y}}.{fmt}?{urlencode(query)}"
+
+
+def search(request: Request) -> Response:
+    services = _services(request)
+    query = parse_search_query(request.query_params)
+    result = services.index.search(
+        query.bbox, query.start, query.end, query.max_cloud, query.collection,
+        limit=query.limit, offset=query.offset, order="mostRecent",
+    )  # fmt: skip
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        item_collection(result, query, base, request.query_params.multi_items()),
+        media_type="application/geo+json",
+    )
+
+
 def tilejson(request: Request) -> Response:
     services = _services(request)
+    if is_mosaic_request(request.query_params):
+        return _mosaic_tilejson(request, services)
     product = services.index.resolve(_required(request, "product"))
     styling(request.query_params, product, services.layers, services.settings)  # fail now, not per tile
     tms = tile_matrix_set(request.query_params)
     fmt = image_format(request.query_params.get("format", "png"))
     with Reader(str(product.finest_band.path), tms=tms) as src:
         minzoom, maxzoom = src.minzoom, src.maxzoom
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
-    base = str(request.base_url).rstrip("/")
-    template = f"{base}/tiles/{{z}}/{{x}}/{{y}}.{fmt}?{urlencode(query)}"
+    template = _tile_template(request, fmt)
     west, south, east, north = product.bounds_wgs84
     return JSONResponse(
         {
@@ -169,7 +296,8 @@ def healthz(request: Request) -> Response:
 def _required(request: Request, name: str) -> str:
     value = request.query_params.get(name)
     if not value:
-        raise InvalidParameter(f"{name} is required")
+        hint = " (or collection= / time= for a mosaic)" if name == "product" else ""
+        raise InvalidParameter(f"{name} is required{hint}")
     return value
 
 
@@ -179,6 +307,7 @@ routes = [
     Route("/layers", layer_list),
     Route("/products", product_list),
     Route("/products/{product_id:path}", product_metadata),
+    Route("/search", search),
     Route("/tiles/{z:int}/{x:int}/{y:int}.{ext}", tile),
     Route("/tilejson.json", tilejson),
     Route("/preview.{ext}", preview),
