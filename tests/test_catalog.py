@@ -176,3 +176,17 @@ def test_index_command(tmp_path, demo_archive) -> None:
     assert "0 added, 0 changed, 0 removed, 1 unchanged" in again.stdout
     missing = subprocess.run([*command[:-1], str(tmp_path / "nope")], capture_output=True, text=True, env=env)
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
+    """bench/catalog_bench.py (100,000 products by default) stays runnable; here 2,000."""
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("catalog_bench", REPO / "bench" / "catalog_bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--count", "2000", "--repeat", "3"])
+    output = capsys.readouterr().out
+    assert "2000 products inserted" in output and "search: z12 tile" in output

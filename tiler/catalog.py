@@ -191,8 +191,9 @@ CREATE TABLE IF NOT EXISTS products (
     signature TEXT NOT NULL,       -- its mtime and size when read
     data TEXT NOT NULL             -- the whole Product, as JSON
 );
-CREATE INDEX IF NOT EXISTS products_time ON products (collection, datetime);
-CREATE INDEX IF NOT EXISTS products_cloud ON products (collection, cloud_cover);
+-- Covering the filter columns: candidates are filtered without reading their (large) rows.
+CREATE INDEX IF NOT EXISTS products_time ON products (collection, datetime, cloud_cover, root);
+CREATE INDEX IF NOT EXISTS products_any_time ON products (datetime, cloud_cover, collection, root);
 CREATE TABLE IF NOT EXISTS product_keys (
     key TEXT PRIMARY KEY,
     product INTEGER NOT NULL
@@ -246,6 +247,8 @@ class SqliteCatalog:
             # WAL: the server keeps reading while `eo-tiler index` writes.
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA cache_size=-65536")  # KiB: 64 MiB instead of 2
+            db.execute("PRAGMA mmap_size=268435456")
             self._local.db = db
         return db
 
@@ -369,6 +372,7 @@ class SqliteCatalog:
     def _bump(db: sqlite3.Connection, changed: bool) -> None:
         if changed:
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'version'")
+            db.execute("PRAGMA optimize")  # refresh the planner's statistics where they drifted
         db.execute(
             "INSERT OR REPLACE INTO meta VALUES ('updated', ?)", (datetime.now(timezone.utc).isoformat(),)
         )
