@@ -313,7 +313,9 @@ class SqliteCatalog:
         source = "products p"
         if bbox is not None:
             west, south, east, north = bbox
-            source += " JOIN footprints f ON f.id = p.rowid"
+            # Spatial index first (CROSS JOIN fixes the order): measured faster than the time
+            # index for tile- to country-sized boxes, see bench/catalog_bench.py.
+            source = "footprints f CROSS JOIN products p ON p.rowid = f.id"
             where.append("f.west <= ? AND f.east >= ? AND f.south <= ? AND f.north >= ?")
             args += [east, west, north, south]
         if start is not None:
