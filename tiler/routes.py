@@ -21,6 +21,7 @@ from starlette.routing import Route
 from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
 from tiler.cache import CachedImage, ImageCache
+from tiler.catalog import Catalog
 from tiler.errors import InvalidParameter
 from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, is_mosaic_request, parse_mosaic_query, read_mosaic, select_products
 from tiler.params import (
@@ -34,7 +35,6 @@ from tiler.params import (
     tile_address,
     tile_matrix_set,
 )
-from tiler.catalog import Catalog
 from tiler.products import Product
 from tiler.reading import BandStack, read_part
 from tiler.search import item_collection, parse_bbox, parse_search_query

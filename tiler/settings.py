@@ -47,7 +47,8 @@ class Settings:
         if self.catalog is not None:
             return self.catalog
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        key = hashlib.sha256(os.pathsep.join(sorted(map(str, self.data_roots))).encode()).hexdigest()[:16]
+        roots = sorted(os.path.realpath(r) for r in self.data_roots)
+        key = hashlib.sha256(os.pathsep.join(roots).encode()).hexdigest()[:16]
         return cache / "eo-tiler" / f"catalog-{key}.sqlite"
 
 
