@@ -212,6 +212,7 @@ CREATE TABLE IF NOT EXISTS footprints (id INTEGER PRIMARY KEY, west REAL, east R
 CREATE INDEX IF NOT EXISTS footprints_west ON footprints (west);
 CREATE INDEX IF NOT EXISTS footprints_south ON footprints (south);
 """
+_BATCH = 500  # products per transaction while updating
 _ORDER_SQL = {
     "mostRecent": "p.datetime DESC, p.id",
     "leastRecent": "p.datetime ASC, p.id",
@@ -270,7 +271,7 @@ class SqliteCatalog:
 
     @property
     def indexed(self) -> bool:
-        """True once an update has run on this file (even one that found nothing)."""
+        """True once an update has run to its end on this file (even one that found nothing)."""
         row = self._connection().execute("SELECT 1 FROM meta WHERE name = 'updated'").fetchone()
         return row is not None
 
@@ -349,6 +350,7 @@ class SqliteCatalog:
             for product in products:
                 self._insert(db, product, str(product.path), "")
             self._bump(db, changed=True)
+            self._mark_complete(db)
 
     def _insert(self, db: sqlite3.Connection, product: Product, source_name: str, signature: str) -> None:
         db.execute("DELETE FROM products WHERE source = ?", (source_name,))
@@ -375,9 +377,41 @@ class SqliteCatalog:
         if changed:
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'version'")
             db.execute("PRAGMA optimize")  # refresh the planner's statistics where they drifted
-        db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('updated', ?)", (datetime.now(timezone.utc).isoformat(),)
-        )
+
+    @staticmethod
+    def _mark_complete(db: sqlite3.Connection) -> None:
+        """Recorded only when an update ran to its end: an interrupted first build is redone."""
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('updated', ?)", (datetime.now(timezone.utc).isoformat(),))
+
+    def _read_one(
+        self, db: sqlite3.Connection, candidate: Candidate, signature: str, known: dict[str, str], report: IndexReport
+    ) -> int:
+        """Parse one new or changed product into the open transaction; returns the rows changed."""
+        source_name = str(candidate.metadata)
+        try:
+            product = candidate.parse()
+        except PARSE_ERRORS as exc:
+            report.failed.append((str(candidate.target), str(exc)))
+            log.warning("skipping product at %s: %s", candidate.target, exc)
+            if source_name in known:  # it was readable before: the old row is stale now
+                db.execute("DELETE FROM products WHERE source = ?", (source_name,))
+                report.removed += 1
+                return 1
+            return 0
+        clash = db.execute(
+            "SELECT source FROM products WHERE id = ? AND source != ?", (product.id, source_name)
+        ).fetchone()
+        if clash is not None:
+            reason = f"duplicate of product {product.id} already indexed from {clash[0]}"
+            report.failed.append((str(candidate.target), reason))
+            log.warning("skipping product at %s: %s", candidate.target, reason)
+            return 0
+        self._insert(db, product, source_name, signature)
+        if source_name in known:
+            report.changed += 1
+        else:
+            report.added += 1
+        return 1
 
     def update(
         self,
@@ -415,32 +449,20 @@ class SqliteCatalog:
             for source_name in known.keys() - seen:
                 db.execute("DELETE FROM products WHERE source = ?", (source_name,))
                 report.removed += 1
-            signatures = dict((str(c.metadata), s) for c, s in todo)
-            for candidate in progress([c for c, _ in todo]):
-                source_name = str(candidate.metadata)
-                try:
-                    product = candidate.parse()
-                except PARSE_ERRORS as exc:
-                    report.failed.append((str(candidate.target), str(exc)))
-                    log.warning("skipping product at %s: %s", candidate.target, exc)
-                    if source_name in known:  # it was readable before: the old row is stale now
-                        db.execute("DELETE FROM products WHERE source = ?", (source_name,))
-                        report.removed += 1
-                    continue
-                clash = db.execute(
-                    "SELECT source FROM products WHERE id = ? AND source != ?", (product.id, source_name)
-                ).fetchone()
-                if clash is not None:
-                    reason = f"duplicate of product {product.id} already indexed from {clash[0]}"
-                    report.failed.append((str(candidate.target), reason))
-                    log.warning("skipping product at %s: %s", candidate.target, reason)
-                    continue
-                self._insert(db, product, source_name, signatures[source_name])
-                if source_name in known:
-                    report.changed += 1
-                else:
-                    report.added += 1
-            self._bump(db, changed=bool(report.added or report.changed or report.removed))
+            self._bump(db, changed=report.removed > 0)
+        signatures = {str(c.metadata): s for c, s in todo}
+        # Committed in batches: a long first run shows up while it goes, and an interruption
+        # keeps what was read (the next update carries on from there).
+        pending = 0
+        for candidate in progress([c for c, _ in todo]):
+            pending += self._read_one(db, candidate, signatures[str(candidate.metadata)], known, report)
+            if pending >= _BATCH:
+                self._bump(db, changed=True)
+                db.commit()
+                pending = 0
+        self._bump(db, changed=pending > 0)
+        self._mark_complete(db)
+        db.commit()
         return report
 
 
