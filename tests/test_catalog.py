@@ -190,3 +190,24 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
     bench.main(["--count", "2000", "--repeat", "3"])
     output = capsys.readouterr().out
     assert "2000 products inserted" in output and "search: z12 tile" in output
+
+
+def test_the_memory_backend_answers_like_sqlite(tmp_path) -> None:
+    """`create_app(settings, index=ProductIndex(...))` serves through MemoryCatalog: same answers."""
+    from tiler.catalog import MemoryCatalog
+
+    root = tmp_path / "data"
+    for i in range(8):
+        write_product(root, f"M{i}", when=f"2021-0{1 + i % 3}-1{i}T10:00:00Z", cloud_cover=[5.0, 50.0, None][i % 3],
+                      ulx=700_000.0 + (i % 4) * 2000, collection="sentinel-2-l1c" if i == 5 else "sentinel-2-l2a")  # fmt: skip
+    sqlite = SqliteCatalog(tmp_path / "c.sqlite", [root])
+    sqlite.update()
+    memory = MemoryCatalog(ProductIndex([root]))
+    west, south, east, north = sqlite.resolve("M1").bounds_wgs84
+    for order in ("mostRecent", "leastRecent", "leastCC"):
+        for kwargs in ({}, {"max_cloud": 10.0}, {"collection": "sentinel-2-l2a"}, {"bbox": (west, south, east, north)},
+                       {"start": sqlite.resolve("M3").datetime, "limit": 3, "offset": 1}):  # fmt: skip
+            expected = sqlite.search(order=order, **kwargs)
+            got = memory.search(order=order, **kwargs)
+            assert [p.id for p in got.products] == [p.id for p in expected.products], (order, kwargs)
+            assert got.total == expected.total

@@ -29,6 +29,7 @@ from tiler.products import (
     BandAsset,
     Candidate,
     Product,
+    ProductIndex,
     find_candidates,
     product_keys,
     reference_keys,
@@ -50,6 +51,8 @@ class SearchResult:
 
 class Catalog(Protocol):
     """What the service needs from a catalog backend."""
+
+    roots: tuple[Path, ...]  # the data roots it answers for
 
     def resolve(self, reference: str) -> Product:
         """The product an ID or path names; `UnsafeReference` or `NotFound` otherwise."""
@@ -147,6 +150,65 @@ def footprint_bbox(product: Product) -> BBox:
 
 def _epoch(value: datetime) -> float:
     return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+
+
+# ---------------------------------------------------------------------------------------------
+# In-memory backend
+
+
+class MemoryCatalog:
+    """The Catalog interface over a `ProductIndex` held in memory (tests, small fixed archives).
+    Same filters and orders as `SqliteCatalog`, by scanning every product."""
+
+    version = "memory"  # built once, never changes
+
+    def __init__(self, index: ProductIndex) -> None:
+        self._index = index
+        self.roots = index.roots
+
+    def resolve(self, reference: str) -> Product:
+        return self._index.resolve(reference)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self) -> Iterator[Product]:
+        return iter(self._index)
+
+    def search(
+        self,
+        bbox: BBox | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        max_cloud: float | None = None,
+        collection: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        order: str = "mostRecent",
+    ) -> SearchResult:
+        def matches(p: Product) -> bool:
+            if bbox is not None:
+                west, south, east, north = footprint_bbox(p)
+                if west > bbox[2] or east < bbox[0] or south > bbox[3] or north < bbox[1]:
+                    return False
+            return (
+                (start is None or p.datetime >= start)
+                and (end is None or p.datetime <= end)
+                and (max_cloud is None or (p.cloud_cover is not None and p.cloud_cover <= max_cloud))
+                and (collection is None or p.collection == collection)
+            )
+
+        found = sorted((p for p in self._index if matches(p)), key=lambda p: p.id)  # ties by id, as in SQL
+        if order == "leastRecent":
+            found.sort(key=lambda p: p.datetime)
+        elif order == "leastCC":
+            found.sort(key=lambda p: -p.datetime.timestamp())
+            found.sort(key=lambda p: (p.cloud_cover is None, p.cloud_cover or 0.0))
+        elif order == "mostRecent":
+            found.sort(key=lambda p: p.datetime, reverse=True)
+        else:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+        return SearchResult(found[offset : offset + limit], len(found))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

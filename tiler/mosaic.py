@@ -24,6 +24,7 @@ from shapely.geometry import box, shape
 
 from tiler.catalog import ORDERS, BBox, Catalog
 from tiler.errors import InvalidParameter, NotFound, ProductUnreadable
+from tiler.limits import Deadline
 from tiler.products import S2_BANDS, Product
 from tiler.reading import BandStack, read_part
 from tiler.search import parse_collection, parse_interval, parse_max_cloud
@@ -130,11 +131,13 @@ def read_mosaic(
     *,
     gdal_options: Mapping[str, str | int],
     cloudmask: bool = False,
+    deadline: Deadline | None = None,
 ) -> BandStack:
     """Composite `band_names` of `products` (in priority order) onto one grid: first valid pixel
     wins. Stops reading as soon as every pixel is filled. With `cloudmask`, SCL classes 3, 8, 9
     and 10 count as invalid in products that have an SCL. Products lacking a band, or whose files
-    cannot be read, are logged and skipped, so one broken product does not blank a whole area."""
+    cannot be read, are logged and skipped, so one broken product does not blank a whole area.
+    `deadline` is checked before each band read (see tiler.limits)."""
     names = sorted(set(band_names))
     arrays = {name: np.zeros((height, width), dtype=np.float32) for name in names}
     filled = np.zeros((height, width), dtype=bool)
@@ -142,8 +145,9 @@ def read_mosaic(
         masked = cloudmask and "SCL" in product.bands
         try:
             stack = read_part(
-                product, [*names, "SCL"] if masked else names, bounds, crs, width, height, gdal_options=gdal_options
-            )
+                product, [*names, "SCL"] if masked else names, bounds, crs, width, height,
+                gdal_options=gdal_options, deadline=deadline,
+            )  # fmt: skip
         except (NotFound, ProductUnreadable) as exc:
             log.error("mosaic: skipping product %s: %s", product.id, exc)
             continue

@@ -67,11 +67,12 @@ class TileAddress:
         return tuple(self.tms.bounds(morecantile.Tile(self.x, self.y, self.z)))  # type: ignore[return-value]
 
 
-def tile_address(query: Mapping[str, str], z: int, x: int, y: int) -> TileAddress:
+def tile_address(query: Mapping[str, str], z: int, x: int, y: int, settings: Settings) -> TileAddress:
     tms = tile_matrix_set(query)
     tilesize = _int(query, "tilesize", 256)
-    if tilesize not in TILE_SIZES:
-        raise InvalidParameter(f"tilesize must be one of {', '.join(map(str, TILE_SIZES))}")
+    sizes = [s for s in TILE_SIZES if s <= settings.max_tile_size]
+    if tilesize not in sizes:
+        raise InvalidParameter(f"tilesize must be one of {', '.join(map(str, sizes))}")
     # Check against the grid before morecantile sees the numbers: it overflows on silly ones.
     if not tms.minzoom <= z <= tms.maxzoom:
         raise InvalidParameter(f"zoom {z} is outside {tms.id}'s range {tms.minzoom}..{tms.maxzoom}")

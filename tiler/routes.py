@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 
 import numpy as np
 from rasterio.crs import CRS
+from rasterio.errors import RasterioError
 from rasterio.warp import transform_bounds
+from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -22,11 +24,12 @@ from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
 from tiler.cache import CachedImage, ImageCache
 from tiler.catalog import Catalog
-from tiler.errors import InvalidParameter
+from tiler.errors import InvalidParameter, ProductUnreadable
+from tiler.limits import Deadline, RenderPool
 from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, is_mosaic_request, parse_mosaic_query, read_mosaic, select_products
+from tiler.observability import StageTimer
 from tiler.params import (
     Styling,
-    TileAddress,
     image_format,
     preview_size,
     preview_size_for,
@@ -52,6 +55,7 @@ class Services:
     index: Catalog
     layers: dict[str, Layer]
     cache: ImageCache
+    renders: RenderPool
 
 
 def _services(request: Request) -> Services:
@@ -80,19 +84,25 @@ def _intersects(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
 def tile(request: Request) -> Response:
     services = _services(request)
     params = request.path_params
-    fmt = image_format(params["ext"])
-    address = tile_address(request.query_params, params["z"], params["x"], params["y"])
+    stages: StageTimer = request.state.stages
     if is_mosaic_request(request.query_params):
-        return _mosaic_tile(request, services, address, fmt)
-    product = services.index.resolve(_required(request, "product"))
-    style = styling(request.query_params, product, services.layers, services.settings)
+        return _mosaic_tile(request, services, stages)
+    with stages.stage("resolve"):
+        fmt = image_format(params["ext"])
+        address = tile_address(request.query_params, params["z"], params["x"], params["y"], services.settings)
+        product = services.index.resolve(_required(request, "product"))
+        style = styling(request.query_params, product, services.layers, services.settings)
     key = ("tile", product.id, style.cache_token, fmt, address.tms.id, address.tilesize, address.z, address.x, address.y)
 
     def draw() -> tuple[bytes, str]:
         size = address.tilesize
         if not _intersects(address.geographic_bounds, product.bounds_wgs84):
             return _empty_image(size, size, fmt), MEDIA_TYPES[fmt]
-        return _render(services, product, style, address.bounds, address.tms.rasterio_crs, size, size, fmt)
+        return services.renders.run(
+            lambda deadline: _render(
+                services, product, style, address.bounds, address.tms.rasterio_crs, size, size, fmt, stages, deadline
+            )
+        )
 
     image, hit = services.cache.get_or_render(key, draw)
     return _image_response(request, image, hit, services.settings.cache_max_age)
@@ -100,29 +110,53 @@ def tile(request: Request) -> Response:
 
 def preview(request: Request) -> Response:
     services = _services(request)
-    fmt = image_format(request.path_params["ext"])
+    stages: StageTimer = request.state.stages
     if is_mosaic_request(request.query_params):
-        return _mosaic_preview(request, services, fmt)
-    product = services.index.resolve(_required(request, "product"))
-    style = styling(request.query_params, product, services.layers, services.settings)
-    width, height = preview_size(request.query_params, product, services.settings)
+        return _mosaic_preview(request, services, stages)
+    with stages.stage("resolve"):
+        fmt = image_format(request.path_params["ext"])
+        product = services.index.resolve(_required(request, "product"))
+        style = styling(request.query_params, product, services.layers, services.settings)
+        width, height = preview_size(request.query_params, product, services.settings)
     key = ("preview", product.id, style.cache_token, fmt, width)
-    image, hit = services.cache.get_or_render(
-        key, lambda: _render(services, product, style, product.bounds, product.crs, width, height, fmt)
-    )
+
+    def draw() -> tuple[bytes, str]:
+        return services.renders.run(
+            lambda deadline: _render(
+                services, product, style, product.bounds, product.crs, width, height, fmt, stages, deadline
+            )
+        )
+
+    image, hit = services.cache.get_or_render(key, draw)
     return _image_response(request, image, hit, services.settings.cache_max_age)
 
 
-def _render(services: Services, product: Product, style: Styling, bounds, crs, width: int, height: int, fmt: str):
-    stack = read_part(
-        product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal
-    )
-    return _draw(style, stack, fmt)
+def _render(
+    services: Services,
+    product: Product,
+    style: Styling,
+    bounds,
+    crs,
+    width: int,
+    height: int,
+    fmt: str,
+    stages: StageTimer,
+    deadline: Deadline,
+):
+    with stages.stage("read"):
+        stack = read_part(
+            product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal, deadline=deadline
+        )
+    return _draw(style, stack, fmt, stages, deadline)
 
 
-def _draw(style: Styling, stack: BandStack, fmt: str) -> tuple[bytes, str]:
-    rgba = render(style.spec, stack.arrays, stack.valid)
-    return encode(rgba, fmt), MEDIA_TYPES[fmt]
+def _draw(style: Styling, stack: BandStack, fmt: str, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
+    deadline.check()
+    with stages.stage("evaluate"):
+        rgba = render(style.spec, stack.arrays, stack.valid)
+    deadline.check()
+    with stages.stage("encode"):
+        return encode(rgba, fmt), MEDIA_TYPES[fmt]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,50 +170,80 @@ def _mosaic_styling(request: Request, services: Services, query: MosaicQuery) ->
     )  # fmt: skip
 
 
-def _render_mosaic(services: Services, query: MosaicQuery, style: Styling, bbox_wgs84, bounds, crs, width: int, height: int, fmt: str):
-    products = select_products(services.index, query, bbox_wgs84, services.settings.max_mosaic_products)
+def _render_mosaic(
+    services: Services,
+    query: MosaicQuery,
+    style: Styling,
+    bbox_wgs84,
+    bounds,
+    crs,
+    width: int,
+    height: int,
+    fmt: str,
+    stages: StageTimer,
+    deadline: Deadline,
+):
+    with stages.stage("select"):
+        products = select_products(services.index, query, bbox_wgs84, services.settings.max_mosaic_products)
     if not products:
         return _empty_image(width, height, fmt), MEDIA_TYPES[fmt]
-    stack = read_mosaic(
-        products, style.spec.bands, bounds, crs, width, height,
-        gdal_options=services.settings.gdal, cloudmask=query.cloudmask,
-    )  # fmt: skip
-    return _draw(style, stack, fmt)
+    with stages.stage("read"):
+        stack = read_mosaic(
+            products, style.spec.bands, bounds, crs, width, height,
+            gdal_options=services.settings.gdal, cloudmask=query.cloudmask, deadline=deadline,
+        )  # fmt: skip
+    return _draw(style, stack, fmt, stages, deadline)
 
 
-def _mosaic_tile(request: Request, services: Services, address: TileAddress, fmt: str) -> Response:
-    query = parse_mosaic_query(request.query_params)
-    style = _mosaic_styling(request, services, query)
+def _mosaic_tile(request: Request, services: Services, stages: StageTimer) -> Response:
+    params = request.path_params
+    with stages.stage("resolve"):
+        fmt = image_format(params["ext"])
+        address = tile_address(request.query_params, params["z"], params["x"], params["y"], services.settings)
+        query = parse_mosaic_query(request.query_params)
+        style = _mosaic_styling(request, services, query)
     # The catalog version is in the key: after an index update no stale mosaic is served.
     key = (
         "mosaic-tile", services.index.version, query.cache_token, style.cache_token, fmt,
         address.tms.id, address.tilesize, address.z, address.x, address.y,
     )  # fmt: skip
     size = address.tilesize
-    image, hit = services.cache.get_or_render(
-        key,
-        lambda: _render_mosaic(
-            services, query, style, address.geographic_bounds, address.bounds, address.tms.rasterio_crs, size, size, fmt
-        ),
-    )
+
+    def draw() -> tuple[bytes, str]:
+        return services.renders.run(
+            lambda deadline: _render_mosaic(
+                services, query, style, address.geographic_bounds, address.bounds, address.tms.rasterio_crs,
+                size, size, fmt, stages, deadline,
+            )  # fmt: skip
+        )
+
+    image, hit = services.cache.get_or_render(key, draw)
     return _image_response(request, image, hit, services.settings.cache_max_age)
 
 
-def _mosaic_preview(request: Request, services: Services, fmt: str) -> Response:
+def _mosaic_preview(request: Request, services: Services, stages: StageTimer) -> Response:
     """A mosaic has no extent of its own: its preview needs `bbox=` (lon/lat), drawn in Web Mercator."""
-    query = parse_mosaic_query(request.query_params)
-    style = _mosaic_styling(request, services, query)
-    bbox = parse_bbox(request.query_params.get("bbox"))
-    if bbox is None:
-        raise InvalidParameter("bbox is required for the preview of a mosaic: 'west,south,east,north' in degrees")
-    west, south, east, north = bbox
-    # Web Mercator stops at +-85.06 degrees.
-    bounds = transform_bounds("EPSG:4326", "EPSG:3857", west, max(south, -85.0), east, min(north, 85.0))
-    width, height = preview_size_for(request.query_params, bounds, services.settings)
+    with stages.stage("resolve"):
+        fmt = image_format(request.path_params["ext"])
+        query = parse_mosaic_query(request.query_params)
+        style = _mosaic_styling(request, services, query)
+        bbox = parse_bbox(request.query_params.get("bbox"))
+        if bbox is None:
+            raise InvalidParameter("bbox is required for the preview of a mosaic: 'west,south,east,north' in degrees")
+        west, south, east, north = bbox
+        # Web Mercator stops at +-85.06 degrees.
+        bounds = transform_bounds("EPSG:4326", "EPSG:3857", west, max(south, -85.0), east, min(north, 85.0))
+        width, height = preview_size_for(request.query_params, bounds, services.settings)
     key = ("mosaic-preview", services.index.version, query.cache_token, style.cache_token, fmt, bbox, width)
-    image, hit = services.cache.get_or_render(
-        key, lambda: _render_mosaic(services, query, style, bbox, bounds, MERCATOR, width, height, fmt)
-    )
+
+    def draw() -> tuple[bytes, str]:
+        return services.renders.run(
+            lambda deadline: _render_mosaic(
+                services, query, style, bbox, bounds, MERCATOR, width, height, fmt, stages, deadline
+            )
+        )
+
+    image, hit = services.cache.get_or_render(key, draw)
     return _image_response(request, image, hit, services.settings.cache_max_age)
 
 
@@ -237,8 +301,11 @@ def tilejson(request: Request) -> Response:
     styling(request.query_params, product, services.layers, services.settings)  # fail now, not per tile
     tms = tile_matrix_set(request.query_params)
     fmt = image_format(request.query_params.get("format", "png"))
-    with Reader(str(product.finest_band.path), tms=tms) as src:
-        minzoom, maxzoom = src.minzoom, src.maxzoom
+    try:
+        with Reader(str(product.finest_band.path), tms=tms) as src:
+            minzoom, maxzoom = src.minzoom, src.maxzoom
+    except (RasterioError, RioTilerError, OSError) as exc:
+        raise ProductUnreadable(f"cannot open {product.finest_band.path.name} of {product.id}: {exc}", product.id) from exc
     template = _tile_template(request, fmt)
     west, south, east, north = product.bounds_wgs84
     return JSONResponse(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,13 @@ class Settings:
     max_expression_depth: int = 24
     catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
+    max_tile_size: int = 512
+    max_query_length: int = 4096  # bytes of the raw query string
+    render_timeout: float = 30.0  # seconds a tile or preview may take, queueing included
+    render_threads: int = 8  # renders run in this bounded pool, apart from the other endpoints
+    shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
+    api_quota_per_minute: int = 600  # requests per key and minute, per worker process
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
@@ -38,8 +46,13 @@ class Settings:
             raise ValueError("workers must be at least 1")
         if self.cache_bytes < 0:
             raise ValueError("cache_bytes must not be negative")
-        if self.max_mosaic_products < 1:
-            raise ValueError("max_mosaic_products must be at least 1")
+        if self.max_tile_size < 256:
+            raise ValueError("max_tile_size must be at least 256")
+        for name in ("max_query_length", "render_threads", "api_quota_per_minute", "max_mosaic_products"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not 0 < self.render_timeout < math.inf:
+            raise ValueError("render_timeout must be a positive number of seconds")
 
     @property
     def catalog_path(self) -> Path:
@@ -81,6 +94,13 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_expression_depth": _cast(
             environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth
         ),
+        "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),
+        "max_query_length": _cast(environ, "MAX_QUERY_LENGTH", int, defaults.max_query_length),
+        "render_timeout": _cast(environ, "RENDER_TIMEOUT", float, defaults.render_timeout),
+        "render_threads": _cast(environ, "RENDER_THREADS", int, defaults.render_threads),
+        "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
+        "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
+        "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
     }
     if environ.get(ENV_PREFIX + "CATALOG"):
         values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])
