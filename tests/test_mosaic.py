@@ -320,3 +320,16 @@ def test_time_intervals(raw, start, end) -> None:
 def test_bad_time_intervals(raw) -> None:
     with pytest.raises(InvalidParameter, match="^time"):
         parse_interval(raw, "time")
+
+
+def test_a_mosaic_past_its_deadline_stops_rather_than_skipping_products(app) -> None:
+    """A render deadline is not a broken product: read_mosaic gives up instead of trying the next one."""
+    from tiler.errors import RenderTimeout
+    from tiler.limits import Deadline
+
+    products = [app.state.services.index.resolve(name) for name in JUNE]
+    bounds = (ULX, ULY - SIZE * RES, ULX + SIZE * RES, ULY)
+    with pytest.raises(RenderTimeout):
+        tiler.mosaic.read_mosaic(
+            products, ["B04"], bounds, f"EPSG:{EPSG}", SIZE, SIZE, gdal_options={}, deadline=Deadline(1e-9)
+        )
