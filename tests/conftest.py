@@ -19,6 +19,14 @@ COG_ID = "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947"
 COG_STAC_ID = "S2A_29RKH_20200219_0_L2A"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _catalogs_in_a_temporary_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Default catalog files (and those of server subprocesses) go to a fresh cache, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "SOURCES.md").is_file():

@@ -1,4 +1,4 @@
-"""The ASGI application: `create_app(settings)` builds the index, the layers and the cache once."""
+"""The ASGI application: `create_app(settings)` opens the catalog and builds the layers and the cache once."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from styles import load_layers
 from tiler import observability
 from tiler.auth import ApiKeyAuth
 from tiler.cache import ImageCache
+from tiler.catalog import Catalog, MemoryCatalog, open_catalog
 from tiler.errors import BadRequest, NotFound, ProductUnreadable, RenderTimeout, TilerError, TooLarge
 from tiler.limits import QueryLengthLimit, RenderPool
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
@@ -51,11 +52,14 @@ def _error_response(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error while rendering; see the server log"}, status_code=500)
 
 
-def create_app(settings: Settings, index: ProductIndex | None = None) -> Starlette:
-    """Build the app. `index` may be passed in (tests); otherwise the data roots are walked now."""
-    if index is None:
-        index = ProductIndex(settings.data_roots)
-        log.info("indexed %d products under %s", len(index), ", ".join(map(str, settings.data_roots)))
+def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) -> Starlette:
+    """Build the app. A catalog may be passed in as `index` (tests: also a `ProductIndex`, served
+    from memory); otherwise the SQLite catalog of the data roots is opened, built first if it never was."""
+    if isinstance(index, ProductIndex):
+        index = MemoryCatalog(index)
+    elif index is None:
+        index = open_catalog(settings.catalog_path, settings.data_roots)
+        log.info("catalog %s: %d products", settings.catalog_path, len(index))
     services = Services(
         settings=settings,
         index=index,

@@ -49,7 +49,7 @@ class Metrics:
         )
         self.stage_duration = Histogram(
             "eo_tiler_render_stage_seconds",
-            "Time spent per render stage: resolve, read, evaluate, encode",
+            "Time spent per render stage: resolve, select (mosaics), read, evaluate, encode",
             ["stage"],
             buckets=_BUCKETS,
             registry=self.registry,

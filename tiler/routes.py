@@ -11,7 +11,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+from rasterio.crs import CRS
 from rasterio.errors import RasterioError
+from rasterio.warp import transform_bounds
 from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 from starlette.requests import Request
@@ -21,16 +23,29 @@ from starlette.routing import Route
 from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
 from tiler.cache import CachedImage, ImageCache
+from tiler.catalog import Catalog
 from tiler.errors import InvalidParameter, ProductUnreadable
 from tiler.limits import Deadline, RenderPool
+from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, is_mosaic_request, parse_mosaic_query, read_mosaic, select_products
 from tiler.observability import StageTimer
-from tiler.params import Styling, image_format, preview_size, styling, tile_address, tile_matrix_set
-from tiler.products import Product, ProductIndex
-from tiler.reading import read_part
+from tiler.params import (
+    Styling,
+    image_format,
+    preview_size,
+    preview_size_for,
+    styling,
+    styling_for,
+    tile_address,
+    tile_matrix_set,
+)
+from tiler.products import Product
+from tiler.reading import BandStack, read_part
+from tiler.search import item_collection, parse_bbox, parse_search_query
 from tiler.settings import Settings
 from tiler.wms import wms
 
 STATIC_DIR = Path(__file__).parent / "static"
+MERCATOR = CRS.from_epsg(3857)
 
 
 @dataclass(frozen=True)
@@ -38,7 +53,7 @@ class Services:
     """What the endpoints share, built once by `create_app`."""
 
     settings: Settings
-    index: ProductIndex
+    index: Catalog
     layers: dict[str, Layer]
     cache: ImageCache
     renders: RenderPool
@@ -71,6 +86,8 @@ def tile(request: Request) -> Response:
     services = _services(request)
     params = request.path_params
     stages: StageTimer = request.state.stages
+    if is_mosaic_request(request.query_params):
+        return _mosaic_tile(request, services, stages)
     with stages.stage("resolve"):
         fmt = image_format(params["ext"])
         address = tile_address(request.query_params, params["z"], params["x"], params["y"], services.settings)
@@ -95,6 +112,8 @@ def tile(request: Request) -> Response:
 def preview(request: Request) -> Response:
     services = _services(request)
     stages: StageTimer = request.state.stages
+    if is_mosaic_request(request.query_params):
+        return _mosaic_preview(request, services, stages)
     with stages.stage("resolve"):
         fmt = image_format(request.path_params["ext"])
         product = services.index.resolve(_required(request, "product"))
@@ -129,6 +148,10 @@ def _render(
         stack = read_part(
             product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal, deadline=deadline
         )
+    return _draw(style, stack, fmt, stages, deadline)
+
+
+def _draw(style: Styling, stack: BandStack, fmt: str, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
     deadline.check()
     with stages.stage("evaluate"):
         rgba = render(style.spec, stack.arrays, stack.valid)
@@ -137,8 +160,144 @@ def _render(
         return encode(rgba, fmt), MEDIA_TYPES[fmt]
 
 
+# ---------------------------------------------------------------------------------------------
+# Mosaics: no product=, but collection= or time= (see tiler.mosaic)
+
+
+def _mosaic_styling(request: Request, services: Services, query: MosaicQuery) -> Styling:
+    return styling_for(
+        request.query_params, COLLECTION_BANDS[query.collection], query.collection,
+        f"a {query.collection} mosaic", services.layers, services.settings,
+    )  # fmt: skip
+
+
+def _render_mosaic(
+    services: Services,
+    query: MosaicQuery,
+    style: Styling,
+    bbox_wgs84,
+    bounds,
+    crs,
+    width: int,
+    height: int,
+    fmt: str,
+    stages: StageTimer,
+    deadline: Deadline,
+):
+    with stages.stage("select"):
+        products = select_products(services.index, query, bbox_wgs84, services.settings.max_mosaic_products)
+    if not products:
+        return _empty_image(width, height, fmt), MEDIA_TYPES[fmt]
+    with stages.stage("read"):
+        stack = read_mosaic(
+            products, style.spec.bands, bounds, crs, width, height,
+            gdal_options=services.settings.gdal, cloudmask=query.cloudmask, deadline=deadline,
+        )  # fmt: skip
+    return _draw(style, stack, fmt, stages, deadline)
+
+
+def _mosaic_tile(request: Request, services: Services, stages: StageTimer) -> Response:
+    params = request.path_params
+    with stages.stage("resolve"):
+        fmt = image_format(params["ext"])
+        address = tile_address(request.query_params, params["z"], params["x"], params["y"], services.settings)
+        query = parse_mosaic_query(request.query_params)
+        style = _mosaic_styling(request, services, query)
+    # The catalog version is in the key: after an index update no stale mosaic is served.
+    key = (
+        "mosaic-tile", services.index.version, query.cache_token, style.cache_token, fmt,
+        address.tms.id, address.tilesize, address.z, address.x, address.y,
+    )  # fmt: skip
+    size = address.tilesize
+
+    def draw() -> tuple[bytes, str]:
+        return services.renders.run(
+            lambda deadline: _render_mosaic(
+                services, query, style, address.geographic_bounds, address.bounds, address.tms.rasterio_crs,
+                size, size, fmt, stages, deadline,
+            )  # fmt: skip
+        )
+
+    image, hit = services.cache.get_or_render(key, draw)
+    return _image_response(request, image, hit, services.settings.cache_max_age)
+
+
+def _mosaic_preview(request: Request, services: Services, stages: StageTimer) -> Response:
+    """A mosaic has no extent of its own: its preview needs `bbox=` (lon/lat), drawn in Web Mercator."""
+    with stages.stage("resolve"):
+        fmt = image_format(request.path_params["ext"])
+        query = parse_mosaic_query(request.query_params)
+        style = _mosaic_styling(request, services, query)
+        bbox = parse_bbox(request.query_params.get("bbox"))
+        if bbox is None:
+            raise InvalidParameter("bbox is required for the preview of a mosaic: 'west,south,east,north' in degrees")
+        west, south, east, north = bbox
+        # Web Mercator stops at +-85.06 degrees.
+        bounds = transform_bounds("EPSG:4326", "EPSG:3857", west, max(south, -85.0), east, min(north, 85.0))
+        width, height = preview_size_for(request.query_params, bounds, services.settings)
+    key = ("mosaic-preview", services.index.version, query.cache_token, style.cache_token, fmt, bbox, width)
+
+    def draw() -> tuple[bytes, str]:
+        return services.renders.run(
+            lambda deadline: _render_mosaic(
+                services, query, style, bbox, bounds, MERCATOR, width, height, fmt, stages, deadline
+            )
+        )
+
+    image, hit = services.cache.get_or_render(key, draw)
+    return _image_response(request, image, hit, services.settings.cache_max_age)
+
+
+def _mosaic_tilejson(request: Request, services: Services) -> Response:
+    query = parse_mosaic_query(request.query_params)
+    _mosaic_styling(request, services, query)  # fail now, not per tile
+    tms = tile_matrix_set(request.query_params)
+    fmt = image_format(request.query_params.get("format", "png"))
+    bbox = parse_bbox(request.query_params.get("bbox")) or (-180.0, -85.0511287798, 180.0, 85.0511287798)
+    # 10 m pixels, in the grid's own units; six zoom levels below that.
+    maxzoom = tms.zoom_for_res(10.0 / 111_320 if tms.rasterio_crs.is_geographic else 10.0)
+    minzoom = max(tms.minzoom, maxzoom - 6)
+    west, south, east, north = bbox
+    return JSONResponse(
+        {
+            "tilejson": "3.0.0",
+            "name": f"{query.collection} mosaic",
+            "description": f"{request.query_params.get('layer') or 'custom'} of a {query.collection} mosaic, {query.priority}",
+            "attribution": "Contains modified Copernicus Sentinel data",
+            "scheme": "xyz",
+            "tiles": [_tile_template(request, fmt)],
+            "minzoom": minzoom,
+            "maxzoom": maxzoom,
+            "bounds": [west, south, east, north],
+            "center": [(west + east) / 2, (south + north) / 2, minzoom],
+        }
+    )
+
+
+def _tile_template(request: Request, fmt: str) -> str:
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
+    base = str(request.base_url).rstrip("/")
+    return f"{base}/tiles/{{z}}/{{x}}/{{y}}.{fmt}?{urlencode(query)}"
+
+
+def search(request: Request) -> Response:
+    services = _services(request)
+    query = parse_search_query(request.query_params)
+    result = services.index.search(
+        query.bbox, query.start, query.end, query.max_cloud, query.collection,
+        limit=query.limit, offset=query.offset, order="mostRecent",
+    )  # fmt: skip
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse(
+        item_collection(result, query, base, request.query_params.multi_items()),
+        media_type="application/geo+json",
+    )
+
+
 def tilejson(request: Request) -> Response:
     services = _services(request)
+    if is_mosaic_request(request.query_params):
+        return _mosaic_tilejson(request, services)
     product = services.index.resolve(_required(request, "product"))
     styling(request.query_params, product, services.layers, services.settings)  # fail now, not per tile
     tms = tile_matrix_set(request.query_params)
@@ -148,9 +307,7 @@ def tilejson(request: Request) -> Response:
             minzoom, maxzoom = src.minzoom, src.maxzoom
     except (RasterioError, RioTilerError, OSError) as exc:
         raise ProductUnreadable(f"cannot open {product.finest_band.path.name} of {product.id}: {exc}", product.id) from exc
-    query = [(k, v) for k, v in request.query_params.multi_items() if k != "format"]
-    base = str(request.base_url).rstrip("/")
-    template = f"{base}/tiles/{{z}}/{{x}}/{{y}}.{fmt}?{urlencode(query)}"
+    template = _tile_template(request, fmt)
     west, south, east, north = product.bounds_wgs84
     return JSONResponse(
         {
@@ -207,7 +364,8 @@ def healthz(request: Request) -> Response:
 def _required(request: Request, name: str) -> str:
     value = request.query_params.get(name)
     if not value:
-        raise InvalidParameter(f"{name} is required")
+        hint = " (or collection= / time= for a mosaic)" if name == "product" else ""
+        raise InvalidParameter(f"{name} is required{hint}")
     return value
 
 
@@ -217,6 +375,7 @@ routes = [
     Route("/layers", layer_list),
     Route("/products", product_list),
     Route("/products/{product_id:path}", product_metadata),
+    Route("/search", search),
     Route("/tiles/{z:int}/{x:int}/{y:int}.{ext}", tile),
     Route("/tilejson.json", tilejson),
     Route("/preview.{ext}", preview),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ class Settings:
     wms_time_default: bool = True  # False: WMS clients must send TIME (no default advertised)
     max_expression_length: int = 512
     max_expression_depth: int = 24
+    catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
+    max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
     max_tile_size: int = 512
     max_query_length: int = 4096  # bytes of the raw query string
     render_timeout: float = 30.0  # seconds a tile or preview may take, queueing included
@@ -47,11 +50,21 @@ class Settings:
             raise ValueError("cache_bytes must not be negative")
         if self.max_tile_size < 256:
             raise ValueError("max_tile_size must be at least 256")
-        for name in ("max_query_length", "render_threads", "api_quota_per_minute"):
+        for name in ("max_query_length", "render_threads", "api_quota_per_minute", "max_mosaic_products"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 < self.render_timeout < math.inf:
             raise ValueError("render_timeout must be a positive number of seconds")
+
+    @property
+    def catalog_path(self) -> Path:
+        """Outside the data roots, which may be read-only: the user's cache, keyed by the roots."""
+        if self.catalog is not None:
+            return self.catalog
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        roots = sorted(os.path.realpath(r) for r in self.data_roots)
+        key = hashlib.sha256(os.pathsep.join(roots).encode()).hexdigest()[:16]
+        return cache / "eo-tiler" / f"catalog-{key}.sqlite"
 
 
 def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -93,5 +106,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
     }
+    if environ.get(ENV_PREFIX + "CATALOG"):
+        values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])
+    values["max_mosaic_products"] = _cast(environ, "MAX_MOSAIC_PRODUCTS", int, defaults.max_mosaic_products)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
