@@ -42,7 +42,6 @@ from tiler.products import Product
 from tiler.reading import BandStack, read_part
 from tiler.search import item_collection, parse_bbox, parse_search_query
 from tiler.settings import Settings
-from tiler.wms import wms
 
 STATIC_DIR = Path(__file__).parent / "static"
 MERCATOR = CRS.from_epsg(3857)
@@ -379,5 +378,5 @@ routes = [
     Route("/tiles/{z:int}/{x:int}/{y:int}.{ext}", tile),
     Route("/tilejson.json", tilejson),
     Route("/preview.{ext}", preview),
-    Route("/wms", wms),
+
 ]

@@ -16,16 +16,18 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from renderers import Classes, ExpressionError, encode, evaluate_values, render
 from renderers.legend import legend
-from tiler.errors import ProductUnreadable, TilerError
+from tiler.errors import InvalidParameter, ProductUnreadable, TilerError
+from tiler.limits import Deadline
+from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, parse_mosaic_query, read_mosaic, select_products
 from tiler.ogc import (
     CRS_CODES,
     IMAGE_FORMATS,
@@ -39,16 +41,15 @@ from tiler.ogc import (
     service_base,
     to_rasterio,
 )
-from tiler.params import Styling, styling
+from tiler.params import Styling, styling, styling_for
 from tiler.products import Product
-from tiler.reading import BandStack, read_part
+from tiler.reading import read_part
 
 log = logging.getLogger(__name__)
 
 VERSIONS = ("1.1.1", "1.3.0")
 INFO_FORMATS = ("text/plain", "application/json", "text/html", "text/xml")
 RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
-PRIORITIES = ("mostRecent", "leastRecent", "leastCC")
 WMS_NS = "http://www.opengis.net/wms"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -170,10 +171,7 @@ class MapRequest:
     media_type: str
     transparent: bool
     bgcolor: tuple[int, int, int]
-    time: tuple[datetime, datetime] | None
-    max_cloud: float
-    priority: str
-    cloudmask: bool
+    mosaic_params: tuple[tuple[str, str], ...]  # time, maxcc, priority, cloudmask for tiler.mosaic
     product: str | None
     upsampling: str
     downsampling: str
@@ -216,45 +214,6 @@ def _bool(params: Mapping[str, str], name: str) -> bool:
     if text not in ("TRUE", "FALSE"):
         raise WmsError(f"{name.upper()} must be TRUE or FALSE")
     return text == "TRUE"
-
-
-def parse_time(text: str) -> tuple[datetime, datetime]:
-    """An ISO 8601 instant or `start/end`; reduced precision (2020, 2020-06, 2020-06-01) covers
-    that whole year, month or day."""
-    parts = text.split("/")
-    if len(parts) > 2 or not all(parts):
-        raise WmsError(f"TIME '{text[:60]}' is not an instant or start/end interval", "InvalidDimensionValue")
-    start, _ = _time_span(parts[0])
-    _, end = _time_span(parts[-1])
-    if start > end:
-        raise WmsError("TIME starts after it ends", "InvalidDimensionValue")
-    return start, end
-
-
-def _time_span(text: str) -> tuple[datetime, datetime]:
-    for pattern, fmt, step in (
-        (r"\d{4}", "%Y", "year"),
-        (r"\d{4}-\d{2}", "%Y-%m", "month"),
-        (r"\d{4}-\d{2}-\d{2}", "%Y-%m-%d", "day"),
-    ):
-        if re.fullmatch(pattern, text):
-            try:
-                start = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
-            except ValueError:
-                break
-            if step == "year":
-                end = start.replace(year=start.year + 1)
-            elif step == "month":
-                end = (start + timedelta(days=32)).replace(day=1)
-            else:
-                end = start + timedelta(days=1)
-            return start, end - timedelta(microseconds=1)
-    try:
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise WmsError(f"TIME '{text[:60]}' is not ISO 8601", "InvalidDimensionValue") from None
-    instant = instant if instant.tzinfo else instant.replace(tzinfo=timezone.utc)
-    return instant, instant
 
 
 def _parse_bgcolor(text: str | None) -> tuple[int, int, int]:
@@ -339,12 +298,9 @@ def parse_map_request(
     width, height = _parse_size(params, crs_code, bbox, max_size)
     if time_required and not params.get("time"):
         raise WmsError("TIME is required: this server advertises no default time", "MissingDimensionValue")
-    priority = params.get("priority", "mostRecent")
-    if priority not in PRIORITIES:
-        raise WmsError(f"PRIORITY must be one of {', '.join(PRIORITIES)}")
-    max_cloud = _float(params, "maxcc", 100.0)
-    if not 0 <= max_cloud <= 100:
-        raise WmsError("MAXCC must be between 0 and 100")
+    mosaic_params = tuple((k, params[k]) for k in ("time", "maxcc", "priority", "cloudmask") if params.get(k))
+    for layer in chosen:
+        mosaic_query(mosaic_params, layer)  # refuse bad values now, before any reading
     upsampling = RESAMPLING.get(params.get("upsampling", "NEAREST").upper())
     downsampling = RESAMPLING.get(params.get("downsampling", "NEAREST").upper())
     if upsampling is None or downsampling is None:
@@ -366,10 +322,7 @@ def parse_map_request(
         media_type=media,
         transparent=_bool(params, "transparent"),
         bgcolor=_parse_bgcolor(params.get("bgcolor")),
-        time=parse_time(params["time"]) if params.get("time") else None,
-        max_cloud=max_cloud,
-        priority=priority,
-        cloudmask=_bool(params, "cloudmask"),
+        mosaic_params=mosaic_params,
         product=params.get("product") or None,
         upsampling=upsampling,
         downsampling=downsampling,
@@ -390,12 +343,13 @@ def _bbox_wgs84(req: MapRequest) -> tuple[float, float, float, float]:
     return tuple(transform_bounds(to_rasterio(req.crs_code), "EPSG:4326", *req.bbox, densify_pts=21))  # type: ignore[return-value]
 
 
-def _intersects(a, b) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def _in_time(product: Product, span: tuple[datetime, datetime] | None) -> bool:
-    return span is None or span[0] <= product.datetime <= span[1]
+def mosaic_query(mosaic_params: tuple[tuple[str, str], ...], layer: OgcLayer) -> MosaicQuery:
+    """Sentinel Hub's TIME, MAXCC, PRIORITY and our CLOUDMASK for one layer's collection."""
+    try:
+        return parse_mosaic_query({**dict(mosaic_params), "collection": layer.collection})
+    except InvalidParameter as exc:
+        code = "InvalidDimensionValue" if str(exc).startswith("time") else None
+        raise WmsError(str(exc), code) from None
 
 
 def product_stack(services, layer: OgcLayer, req: MapRequest, area_wgs84) -> list[Product]:
@@ -404,34 +358,10 @@ def product_stack(services, layer: OgcLayer, req: MapRequest, area_wgs84) -> lis
         product = services.index.resolve(req.product)
         if product.collection != layer.collection:
             raise WmsError(f"PRODUCT {product.id} is not in {layer.collection}; layer {layer.name} draws that collection")
-        return [product] if _intersects(product.bounds_wgs84, area_wgs84) else []
-    candidates = [
-        p
-        for p in services.index
-        if p.collection == layer.collection
-        and _intersects(p.bounds_wgs84, area_wgs84)
-        and _in_time(p, req.time)
-        and (p.cloud_cover is None or p.cloud_cover <= req.max_cloud)
-    ]
-    if req.priority == "leastCC":
-        candidates.sort(key=lambda p: (p.cloud_cover if p.cloud_cover is not None else 100.0, -p.datetime.timestamp()))
-    else:
-        candidates.sort(key=lambda p: p.datetime, reverse=req.priority == "mostRecent")
-    return candidates
-
-
-def _composite_read(services, products, bands, bounds, crs, width, height, resampling) -> BandStack:
-    arrays = {b: np.zeros((height, width), dtype=np.float32) for b in bands}
-    valid = np.zeros((height, width), dtype=bool)
-    for product in products:
-        stack = read_part(product, bands, bounds, crs, width, height, gdal_options=services.settings.gdal, resampling=resampling)
-        take = stack.valid & ~valid
-        for band in bands:
-            arrays[band][take] = stack.arrays[band][take]
-        valid |= take
-        if valid.all():
-            break
-    return BandStack(arrays, valid)
+        return [product]
+    return select_products(
+        services.index, mosaic_query(req.mosaic_params, layer), area_wgs84, services.settings.max_mosaic_products
+    )
 
 
 def _resampling(req: MapRequest, product: Product) -> str:
@@ -442,26 +372,35 @@ def _resampling(req: MapRequest, product: Product) -> str:
     return req.upsampling if pixel < product.finest_band.resolution else req.downsampling
 
 
-def _layer_styling(services, layer: OgcLayer, req: MapRequest, product: Product) -> Styling:
+def _layer_styling(services, layer: OgcLayer, req: MapRequest, product: Product | None = None) -> Styling:
+    """The layer's drawing (or the request's EXPRESSION), checked against one product's bands or
+    against the bands every product of the layer's collection has."""
+    query = {"layer": layer.style.name, **dict(req.style_query)}
     try:
-        return styling({"layer": layer.style.name, **dict(req.style_query)}, product, services.layers, services.settings)
+        if product is not None:
+            return styling(query, product, services.layers, services.settings)
+        bands = COLLECTION_BANDS[layer.collection]
+        return styling_for(query, bands, layer.collection, f"a {layer.collection} mosaic", services.layers, services.settings)
     except (TilerError, ExpressionError) as exc:
         raise WmsError(str(exc)) from None
 
 
-def draw_map(services, req: MapRequest) -> np.ndarray:
+def draw_map(services, req: MapRequest, deadline: Deadline) -> np.ndarray:
     """The RGBA picture of a GetMap: each layer in order, over the background."""
     area = _bbox_wgs84(req)
     crs = to_rasterio(req.crs_code)
     canvas = np.zeros((req.height, req.width, 4), dtype=np.float32)
     for layer in req.layers:
         products = product_stack(services, layer, req, area)
+        style = _layer_styling(services, layer, req, products[0] if req.product else None)
         if not products:
             continue
-        style = _layer_styling(services, layer, req, products[0])
-        stack = _composite_read(
-            services, products, style.spec.bands, req.bbox, crs, req.width, req.height, _resampling(req, products[0])
-        )
+        stack = read_mosaic(
+            products, style.spec.bands, req.bbox, crs, req.width, req.height,
+            gdal_options=services.settings.gdal, cloudmask=mosaic_query(req.mosaic_params, layer).cloudmask,
+            deadline=deadline, resampling=_resampling(req, products[0]),
+        )  # fmt: skip
+        deadline.check()
         rgba = render(style.spec, stack.arrays, stack.valid).astype(np.float32)
         alpha = rgba[..., 3:4] / 255
         canvas[..., :3] = rgba[..., :3] * alpha + canvas[..., :3] * (1 - alpha)
@@ -483,7 +422,10 @@ def draw_map(services, req: MapRequest) -> np.ndarray:
 def get_map(services, req: MapRequest, catalog_token: str) -> Response:
     key = ("wms", catalog_token, req)
     image, hit = services.cache.get_or_render(
-        key, lambda: (encode(draw_map(services, req), req.fmt, quality=req.quality), req.media_type)
+        key,
+        lambda: services.renders.run(
+            lambda deadline: (encode(draw_map(services, req, deadline), req.fmt, quality=req.quality), req.media_type)
+        ),
     )
     return Response(image.content, media_type=image.media_type, headers={"X-Cache": "hit" if hit else "miss"})
 
@@ -806,3 +748,6 @@ def _report(error: WmsError, version: str, frame: ImageFrame | None) -> Response
     if frame is not None and frame.exceptions in ("INIMAGE", "BLANK"):
         return _exception_image(error, frame)
     return exception_report(error, version)
+
+
+routes = [Route("/wms", wms)]
