@@ -501,3 +501,68 @@ def test_legend_graphics(demo_client) -> None:
     assert (ndvi[..., :3] == (0, 69, 0)).all(-1).any()  # the top colour, [0, 0.27, 0]
     unknown = demo_client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": "1.3.0", "LAYER": "NOPE"})
     assert exception_code(unknown) == "LayerNotDefined"
+
+
+# ---------------------------------------------------------------- limits and keys, the OGC way
+
+
+def test_middleware_errors_are_ogc_exceptions(demo_archive, tmp_path) -> None:
+    from starlette.testclient import TestClient
+
+    root, _ = demo_archive
+    client = TestClient(create_app(Settings(data_roots=(root,), catalog=tmp_path / "c.sqlite", api_keys=("secret",), max_query_length=300)))
+    no_key = client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"})
+    assert no_key.status_code == 401 and ET.fromstring(no_key.content).tag == f"{OGC}ServiceExceptionReport"
+    wmts = client.get("/wmts", params={"SERVICE": "WMTS", "REQUEST": "GetCapabilities"})
+    assert wmts.status_code == 401 and ET.fromstring(wmts.content).tag == "{http://www.opengis.net/ows/1.1}ExceptionReport"
+    too_long = client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetMap", "LAYERS": "X" * 400})
+    assert too_long.status_code == 414 and "ServiceExceptionReport" in too_long.text
+    with_key = client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "key": "secret"})
+    assert with_key.status_code == 200 and "WMS_Capabilities" in with_key.text
+    assert client.get("/tiles/1/0/0.png").headers["content-type"] == "application/json"
+
+
+def test_render_deadline_on_getmap(demo_archive, demo, tmp_path, monkeypatch) -> None:
+    import threading
+
+    from starlette.testclient import TestClient
+
+    import tiler.wms
+
+    root, _ = demo_archive
+    release = threading.Event()
+    calls = []
+
+    def stuck(*args, **kwargs):
+        calls.append(1)
+        release.wait(10)
+        raise AssertionError("abandoned render must not be used")
+
+    monkeypatch.setattr(tiler.wms, "read_mosaic", stuck)
+    client = TestClient(create_app(Settings(data_roots=(root,), catalog=tmp_path / "c.sqlite", render_timeout=0.5)))
+    box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
+    try:
+        response = getmap(client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=16, HEIGHT=16)
+    finally:
+        release.set()
+    assert response.status_code == 503 and response.headers["retry-after"]
+    assert "longer than the limit" in response.text and calls
+
+
+def test_cloudmask_lets_a_clearer_product_show_through(demo_client, demo) -> None:
+    """Where the newest product has cloud (SCL 8-10) or shadow (3), CLOUDMASK draws the next one."""
+    first, second = demo["first"], demo["second"]
+    a, b = demo["meta"][first.id]["bounds"], demo["meta"][second.id]["bounds"]
+    overlap = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
+    common = {"CRS": "CRS:84", "BBOX": lonlat(overlap), "WIDTH": 24, "HEIGHT": 48, "TRANSPARENT": "TRUE"}
+    scl_new = decode(getmap(demo_client, LAYERS="SCL", PRODUCT=second.id, **common).content)
+    cloud_colours = np.array([[100, 50, 0], [192, 192, 192], [255, 255, 255], [100, 200, 255]])
+    cloudy = (scl_new[..., None, :3] == cloud_colours).all(-1).any(-1) & (scl_new[..., 3] == 255)
+    masked = decode(getmap(demo_client, LAYERS="SCL", CLOUDMASK="TRUE", **common).content)
+    plain = decode(getmap(demo_client, LAYERS="SCL", **common).content)
+    assert cloudy.sum() > 10
+    assert np.array_equal(plain[cloudy], scl_new[cloudy])
+    # Under the newest product's clouds the older product shows through: fewer cloud pixels remain.
+    still_cloudy = (masked[cloudy][..., None, :3] == cloud_colours).all(-1).any(-1)
+    assert still_cloudy.mean() < 0.5
+    assert exception_code(getmap(demo_client, LAYERS="sentinel-2-l1c:TRUE_COLOR", CLOUDMASK="TRUE", **common)) is None

@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tiler.ogc import error_response
 
 OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
 KEY_HEADER = b"x-api-key"
@@ -59,7 +60,7 @@ class ApiKeyAuth:
         if not key or not self._valid(key):
             detail = "an API key is required" if not key else "the API key is not valid"
             detail += f" (X-API-Key header or {KEY_PARAMETER}= parameter)"
-            await JSONResponse({"detail": detail}, status_code=401)(scope, receive, send)
+            await error_response(scope["path"], 401, detail)(scope, receive, send)
             return
         bucket = key_id(key)
         scope.setdefault("state", {})["key_id"] = bucket
@@ -67,7 +68,7 @@ class ApiKeyAuth:
             reset, _ = self._limiter.get_window_stats(self._quota, bucket)
             retry_after = max(1, math.ceil(reset - time.time()))
             detail = f"over the quota of {self._quota.amount} requests per minute for this key"
-            response = JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": str(retry_after)})
+            response = error_response(scope["path"], 429, detail, {"Retry-After": str(retry_after)})
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

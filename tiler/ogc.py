@@ -3,7 +3,9 @@ order, service URLs behind proxies, and the OGC layer list (one named layer per 
 
 from __future__ import annotations
 
+import json
 import math
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -12,6 +14,7 @@ from pyproj import CRS as ProjCRS
 from pyproj import Transformer
 from rasterio.crs import CRS
 from starlette.requests import Request
+from starlette.responses import Response
 
 from styles import Layer
 from tiler.products import Product
@@ -31,6 +34,52 @@ CRS_CODES: tuple[str, ...] = (
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 COLLECTION_TITLES = {"sentinel-2-l2a": "Sentinel-2 L2A", "sentinel-2-l1c": "Sentinel-2 L1C"}
 DEFAULT_COLLECTION = "sentinel-2-l2a"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+OWS_NS = "http://www.opengis.net/ows/1.1"
+ET.register_namespace("xlink", XLINK_NS)
+ET.register_namespace("xsi", XSI_NS)
+ET.register_namespace("ows", OWS_NS)
+_XML_PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+def wms_exception(message: str, code: str | None, version: str) -> tuple[bytes, str]:
+    """A WMS ServiceExceptionReport of `version` and its media type."""
+    if version == "1.1.1":
+        root = ET.Element("ServiceExceptionReport", version="1.1.1")
+        media_type = "application/vnd.ogc.se_xml"
+    else:
+        root = ET.Element(
+            "ServiceExceptionReport",
+            {
+                "version": "1.3.0",
+                "xmlns": "http://www.opengis.net/ogc",
+                f"{{{XSI_NS}}}schemaLocation": "http://www.opengis.net/ogc http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd",
+            },
+        )
+        media_type = "text/xml"
+    ET.SubElement(root, "ServiceException", {"code": code} if code else {}).text = message
+    return _XML_PROLOG + ET.tostring(root), media_type
+
+
+def ows_exception(message: str, code: str, locator: str | None = None) -> bytes:
+    """An OWS Common 1.1 ExceptionReport, as WMTS 1.0.0 answers errors."""
+    root = ET.Element(f"{{{OWS_NS}}}ExceptionReport", version="1.1.0")
+    attrs = {"exceptionCode": code} | ({"locator": locator} if locator else {})
+    node = ET.SubElement(root, f"{{{OWS_NS}}}Exception", attrs)
+    ET.SubElement(node, f"{{{OWS_NS}}}ExceptionText").text = message
+    return _XML_PROLOG + ET.tostring(root)
+
+
+def error_response(path: str, status: int, detail: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An error from middleware (no key, over quota, query too long) in the form the route's
+    clients read: an OGC exception report on /wms and /wmts, JSON elsewhere."""
+    if path.startswith("/wmts"):
+        return Response(ows_exception(detail, "NoApplicableCode"), status, headers, "application/xml")
+    if path.startswith("/wms"):
+        body, media_type = wms_exception(detail, None, "1.3.0")
+        return Response(body, status, headers, media_type)
+    return Response(json.dumps({"detail": detail}), status, headers, "application/json")
 
 
 def lower_keys(params: Iterable[tuple[str, str]]) -> dict[str, str]:

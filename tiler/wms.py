@@ -25,11 +25,13 @@ from starlette.routing import Route
 
 from renderers import Classes, ExpressionError, encode, evaluate_values, render
 from renderers.legend import legend
-from tiler.errors import InvalidParameter, ProductUnreadable, TilerError
+from tiler.errors import InvalidParameter, ProductUnreadable, RenderTimeout, TilerError
 from tiler.limits import Deadline
 from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, parse_mosaic_query, read_mosaic, select_products
 from tiler.ogc import (
     CRS_CODES,
+    XSI_NS,
+    XLINK_NS,
     IMAGE_FORMATS,
     OgcLayer,
     bounds_in,
@@ -40,6 +42,7 @@ from tiler.ogc import (
     ogc_layers,
     service_base,
     to_rasterio,
+    wms_exception,
 )
 from tiler.params import Styling, styling, styling_for
 from tiler.products import Product
@@ -51,8 +54,6 @@ VERSIONS = ("1.1.1", "1.3.0")
 INFO_FORMATS = ("text/plain", "application/json", "text/html", "text/xml")
 RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
 WMS_NS = "http://www.opengis.net/wms"
-XLINK_NS = "http://www.w3.org/1999/xlink"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 SLD_NS = "http://www.opengis.net/sld"
 ET.register_namespace("xlink", XLINK_NS)
 ET.register_namespace("xsi", XSI_NS)
@@ -88,23 +89,9 @@ def negotiate(requested: str | None) -> str:
 
 
 def exception_report(error: WmsError, version: str) -> Response:
-    if version == "1.1.1":
-        root = ET.Element("ServiceExceptionReport", version="1.1.1")
-        media_type = "application/vnd.ogc.se_xml"
-    else:
-        root = ET.Element(
-            "ServiceExceptionReport",
-            {
-                "version": "1.3.0",
-                "xmlns": "http://www.opengis.net/ogc",
-                f"{{{XSI_NS}}}schemaLocation": "http://www.opengis.net/ogc http://schemas.opengis.net/wms/1.3.0/exceptions_1_3_0.xsd",
-            },
-        )
-        media_type = "text/xml"
-    node = ET.SubElement(root, "ServiceException", {"code": error.code} if error.code else {})
-    node.text = str(error)
-    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
-    # WMS 1.1.1/1.3.0 deliver exceptions as documents with HTTP 200, as OGC servers and clients do.
+    # WMS 1.1.1/1.3.0 deliver exceptions as documents with HTTP 200, as OGC servers and clients
+    # do; only failures of the server itself (5xx) say so in the status too (see `_report`).
+    body, media_type = wms_exception(str(error), error.code, version)
     return Response(body, media_type=media_type)
 
 
@@ -735,19 +722,30 @@ def wms(request: Request) -> Response:
         if operation.lower() == "getlegendgraphic":
             return get_legend_graphic(services, params)
         raise WmsError(f"REQUEST '{operation[:40]}' is not supported", "OperationNotSupported")
-    except ProductUnreadable as exc:
-        log.error("product unreadable on WMS %s: %s", operation, exc)
-        return _report(WmsError("a product could not be read; see the server log"), report_version, frame)
-    except (TilerError, ExpressionError) as exc:
-        return _report(WmsError(str(exc)), report_version, frame)
     except WmsError as error:
         return _report(error, report_version, frame)
+    except RenderTimeout as exc:
+        return _report(WmsError(str(exc)), report_version, frame, 503, {"Retry-After": "5"})
+    except ProductUnreadable as exc:
+        log.error("product unreadable on WMS %s: %s", operation, exc)
+        return _report(WmsError("a product could not be read; see the server log"), report_version, frame, 500)
+    except (TilerError, ExpressionError) as exc:
+        return _report(WmsError(str(exc)), report_version, frame)
+    except Exception:
+        log.exception("unexpected error on WMS %s", operation)
+        return _report(WmsError("internal error; see the server log"), report_version, frame, 500)
 
 
-def _report(error: WmsError, version: str, frame: ImageFrame | None) -> Response:
+def _report(
+    error: WmsError, version: str, frame: ImageFrame | None, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     if frame is not None and frame.exceptions in ("INIMAGE", "BLANK"):
-        return _exception_image(error, frame)
-    return exception_report(error, version)
+        response = _exception_image(error, frame)
+    else:
+        response = exception_report(error, version)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
 
 
 routes = [Route("/wms", wms)]

@@ -15,12 +15,10 @@ from starlette.routing import Route
 from renderers import ExpressionError
 from tiler.errors import NotFound, ProductUnreadable, RenderTimeout, TilerError
 from tiler.routes import tile
-from tiler.ogc import IMAGE_FORMATS, OgcLayer, find_layer, lower_keys, ogc_layers, service_base
+from tiler.ogc import IMAGE_FORMATS, OWS_NS, XLINK_NS, OgcLayer, find_layer, lower_keys, ogc_layers, ows_exception, service_base
 
 TILE_MATRIX_SETS = ("WebMercatorQuad", "WorldCRS84Quad")
 WMTS_NS = "http://www.opengis.net/wmts/1.0"
-OWS_NS = "http://www.opengis.net/ows/1.1"
-XLINK_NS = "http://www.w3.org/1999/xlink"
 ET.register_namespace("", WMTS_NS)
 ET.register_namespace("ows", OWS_NS)
 ET.register_namespace("xlink", XLINK_NS)
@@ -36,12 +34,7 @@ class WmtsError(Exception):
 
 
 def exception_report(error: WmtsError) -> Response:
-    root = ET.Element(f"{{{OWS_NS}}}ExceptionReport", version="1.1.0")
-    attrs = {"exceptionCode": error.code} | ({"locator": error.locator} if error.locator else {})
-    node = ET.SubElement(root, f"{{{OWS_NS}}}Exception", attrs)
-    ET.SubElement(node, f"{{{OWS_NS}}}ExceptionText").text = str(error)
-    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root)
-    return Response(body, status_code=error.status, media_type="application/xml")
+    return Response(ows_exception(str(error), error.code, error.locator), status_code=error.status, media_type="application/xml")
 
 
 def _urn(uri: str) -> str:
