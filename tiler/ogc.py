@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -161,6 +162,23 @@ def ogc_layers(products: Iterable[Product], styles: Mapping[str, Layer]) -> dict
                     name, collection, style, tuple(extents[collection]), tuple(sorted(dates[collection]))  # type: ignore[arg-type]
                 )
     return layers
+
+
+class OgcLayerCache:
+    """The OGC layer list, rebuilt only when the catalog's version changes (listing it walks the
+    whole catalog). Owned by the app; threads share it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._layers: dict[str, OgcLayer] = {}
+
+    def get(self, catalog, styles: Mapping[str, Layer]) -> dict[str, OgcLayer]:
+        version = catalog.version
+        with self._lock:
+            if version != self._version:
+                self._layers, self._version = ogc_layers(catalog, styles), version
+            return self._layers
 
 
 def find_layer(layers: Mapping[str, OgcLayer], name: str) -> OgcLayer | None:

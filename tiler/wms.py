@@ -39,7 +39,6 @@ from tiler.ogc import (
     is_supported,
     lower_keys,
     northing_first,
-    ogc_layers,
     service_base,
     to_rasterio,
     wms_exception,
@@ -533,7 +532,7 @@ def get_legend_graphic(services, params: Mapping[str, str]) -> Response:
 
 
 def _all_layers(services) -> dict[str, OgcLayer]:
-    return ogc_layers(services.index, services.layers)
+    return services.ogc_layers.get(services.index, services.layers)
 
 
 # --------------------------------------------------------------------------------------------
@@ -689,7 +688,7 @@ def wms(request: Request) -> Response:
     operation = params.get("request", "")
     version = params.get("version") or params.get("wmtver") or ""
     report_version = version if version in VERSIONS else VERSIONS[-1]
-    update_sequence = str(len(services.index))
+    update_sequence = services.index.version
     max_size = services.settings.max_image_size
     frame = image_frame(params, max_size) if operation.lower() in ("getmap", "map") else None
     try:
@@ -702,7 +701,7 @@ def wms(request: Request) -> Response:
             if wanted:
                 if wanted == update_sequence:
                     raise WmsError("the capabilities have not changed", "CurrentUpdateSequence")
-                if wanted.isdigit() and int(wanted) > int(update_sequence):
+                if wanted.isdigit() and update_sequence.isdigit() and int(wanted) > int(update_sequence):
                     raise WmsError("UPDATESEQUENCE is newer than the server's", "InvalidUpdateSequence")
             return capabilities(services, request, version, update_sequence, max_size)
         if operation.lower() in ("getmap", "map", "getfeatureinfo", "feature_info"):

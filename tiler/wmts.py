@@ -15,7 +15,7 @@ from starlette.routing import Route
 from renderers import ExpressionError
 from tiler.errors import NotFound, ProductUnreadable, RenderTimeout, TilerError
 from tiler.routes import tile
-from tiler.ogc import IMAGE_FORMATS, OWS_NS, XLINK_NS, OgcLayer, find_layer, lower_keys, ogc_layers, ows_exception, service_base
+from tiler.ogc import IMAGE_FORMATS, OWS_NS, XLINK_NS, OgcLayer, find_layer, lower_keys, ows_exception, service_base
 
 TILE_MATRIX_SETS = ("WebMercatorQuad", "WorldCRS84Quad")
 WMTS_NS = "http://www.opengis.net/wmts/1.0"
@@ -233,7 +233,7 @@ def _get_tile(request: Request, params: Mapping[str, str]) -> Response:
 
 def _layers(request: Request) -> dict[str, OgcLayer]:
     services = request.app.state.services
-    return ogc_layers(services.index, services.layers)
+    return services.ogc_layers.get(services.index, services.layers)
 
 
 
