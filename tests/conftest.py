@@ -19,6 +19,14 @@ COG_ID = "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947"
 COG_STAC_ID = "S2A_29RKH_20200219_0_L2A"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _catalogs_in_a_temporary_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Default catalog files (and those of server subprocesses) go to a fresh cache, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "SOURCES.md").is_file():
@@ -59,3 +67,28 @@ def demo_app(demo_archive):
 @pytest.fixture()
 def demo_client(demo_app) -> TestClient:
     return TestClient(demo_app, raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_app):
+    """The demo app served by uvicorn on loopback in a thread, for real HTTP clients."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(demo_app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 import numpy as np
 import pytest
 import rasterio
+from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from starlette.testclient import TestClient
 
 from tiler.app import create_app
 from tiler.datasets import DatasetPool
+from tiler.errors import ProductUnreadable
+from tiler.products import BandAsset, Product
+from tiler.reading import read_part
 from tiler.settings import Settings
 
 
@@ -84,6 +89,29 @@ def test_a_handle_whose_use_failed_is_closed_not_kept(band_files):
     assert dataset.closed and pool.idle == 0
 
 
+def test_a_file_changed_or_removed_while_open_is_opened_again(tmp_path):
+    path = tmp_path / "band.tif"
+
+    def write(value: int) -> None:
+        with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint16",
+                           crs="EPSG:32632", transform=from_origin(0, 80, 10, 10)) as dst:
+            dst.write(np.full((8, 8), value, dtype=np.uint16), 1)
+
+    write(1)
+    pool = DatasetPool(4, per_path=1)
+    with pool.open(str(path)) as first:
+        assert first.read(1)[0, 0] == 1
+    write(2)  # replaced, e.g. a product reprocessed
+    with pool.open(str(path)) as second:
+        assert second is not first and second.read(1)[0, 0] == 2
+    assert first.closed
+    path.unlink()
+    with pytest.raises(rasterio.errors.RasterioIOError):
+        with pool.open(str(path)):
+            pass
+    assert second.closed and pool.idle == 0
+
+
 def test_size_zero_keeps_nothing_open(band_files):
     pool = DatasetPool(0, per_path=1)
     with pool.open(band_files[2]) as dataset:
@@ -104,3 +132,32 @@ def test_the_app_keeps_band_files_open_and_closes_them_on_shutdown(demo_archive)
         assert preview.status_code == 200
         assert pool.idle > 0
     assert pool.idle == 0
+
+
+def test_a_failed_read_does_not_fail_the_next_read_of_kept_open_files(tmp_path):
+    # rasterio keeps a failed read's GDAL errors per thread: none may surface in a later read of another file.
+    paths = []
+    for name in ("healthy", "broken"):
+        path = tmp_path / f"{name}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=512, height=512, count=1, dtype="uint16", tiled=True,
+                           compress="deflate", crs="EPSG:32632", transform=from_origin(0, 5120, 10, 10)) as dst:
+            dst.write((np.arange(512 * 512) % 60000 + 1).astype(np.uint16).reshape(512, 512), 1)
+        paths.append(path)
+    healthy, broken = paths
+    product = Product(
+        id="P", collection="sentinel-2-l2a", platform="S2A", datetime=datetime(2020, 1, 1), cloud_cover=None,
+        processing_level="Level-2A", processing_baseline=None, tile=None, footprint=None,
+        crs=CRS.from_epsg(32632), bounds=(0, 0, 5120, 5120), bounds_wgs84=(9, 0, 9.05, 0.05),
+        bands={"B02": BandAsset("B02", healthy, 10.0, "B02"), "B04": BandAsset("B04", broken, 10.0, "B04")},
+        offsets={}, quantification=10000.0, path=tmp_path, root=tmp_path,
+    )
+    pool = DatasetPool(4, per_path=1)
+    read = lambda band: read_part(product, [band], (0, 0, 5120, 5120), CRS.from_epsg(32632), 512, 512,  # noqa: E731
+                                  gdal_options={}, datasets=pool)
+    read("B02")
+    read("B04")
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # opens, fails to read
+    with pytest.raises(ProductUnreadable):
+        read("B04")
+    assert read("B02").valid.all()  # the kept-open handle of the healthy file
+    pool.close()

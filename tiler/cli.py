@@ -1,14 +1,18 @@
-"""The `eo-tiler` command: `serve` the products under data roots, or `demo` on generated data."""
+"""The `eo-tiler` command: `index` and `serve` the products under data roots, or `demo` on generated data."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 import uvicorn
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from tiler.catalog import SqliteCatalog, open_catalog
 from tiler.settings import ENV_PREFIX, settings_from_env
 
 DEFAULT_DEMO_DIR = Path("demo-data")
@@ -26,8 +30,13 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
     )
     if not settings.data_roots:
         raise SystemExit(f"eo-tiler: give --data DIR (or set {ENV_PREFIX}DATA)")
+    # Build a missing catalog once here, not in each worker.
+    catalog = open_catalog(settings.catalog_path, settings.data_roots)
+    print(f"eo-tiler: catalog {settings.catalog_path}: {len(catalog)} products", flush=True)
+    catalog.close()
     # Worker processes build their app from the environment, so hand the settings on through it.
     os.environ[ENV_PREFIX + "DATA"] = os.pathsep.join(map(str, settings.data_roots))
+    os.environ[ENV_PREFIX + "CATALOG"] = str(settings.catalog_path)
     print(f"eo-tiler: map page at http://{settings.host}:{settings.port}/", flush=True)
     uvicorn.run(
         "tiler.app:create_app_from_env",
@@ -36,7 +45,23 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level="info",
+        # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+
+
+def _index(args: argparse.Namespace) -> None:
+    missing = [str(p) for p in args.dirs if not p.is_dir()]
+    if missing:
+        raise SystemExit(f"eo-tiler: data root not found: {', '.join(missing)}")
+    settings = settings_from_env(data_roots=tuple(p.resolve() for p in args.dirs), catalog=args.catalog)
+    catalog = SqliteCatalog(settings.catalog_path, settings.data_roots)
+    print(f"eo-tiler: updating the catalog {settings.catalog_path}", file=sys.stderr, flush=True)
+    # Unreadable products are logged as they come, above the bar rather than through it.
+    with logging_redirect_tqdm():
+        report = catalog.update(progress=lambda items: tqdm(items, desc="reading", unit="product", file=sys.stderr))
+    print(f"eo-tiler: {report.summary()}; {len(catalog)} products in the catalog", flush=True)
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -62,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--data", type=Path, action="append", default=[], metavar="DIR", help="a data root (repeatable)")
     server_options(serve)
 
+    index = commands.add_parser("index", help="build or update the catalog of the products under data roots")
+    index.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="data roots, as given to serve --data")
+    index.add_argument("--catalog", type=Path, default=None, help=f"catalog file (env {ENV_PREFIX}CATALOG, default: in ~/.cache/eo-tiler)")
+
     demo = commands.add_parser("demo", help="generate a synthetic demo archive once, then serve it")
     demo.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo archive lives (default ./demo-data)")
     demo.add_argument("--size", type=int, default=1200, help="10 m raster size in pixels (multiple of 6)")
@@ -71,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         _serve(args, args.data)
+    elif args.command == "index":
+        _index(args)
     else:
         _demo(args)
 

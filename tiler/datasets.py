@@ -7,10 +7,15 @@ time; a thread that finds no idle handle opens another, up to `per_path` handles
 (one per CPU core: more handles would decode the same blocks again, each for its own cache, on a
 core that is busy anyway); past that it waits for one. Idle handles are bounded and the least
 recently returned is closed first. The app owns the pool and closes it on shutdown.
+
+A handle is lent again only while its file is unchanged (same inode, size and mtime, one stat per
+loan): a file replaced, repaired or removed while serving is reopened, or fails to open, as it would
+have without the pool.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -20,6 +25,17 @@ import rasterio
 from rasterio.io import DatasetReader
 
 
+_Signature = tuple[int, int, int] | None
+
+
+def _signature(path: str) -> _Signature:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class DatasetPool:
     def __init__(self, max_idle: int, per_path: int) -> None:
         if max_idle < 0 or per_path < 1:
@@ -27,8 +43,9 @@ class DatasetPool:
         self._max_idle = max_idle
         self._per_path = per_path
         self._lent: dict[str, int] = {}
-        # (path, sequence number) -> idle handle, oldest first; the number tells handles of one path apart.
-        self._idle: OrderedDict[tuple[str, int], DatasetReader] = OrderedDict()
+        # (path, sequence number) -> idle handle and its file's signature, oldest first; the number
+        # tells handles of one path apart.
+        self._idle: OrderedDict[tuple[str, int], tuple[DatasetReader, _Signature]] = OrderedDict()
         self._counter = 0
         self._lock = threading.Condition()
         self._closed = False
@@ -38,7 +55,8 @@ class DatasetPool:
         """A dataset for `path`, this thread's alone until the block ends. Call inside rasterio.Env.
 
         A thread must not hold two handles of one file at once (it would wait for itself)."""
-        dataset = self._take(path)
+        signature = _signature(path)
+        dataset = self._take(path, signature)
         try:
             if dataset is None:
                 dataset = rasterio.open(path)
@@ -46,21 +64,30 @@ class DatasetPool:
         except BaseException:
             if dataset is not None:
                 dataset.close()  # it may be half-way through a failed read: do not lend it again
-            self._give_back(path, None)
+            self._give_back(path, None, signature)
             raise
-        self._give_back(path, dataset)
+        self._give_back(path, dataset, signature)
 
-    def _take(self, path: str) -> DatasetReader | None:
-        """An idle handle of `path`, or None when the caller may open a new one."""
+    def _take(self, path: str, signature: _Signature) -> DatasetReader | None:
+        """An idle handle of `path` opened on the file as it is now, or None: the caller opens one."""
+        found, stale = None, []
         with self._lock:
             self._lock.wait_for(lambda: self._lent.get(path, 0) < self._per_path)
             self._lent[path] = self._lent.get(path, 0) + 1
             for key in reversed(self._idle):  # the most recently used handle has the warmest blocks
-                if key[0] == path:
-                    return self._idle.pop(key)
-        return None
+                if key[0] != path:
+                    continue
+                if signature is None or self._idle[key][1] != signature:
+                    stale.append(key)
+                elif found is None:
+                    found = key
+            handles = [self._idle.pop(key)[0] for key in stale]
+            dataset = self._idle.pop(found)[0] if found is not None else None
+        for handle in handles:
+            handle.close()
+        return dataset
 
-    def _give_back(self, path: str, dataset: DatasetReader | None) -> None:
+    def _give_back(self, path: str, dataset: DatasetReader | None, signature: _Signature) -> None:
         evicted = []
         with self._lock:
             self._lent[path] -= 1
@@ -71,9 +98,9 @@ class DatasetPool:
                 evicted.append(dataset)
             elif dataset is not None:
                 self._counter += 1
-                self._idle[(path, self._counter)] = dataset
+                self._idle[(path, self._counter)] = (dataset, signature)
                 while len(self._idle) > self._max_idle:
-                    evicted.append(self._idle.popitem(last=False)[1])
+                    evicted.append(self._idle.popitem(last=False)[1][0])
         for old in evicted:
             old.close()
 
@@ -85,7 +112,7 @@ class DatasetPool:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            handles = list(self._idle.values())
+            handles = [dataset for dataset, _ in self._idle.values()]
             self._idle.clear()
         for dataset in handles:
             dataset.close()

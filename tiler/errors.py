@@ -6,6 +6,7 @@
     │   └── InvalidParameter  a query parameter out of range or unparsable
     ├── NotFound              a product, layer or band that does not exist (404)
     ├── TooLarge              a requested size over a configured limit (413)
+    ├── RenderTimeout         a render over its deadline (503, with Retry-After)
     └── ProductUnreadable     a product whose files cannot be read (500, logged, generic body)
 """
 
@@ -34,5 +35,16 @@ class TooLarge(TilerError):
     """A requested size is over a configured limit."""
 
 
+class RenderTimeout(TilerError):
+    """A render did not finish within its deadline."""
+
+
 class ProductUnreadable(TilerError):
-    """A product's files are missing or corrupt."""
+    """A product's files are missing or corrupt.
+
+    The message (with file names and GDAL's words) is for the log; `product_id` alone goes to the client.
+    """
+
+    def __init__(self, message: str, product_id: str | None = None) -> None:
+        super().__init__(message)
+        self.product_id = product_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import morecantile
@@ -67,11 +67,12 @@ class TileAddress:
         return tuple(self.tms.bounds(morecantile.Tile(self.x, self.y, self.z)))  # type: ignore[return-value]
 
 
-def tile_address(query: Mapping[str, str], z: int, x: int, y: int) -> TileAddress:
+def tile_address(query: Mapping[str, str], z: int, x: int, y: int, settings: Settings) -> TileAddress:
     tms = tile_matrix_set(query)
     tilesize = _int(query, "tilesize", 256)
-    if tilesize not in TILE_SIZES:
-        raise InvalidParameter(f"tilesize must be one of {', '.join(map(str, TILE_SIZES))}")
+    sizes = [s for s in TILE_SIZES if s <= settings.max_tile_size]
+    if tilesize not in sizes:
+        raise InvalidParameter(f"tilesize must be one of {', '.join(map(str, sizes))}")
     # Check against the grid before morecantile sees the numbers: it overflows on silly ones.
     if not tms.minzoom <= z <= tms.maxzoom:
         raise InvalidParameter(f"zoom {z} is outside {tms.id}'s range {tms.minzoom}..{tms.maxzoom}")
@@ -85,12 +86,19 @@ def tile_address(query: Mapping[str, str], z: int, x: int, y: int) -> TileAddres
 
 def preview_size(query: Mapping[str, str], product: Product, settings: Settings) -> tuple[int, int]:
     """Output (width, height) of a whole-product preview, keeping the product's aspect ratio."""
+    return preview_size_for(query, product.bounds, settings)
+
+
+def preview_size_for(
+    query: Mapping[str, str], bounds: tuple[float, float, float, float], settings: Settings
+) -> tuple[int, int]:
+    """Output (width, height) of a preview of `bounds`, keeping their aspect ratio."""
     width = _int(query, "width", 512)
     if width < 1:
         raise InvalidParameter("width must be at least 1")
     if width > settings.max_preview_size:
         raise TooLarge(f"width {width} is over the limit of {settings.max_preview_size}")
-    left, bottom, right, top = product.bounds
+    left, bottom, right, top = bounds
     height = max(1, round(width * (top - bottom) / (right - left)))
     if height > settings.max_preview_size:
         raise TooLarge(f"the preview would be {height} px high, over the limit of {settings.max_preview_size}")
@@ -124,6 +132,18 @@ class Styling:
 
 def styling(query: Mapping[str, str], product: Product, layers: Mapping[str, Layer], settings: Settings) -> Styling:
     """What to draw: a named layer or the user's band math, checked against the product's bands."""
+    return styling_for(query, product.bands.keys(), product.collection, f"product {product.id}", layers, settings)
+
+
+def styling_for(
+    query: Mapping[str, str],
+    bands: Collection[str],
+    collection: str,
+    subject: str,
+    layers: Mapping[str, Layer],
+    settings: Settings,
+) -> Styling:
+    """What to draw from `bands` of `collection` (`subject` names them in errors: a product, a mosaic)."""
     expression = query.get("expression")
     rescale = query.get("rescale")
     colormap_name = query.get("colormap")
@@ -131,7 +151,7 @@ def styling(query: Mapping[str, str], product: Product, layers: Mapping[str, Lay
         try:
             expressions = parse_expressions(
                 expression,
-                product.bands.keys(),
+                bands,
                 max_length=settings.max_expression_length,
                 max_depth=settings.max_expression_depth,
             )
@@ -156,11 +176,11 @@ def styling(query: Mapping[str, str], product: Product, layers: Mapping[str, Lay
     layer = layers.get(name)
     if layer is None:
         raise NotFound(f"unknown layer '{name[:60]}'; see /layers")
-    if product.collection not in layer.collections:
-        raise InvalidParameter(f"layer {name} does not apply to {product.collection} products")
-    missing = sorted(layer.spec.bands - product.bands.keys())
+    if collection not in layer.collections:
+        raise InvalidParameter(f"layer {name} does not apply to {collection} products")
+    missing = sorted(layer.spec.bands - set(bands))
     if missing:
-        raise InvalidParameter(f"layer {name} needs band {', '.join(missing)}, which product {product.id} lacks")
+        raise InvalidParameter(f"layer {name} needs band {', '.join(missing)}, which {subject} lacks")
     spec = layer.spec
     if rescale:
         spec = RenderSpec(spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform)

@@ -392,39 +392,73 @@ def _product(**kwargs) -> Product:
 # The index
 
 
-def _is_stac_item(path: Path) -> bool:
+def _read_json(path: Path) -> object:
+    """The parsed JSON of a small `.json` file; None when it is no JSON file, `...` when unreadable."""
     if path.suffix.lower() != ".json" or path.stat().st_size > 5_000_000:
-        return False
+        return None
     try:
-        head = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError):
-        return False
+        return ...
+
+
+def _is_stac_item(head: object) -> bool:
     return isinstance(head, dict) and head.get("type") == "Feature" and isinstance(head.get("assets"), dict)
 
 
-def discover(root: Path) -> Iterator[Product]:
-    """Walk one data root and yield every product found; unreadable ones are logged and skipped."""
+@dataclass(frozen=True)
+class Candidate:
+    """A product found on disk but not parsed yet. `metadata` is the file whose change means the
+    product changed: the MTD XML, the STAC item, or the folder itself for bare band folders."""
+
+    parser: Callable[[Path, Path], Product]
+    target: Path
+    metadata: Path
+    root: Path
+
+    def parse(self) -> Product:
+        return self.parser(self.target, self.root)
+
+
+def find_candidates(root: Path) -> Iterator[Candidate]:
+    """Walk one data root and yield every folder that holds a product, without parsing it."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         folder = Path(dirpath)
         parser: Callable[[Path, Path], Product] | None = None
         if folder.name.endswith(".SAFE"):
             parser, target = parse_safe, folder
+            metadata = next((folder / n for n in ("MTD_MSIL2A.xml", "MTD_MSIL1C.xml") if n in filenames), folder)
         else:
-            item = next((folder / f for f in sorted(filenames) if _is_stac_item(folder / f)), None)
-            if item is not None:
-                parser, target = parse_stac_item, item
-            elif any(_BAND_FILE.match(f) for f in filenames) and any(f.upper() == "B04.TIF" for f in filenames):
-                parser, target = parse_band_folder, folder
+            has_bands = any(_BAND_FILE.match(f) for f in filenames)
+            heads = {f: _read_json(folder / f) for f in sorted(filenames) if f.lower().endswith(".json")}
+            item = next((folder / f for f, head in heads.items() if _is_stac_item(head)), None)
+            # An item JSON that cannot be read beside band files is a broken product, not a bare folder.
+            broken = next((folder / f for f, head in heads.items() if head is ...), None) if has_bands else None
+            if item is not None or broken is not None:
+                parser, target = parse_stac_item, item or broken
+                metadata = target
+            elif has_bands and any(f.upper() == "B04.TIF" for f in filenames):
+                parser, target, metadata = parse_band_folder, folder, folder
         if parser is None:
             continue
         dirnames.clear()  # a product's own subfolders hold no further products
         if not is_inside(target, root):
             log.warning("skipping %s: it resolves outside its data root", target)
             continue
+        yield Candidate(parser, target, metadata, root)
+
+
+# What parsing a product may raise when its files are broken; callers skip such products.
+PARSE_ERRORS = (ProductUnreadable, OSError, ValueError, KeyError, rasterio.errors.RasterioError)
+
+
+def discover(root: Path) -> Iterator[Product]:
+    """Walk one data root and yield every product found; unreadable ones are logged and skipped."""
+    for candidate in find_candidates(root):
         try:
-            yield parser(target, root)
-        except (ProductUnreadable, OSError, ValueError, KeyError, rasterio.errors.RasterioError) as exc:
-            log.warning("skipping product at %s: %s", folder, exc)
+            yield candidate.parse()
+        except PARSE_ERRORS as exc:
+            log.warning("skipping product at %s: %s", candidate.target, exc)
 
 
 class ProductIndex:
@@ -441,12 +475,8 @@ class ProductIndex:
                 log.warning("duplicate product %s at %s; keeping %s", product.id, product.path, self._products[product.id].path)
                 continue
             self._products[product.id] = product
-            for key in (product.id, *product.aliases, self._relative(product), os.path.realpath(product.path)):
+            for key in product_keys(product):
                 self._by_key.setdefault(key, product)
-
-    @staticmethod
-    def _relative(product: Product) -> str:
-        return Path(os.path.realpath(product.path)).relative_to(product.root).as_posix()
 
     def __len__(self) -> int:
         return len(self._products)
@@ -457,15 +487,27 @@ class ProductIndex:
     def resolve(self, reference: str) -> Product:
         """Map an ID (with or without .SAFE), a path below a root, `/eodata/...` or an absolute
         path inside a root to its product. Never touches the disk."""
-        text = check_reference(reference)
-        if text.startswith(EODATA_PREFIX):
-            text = text[len(EODATA_PREFIX):]
-        elif text.startswith("/"):
-            real = os.path.realpath(text)
-            if not any(os.path.commonpath([real, root]) == str(root) for root in self.roots):
-                raise UnsafeReference("absolute paths must lie inside a data root")
-            text = real
-        product = self._by_key.get(text) or self._by_key.get(text.removesuffix(".SAFE"))
-        if product is None:
-            raise NotFound(f"unknown product '{reference[:200]}'")
-        return product
+        for key in reference_keys(reference, self.roots):
+            if key in self._by_key:
+                return self._by_key[key]
+        raise NotFound(f"unknown product '{reference[:200]}'")
+
+
+def product_keys(product: Product) -> tuple[str, ...]:
+    """Every string a product is known by: ID, aliases, path below its root, real path."""
+    real = os.path.realpath(product.path)
+    relative = Path(real).relative_to(product.root).as_posix()
+    return tuple(dict.fromkeys((product.id, *product.aliases, relative, real)))
+
+
+def reference_keys(reference: str, roots: Iterable[Path]) -> tuple[str, ...]:
+    """The keys a reference may match in `product_keys`, after refusing unsafe references."""
+    text = check_reference(reference)
+    if text.startswith(EODATA_PREFIX):
+        text = text[len(EODATA_PREFIX):]
+    elif text.startswith("/"):
+        real = os.path.realpath(text)
+        if not any(os.path.commonpath([real, str(root)]) == str(root) for root in roots):
+            raise UnsafeReference("absolute paths must lie inside a data root")
+        text = real
+    return tuple(dict.fromkeys((text, text.removesuffix(".SAFE"))))

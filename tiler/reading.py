@@ -8,12 +8,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError  # GDAL's own errors; rasterio exports no public name for them
 from rasterio.crs import CRS
 from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 
 from tiler.datasets import DatasetPool
 from tiler.errors import NotFound, ProductUnreadable
+from tiler.limits import Deadline
 from tiler.products import Product
 
 # DN 0 is "no data" in every Sentinel-2 band file; JP2 files carry no nodata tag to say so.
@@ -36,6 +38,7 @@ def read_part(
     *,
     gdal_options: Mapping[str, str | int],
     resampling: str = "nearest",
+    deadline: Deadline | None = None,
     datasets: DatasetPool | None = None,
 ) -> BandStack:
     """Read `band_names` of `product` over `bounds` (in `crs`) into `width` x `height` pixels.
@@ -56,6 +59,8 @@ def read_part(
             band = product.bands[name]
             key = str(band.path)
             if key not in read_by_path:
+                if deadline is not None:
+                    deadline.check()
                 # Class codes must never be blended with their neighbours.
                 method = "nearest" if band.is_class_band else resampling
                 try:
@@ -71,8 +76,8 @@ def read_part(
                             resampling_method=method,
                             reproject_method=method,
                         )
-                except (rasterio.errors.RasterioError, RioTilerError, OSError) as exc:
-                    raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}") from exc
+                except (rasterio.errors.RasterioError, CPLE_BaseError, RioTilerError, OSError) as exc:
+                    raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}", product.id) from exc
                 read_by_path[key] = (image.array.data[0], ~image.array.mask[0])
             dn, band_valid = read_by_path[key]
             valid &= band_valid

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,8 +22,19 @@ class Settings:
     cache_max_age: int = 3600
     open_datasets: int = 32  # band files kept open between requests, per worker
     max_preview_size: int = 2048
+    max_image_size: int = 4096  # WMS WIDTH/HEIGHT
+    wms_time_default: bool = True  # False: WMS clients must send TIME (no default advertised)
     max_expression_length: int = 512
     max_expression_depth: int = 24
+    catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
+    max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
+    max_tile_size: int = 512
+    max_query_length: int = 4096  # bytes of the raw query string
+    render_timeout: float = 30.0  # seconds a tile or preview may take, queueing included
+    render_threads: int = 8  # renders run in this bounded pool, apart from the other endpoints
+    shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
+    api_quota_per_minute: int = 600  # requests per key and minute, per worker process
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
@@ -38,6 +51,23 @@ class Settings:
             raise ValueError("cache_bytes must not be negative")
         if self.open_datasets < 0:
             raise ValueError("open_datasets must not be negative")
+        if self.max_tile_size < 256:
+            raise ValueError("max_tile_size must be at least 256")
+        for name in ("max_query_length", "render_threads", "api_quota_per_minute", "max_mosaic_products"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if not 0 < self.render_timeout < math.inf:
+            raise ValueError("render_timeout must be a positive number of seconds")
+
+    @property
+    def catalog_path(self) -> Path:
+        """Outside the data roots, which may be read-only: the user's cache, keyed by the roots."""
+        if self.catalog is not None:
+            return self.catalog
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        roots = sorted(os.path.realpath(r) for r in self.data_roots)
+        key = hashlib.sha256(os.pathsep.join(roots).encode()).hexdigest()[:16]
+        return cache / "eo-tiler" / f"catalog-{key}.sqlite"
 
 
 def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
@@ -64,12 +94,24 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "cache_max_age": _cast(environ, "CACHE_MAX_AGE", int, defaults.cache_max_age),
         "open_datasets": _cast(environ, "OPEN_DATASETS", int, defaults.open_datasets),
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
+        "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
+        "wms_time_default": environ.get(ENV_PREFIX + "WMS_TIME_DEFAULT", "true").lower() not in ("false", "0", "no"),
         "max_expression_length": _cast(
             environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length
         ),
         "max_expression_depth": _cast(
             environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth
         ),
+        "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),
+        "max_query_length": _cast(environ, "MAX_QUERY_LENGTH", int, defaults.max_query_length),
+        "render_timeout": _cast(environ, "RENDER_TIMEOUT", float, defaults.render_timeout),
+        "render_threads": _cast(environ, "RENDER_THREADS", int, defaults.render_threads),
+        "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
+        "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
+        "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
     }
+    if environ.get(ENV_PREFIX + "CATALOG"):
+        values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])
+    values["max_mosaic_products"] = _cast(environ, "MAX_MOSAIC_PRODUCTS", int, defaults.max_mosaic_products)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

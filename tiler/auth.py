@@ -1,0 +1,74 @@
+"""Optional API keys with a per-key request quota (off unless keys are configured).
+
+Every route needs a key except the open ones below (map page, layer list, health, readiness,
+metrics), so routes added later are protected by default. A key comes in the `X-API-Key` header
+or the `key=` query parameter (GIS clients can only send URLs). Keys are compared in constant time
+and only a short hash of them (`key_id`) is ever logged.
+
+The quota is a moving one-minute window (the `limits` library, in memory): it holds per worker
+process, so with N workers a key may get up to N times the quota.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Iterable
+from urllib.parse import parse_qsl
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tiler.ogc import error_response
+
+OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
+KEY_HEADER = b"x-api-key"
+KEY_PARAMETER = "key"
+
+
+def key_id(key: str) -> str:
+    """A short, non-reversible name of a key for logs and quota buckets."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+class ApiKeyAuth:
+    """ASGI middleware: 401 without a valid key, 429 with Retry-After over the key's quota."""
+
+    def __init__(self, app: ASGIApp, keys: Iterable[str], quota_per_minute: int) -> None:
+        self.app = app
+        self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
+        self._quota = RateLimitItemPerMinute(quota_per_minute)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def _valid(self, key: str) -> bool:
+        digest = hashlib.sha256(key.encode()).digest()
+        # Check every key, so the time taken says nothing about which one nearly matched.
+        return any([hmac.compare_digest(digest, known) for known in self._digests])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        key = dict(scope["headers"]).get(KEY_HEADER, b"").decode("latin-1")
+        if not key:
+            query = parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+            key = next((v for k, v in query if k == KEY_PARAMETER), "")
+        if not key or not self._valid(key):
+            detail = "an API key is required" if not key else "the API key is not valid"
+            detail += f" (X-API-Key header or {KEY_PARAMETER}= parameter)"
+            await error_response(scope["path"], 401, detail)(scope, receive, send)
+            return
+        bucket = key_id(key)
+        scope.setdefault("state", {})["key_id"] = bucket
+        if not self._limiter.hit(self._quota, bucket):
+            reset, _ = self._limiter.get_window_stats(self._quota, bucket)
+            retry_after = max(1, math.ceil(reset - time.time()))
+            detail = f"over the quota of {self._quota.amount} requests per minute for this key"
+            response = error_response(scope["path"], 429, detail, {"Retry-After": str(retry_after)})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
