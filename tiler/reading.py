@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -9,9 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio
 from rasterio._err import CPLE_BaseError  # GDAL's own errors; rasterio exports no public name for them
+from affine import Affine
 from rasterio.crs import CRS
-from rio_tiler.errors import RioTilerError
-from rio_tiler.io import Reader
+from rasterio.enums import Resampling
+from rasterio.io import DatasetReader
+from rasterio.transform import from_bounds as from_bounds_transform
+from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window, from_bounds
 
 from tiler.datasets import DatasetPool
 from tiler.errors import NotFound, ProductUnreadable
@@ -64,25 +69,45 @@ def read_part(
                 # Class codes must never be blended with their neighbours.
                 method = "nearest" if band.is_class_band else resampling
                 try:
-                    with _open(datasets, key) as dataset, Reader(key, dataset=dataset) as src:
-                        image = src.part(
-                            bounds,
-                            dst_crs=crs,
-                            bounds_crs=crs,
-                            width=width,
-                            height=height,
-                            indexes=1,
-                            nodata=NODATA,
-                            resampling_method=method,
-                            reproject_method=method,
-                        )
-                except (rasterio.errors.RasterioError, CPLE_BaseError, RioTilerError, OSError) as exc:
+                    with _open(datasets, key) as dataset:
+                        read_by_path[key] = _read_warped(dataset, bounds, crs, width, height, Resampling[method])
+                except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
                     raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}", product.id) from exc
-                read_by_path[key] = (image.array.data[0], ~image.array.mask[0])
             dn, band_valid = read_by_path[key]
             valid &= band_valid
             arrays[name] = _to_physical(product, name, dn)
     return BandStack(arrays, valid)
+
+
+def _read_warped(
+    dataset: DatasetReader, bounds, crs: CRS, width: int, height: int, resampling: Resampling
+) -> tuple[np.ndarray, np.ndarray]:
+    """One band on the output grid, and where it has data. The source window under the output is
+    read once, at the resolution the output needs (GDAL takes it from the overviews and keeps the
+    decoded blocks in its cache for the next request), then warped in memory. A warped VRT over the
+    file would decode the overview blocks again on every request."""
+    dst = np.full((height, width), NODATA, dtype=dataset.dtypes[0])
+    src_bounds = transform_bounds(crs, dataset.crs, *bounds, densify_pts=21)
+    window = from_bounds(*src_bounds, transform=dataset.transform)
+    # Whole source pixels, one more on each side for the resampling, inside the file.
+    col0, row0 = max(0, math.floor(window.col_off) - 1), max(0, math.floor(window.row_off) - 1)
+    col1 = min(dataset.width, math.ceil(window.col_off + window.width) + 1)
+    row1 = min(dataset.height, math.ceil(window.row_off + window.height) + 1)
+    if col0 >= col1 or row0 >= row1:
+        return dst, np.zeros((height, width), dtype=bool)
+    window = Window(col0, row0, col1 - col0, row1 - row0)
+    # Source pixels per output pixel; read no finer than that (never coarser than the file).
+    factor = max(1.0, min((src_bounds[2] - src_bounds[0]) / width / dataset.res[0],
+                          (src_bounds[3] - src_bounds[1]) / height / dataset.res[1]))
+    shape = (max(1, math.ceil(window.height / factor)), max(1, math.ceil(window.width / factor)))
+    data = dataset.read(1, window=window, out_shape=shape, resampling=resampling)
+    src_transform = dataset.window_transform(window) * Affine.scale(window.width / shape[1], window.height / shape[0])
+    reproject(
+        data, dst, src_transform=src_transform, src_crs=dataset.crs, src_nodata=NODATA,
+        dst_transform=from_bounds_transform(*bounds, width, height), dst_crs=crs, dst_nodata=NODATA,
+        resampling=resampling,
+    )  # fmt: skip
+    return dst, dst != NODATA
 
 
 def _open(datasets: DatasetPool | None, path: str) -> AbstractContextManager:
