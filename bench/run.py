@@ -246,6 +246,7 @@ def markdown_table(report: dict) -> str:
             f"| {eo['peak_rss_mib']} / {cell(tt.get('peak_rss_mib'))} | {cell(floor.get('rps'))} "
             f"| {cell(e.get('floor_over_eo_tiler'))} | {eo['loadavg_1m_before']} |"
         )
+    rows += ["", *targets(report)]
     rows += [
         "",
         "speed-up: eo-tiler req/s over TiTiler's (viewport, previews: TiTiler's wall time over eo-tiler's). "
@@ -254,6 +255,45 @@ def markdown_table(report: dict) -> str:
         "alternately (A B B A over two halves) so changes in the machine's load fall on both.",
     ]
     return "\n".join(rows) + "\n"
+
+
+# What a worker may hold besides its two caches: Python, GDAL and the libraries (~130 MiB after
+# start-up) and the arrays of the renders in flight.
+OVERHEAD_MIB = 256
+
+
+def _memory_bound_mib(case: dict) -> float:
+    return case["eo_tiler"]["cache_bytes"] / MiB + GDAL_CACHEMAX_MB + OVERHEAD_MIB
+
+
+def targets(report: dict) -> list[str]:
+    """The issue's targets against this run: met or not, with the measured numbers."""
+    cases = [c for c in report["cases"] if c["titiler"]]
+    if not cases:
+        return []
+
+    def check(name: str, chosen: list[dict], value, ok) -> str:
+        values = [value(c) for c in chosen]
+        if not chosen or None in values:
+            return f"- {name}: not measured"
+        shown = ", ".join(f"{c['case'].split(' ', 1)[1]} {v}" for c, v in zip(chosen, values))
+        return f"- {name}: {'met' if all(ok(v) for v in values) else 'NOT met'} ({shown})"
+
+    cold = [c for c in cases if c["kind"] == "cold"]
+    return [
+        "Targets (from the issue):",
+        check("cold tiles at least 2x TiTiler's throughput", cold, lambda c: c["speedup"], lambda v: v >= 2),
+        check("cold p99 no worse than TiTiler's (eo-tiler / TiTiler)", cold, lambda c: c.get("p99_ratio"),
+              lambda v: v <= 1),
+        check("hot tiles at least 20x", [c for c in cases if c["kind"] == "hot"], lambda c: c["speedup"],
+              lambda v: v >= 20),
+        check("viewport wall time at most half of TiTiler's (speed-up)", [c for c in cases if c["kind"] == "viewport"],
+              lambda c: c["speedup"], lambda v: v >= 2),
+        check(f"peak memory within image cache + GDAL cache + {OVERHEAD_MIB} MiB (peak / bound)", [c for c in report["cases"]],
+              lambda c: round(c["eo_tiler"]["peak_rss_mib"] / _memory_bound_mib(c), 2), lambda v: v <= 1),
+        check("within 1.5x of the in-process floor (floor / eo-tiler)", cold, lambda c: c.get("floor_over_eo_tiler"),
+              lambda v: v <= 1.5),
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -105,3 +105,30 @@ def test_the_benchmark_runs_end_to_end_against_eo_tiler(bench_data, tmp_path):
             assert case["floor"]["rps"] > 0
     table = report_path.with_suffix(".md").read_text()
     assert table.count("\n| cold ") == 8 and "| previews TRUE_COLOR jp2 |" in table
+
+
+def test_parts_of_a_measurement_add_up():
+    from bench.load import LoadResult, combine
+
+    a = LoadResult(3, 1, 1.0, (0.1, 0.2), 300, 0.1, {200: 2, 500: 1})
+    b = LoadResult(2, 0, 0.5, (0.3, 0.4), 200, 0.05, {200: 2})
+    total = combine([a, b])
+    assert (total.requests, total.errors, total.wall_s, total.bytes_received) == (5, 1, 1.5, 500)
+    assert total.statuses == {200: 4, 500: 1} and total.latencies_s == (0.1, 0.2, 0.3, 0.4)
+
+
+def test_targets_say_plainly_which_are_not_met():
+    from bench.run import targets
+
+    def case(kind, speedup, **extra):
+        eo = {"peak_rss_mib": 300.0, "cache_bytes": 0}
+        return {"case": f"{kind} TRUE_COLOR cog z11", "kind": kind, "titiler": {"rps": 1.0}, "speedup": speedup, "eo_tiler": eo,
+                **extra}
+
+    report = {"cases": [case("cold", 2.5, p99_ratio=0.5, floor_over_eo_tiler=1.2),
+                        case("cold", 1.4, p99_ratio=1.1, floor_over_eo_tiler=1.6),
+                        case("hot", 150.0), case("viewport", 2.1)]}
+    lines = targets(report)
+    assert "cold tiles at least 2x TiTiler's throughput: NOT met (TRUE_COLOR cog z11 2.5, TRUE_COLOR cog z11 1.4)" in lines[1]
+    assert "NOT met" in lines[2] and "hot tiles at least 20x: met" in lines[3] and ": met" in lines[4]
+    assert "peak memory" in lines[5] and ": met" in lines[5] and "NOT met" in lines[6]
