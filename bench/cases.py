@@ -105,7 +105,7 @@ def viewport_tiles(data: BenchData, zoom: int, width: int = 1920, height: int = 
 
 
 def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_tiles: int, hot_s: float,
-                thumbnails: int, viewport_zoom: int, seed: int = 5) -> list[Case]:
+                thumbnails: int, viewport_zoom: int, getmaps: int, seed: int = 5) -> list[Case]:
     item = str(data.titiler_items[fmt])
     rng = random.Random(seed)
     cases: list[Case] = []
@@ -128,6 +128,7 @@ def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_t
     view = tuple(_tile_target(data, item, "TRUE_COLOR", t) for t in viewport_tiles(data, viewport_zoom))
     cases.append(Case("viewport", "TRUE_COLOR", fmt, viewport_zoom, view, concurrency=6))
     cases.append(Case("previews", "TRUE_COLOR", fmt, None, _thumbnails(data, item, thumbnails), concurrency=thumbnails))
+    cases.append(Case("getmap", "TRUE_COLOR", fmt, None, _getmaps(data, item, getmaps, rng), concurrency=2))
     return cases
 
 
@@ -140,4 +141,27 @@ def _thumbnails(data: BenchData, item: str, count: int) -> tuple[Target, ...]:
         tt = "/stac/preview.png?" + urlencode(
             [("url", item), *TITILER_STYLE["TRUE_COLOR"], ("nodata", "0"), ("max_size", width)], quote_via=quote)
         targets.append(Target(eo, tt, "TRUE_COLOR", data.bounds, f"EPSG:{data.epsg}", width, width))
+    return tuple(targets)
+
+
+def _getmaps(data: BenchData, item: str, count: int, rng: random.Random) -> tuple[Target, ...]:
+    """`count` different 1024 x 1024 WMS GetMaps in Web Mercator, a quarter of the product wide, inside it.
+    TiTiler has no WMS in its application: its equivalent is a bbox image of the same size and CRS."""
+    size = 1024
+    west, south, east, north = transform_bounds(f"EPSG:{data.epsg}", "EPSG:3857", *data.bounds)
+    side = (east - west) / 4
+    targets = []
+    for _ in range(count):
+        left = west + rng.random() * (east - west - side) * 0.8 + 0.1 * (east - west - side)
+        bottom = south + rng.random() * (north - south - side) * 0.8 + 0.1 * (north - south - side)
+        bbox = (left, bottom, left + side, bottom + side)
+        eo = "/wms?" + urlencode({
+            "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "TRUE_COLOR", "STYLES": "",
+            "CRS": "EPSG:3857", "BBOX": ",".join(f"{v:.2f}" for v in bbox), "WIDTH": size, "HEIGHT": size,
+            "FORMAT": "image/png", "TRANSPARENT": "TRUE", "PRODUCT": data.product_id,
+        })
+        tt = (f"/stac/bbox/{','.join(f'{v:.2f}' for v in bbox)}/{size}x{size}.png?"
+              + urlencode([("url", item), *TITILER_STYLE["TRUE_COLOR"], ("nodata", "0"), ("coord_crs", "EPSG:3857"),
+                           ("dst_crs", "EPSG:3857")], quote_via=quote))
+        targets.append(Target(eo, tt, "TRUE_COLOR", bbox, "EPSG:3857", size, size))
     return tuple(targets)
