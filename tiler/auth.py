@@ -1,7 +1,7 @@
 """Optional API keys with a per-key request quota (off unless keys are configured).
 
-Every route needs a key except the open ones below (map page, layer list, health, readiness,
-metrics), so routes added later are protected by default. A key comes in the `X-API-Key` header
+Every route needs a key except the open ones below (map page and its static files, layer list,
+health, readiness, metrics), so routes added later are protected by default. A key comes in the `X-API-Key` header
 or the `key=` query parameter (GIS clients can only send URLs). Keys are compared in constant time
 and only a short hash of them (`key_id`) is ever logged.
 
@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
+OPEN_PREFIX = "/static/"  # the map page's script, styles and libraries
 KEY_HEADER = b"x-api-key"
 KEY_PARAMETER = "key"
 
@@ -49,7 +50,7 @@ class ApiKeyAuth:
         return any([hmac.compare_digest(digest, known) for known in self._digests])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIX):
             await self.app(scope, receive, send)
             return
         key = dict(scope["headers"]).get(KEY_HEADER, b"").decode("latin-1")
