@@ -70,7 +70,7 @@ const activeCollection = () => (state.mode === "product" && state.product ? stat
 function writeHash() {
   const c = map.getCenter();
   const h = new URLSearchParams();
-  h.set("map", `${map.getZoom()}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`);
+  h.set("map", `${map.getZoom()}/${c.lat.toFixed(6)}/${c.lng.toFixed(6)}`);  // 0.1 m
   h.set("mode", state.mode);
   if (state.mode === "product" && state.product) h.set("product", state.product.id);
   if (state.custom) {
@@ -216,9 +216,9 @@ async function show() {
   });
   let failed = 0;
   next.on("tileerror", () => status(`${++failed} tile(s) could not be drawn`));
-  next.addTo(map);
-  if (imagery) map.removeLayer(imagery);
-  imagery = next;
+  // The old imagery stays until the new tiles are in, so switching never flashes an empty map.
+  next.once("load", () => map.eachLayer((l) => l instanceof L.TileLayer && l !== imagery && map.removeLayer(l)));
+  imagery = next.addTo(map);
   $("showing").textContent = describe();
   updateLayerPicker();
   updateLegend();
@@ -482,7 +482,7 @@ async function start() {
       if (!newest.features.length) { status("The archive holds no products yet."); return; }
       await showProduct(productFromItem(newest.features[0]), !restored.view);
     }
-    if (!restored.view && state.mode === "product") search(api("search", searchQuery()));
+    search(api("search", searchQuery()));
   } catch (error) {
     status(error.message);
   }
