@@ -85,13 +85,13 @@ class Session:
         self.settle()
 
     def settle(self) -> None:
-        """Wait until no request is in flight, one imagery layer is left and all its tiles are drawn."""
+        """Wait until no request is in flight, one imagery layer is left and its tiles have faded in."""
         self.page.wait_for_load_state("networkidle")
         self.page.wait_for_function(
             """() => {
                 const tiles = [...document.querySelectorAll('#map img.leaflet-tile')];
                 return document.querySelectorAll('.leaflet-tile-pane .leaflet-layer').length === 1 && tiles.length > 0
-                    && tiles.every((t) => t.complete && t.classList.contains('leaflet-tile-loaded'));
+                    && tiles.every((t) => t.complete && t.classList.contains('leaflet-tile-loaded') && t.style.opacity === '1');
             }"""
         )
 
