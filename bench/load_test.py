@@ -6,8 +6,8 @@ fixed concurrency for a fixed time, then stops the server and reports.
 
 Traffic goes to 127.0.0.1 only: the script starts the server it measures, it takes no URL.
 The mix: tiles of named layers and of band math over several zoom levels (a finite set, so the
-cache both hits and evicts), previews, the product list and metadata ("search"), TileJSON, and bad
-requests whose 4xx are expected. Unexpected means any other status, a transport error or a timeout.
+cache both hits and evicts), previews, /search and product metadata ("search"), TileJSON, WMS
+GetMap and GetFeatureInfo, mosaic tiles, and bad requests whose 4xx are expected. Unexpected means any other status, a transport error or a timeout.
 
 Memory: the server's peak resident size must stay under
     RSS after start-up + the image cache bound + GDAL's block cache bound + OVERHEAD_BYTES
@@ -104,26 +104,40 @@ class Workload:
         product = r.choice(self.products)
         pid = product["id"]
         roll = r.random()
-        if roll < 0.45:
+        if roll < 0.40:
             z, x, y = r.choice(self.tiles[pid])
             fmt = r.choice(["png", "png", "webp", "jpg"])
             return "tile", f"/tiles/{z}/{x}/{y}.{fmt}", {"product": pid, "layer": r.choice(self.layers[pid])}, {200}
-        if roll < 0.55:
+        if roll < 0.48:
             z, x, y = r.choice(self.tiles[pid])
             expr = r.choice(["(B08-B04)/(B08+B04)", "B04;B03;B02", "where(B08 > 0.2, B08, 0)"])
             query = {"product": pid, "expression": expr, "rescale": "-1,1", "colormap": "viridis"}
             if ";" in expr:
                 del query["colormap"]
             return "expression", f"/tiles/{z}/{x}/{y}.png", query, {200}
-        if roll < 0.67:
+        if roll < 0.58:
             width = r.choice([64, 128, 256, 512])
             return "preview", "/preview.png", {"product": pid, "layer": r.choice(self.layers[pid]), "width": width}, {200}
-        if roll < 0.82:
+        west, south, east, north = product["bounds"]
+        if roll < 0.70:
             if r.random() < 0.5:
-                return "search", "/products", {}, {200}
+                query = {"bbox": f"{west},{south},{east},{north}", "collection": product["collection"], "limit": 5}
+                return "search", "/search", query, {200}
             return "search", f"/products/{pid}", {}, {200}
-        if roll < 0.88:
+        if roll < 0.75:
             return "tilejson", "/tilejson.json", {"product": pid, "layer": r.choice(self.layers[pid])}, {200}
+        if roll < 0.85:
+            layer = f"{product['collection']}:{r.choice(self.layers[pid])}"
+            query = {"SERVICE": "WMS", "VERSION": "1.3.0", "LAYERS": layer, "STYLES": "", "CRS": "CRS:84",
+                     "BBOX": f"{west},{south},{east},{north}", "WIDTH": 512, "HEIGHT": 512, "FORMAT": "image/png"}  # fmt: skip
+            if r.random() < 0.7:
+                return "wms", "/wms", {**query, "REQUEST": "GetMap"}, {200}
+            info = {"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": layer, "INFO_FORMAT": "application/json", "I": 256, "J": 256}
+            return "wms", "/wms", {**query, **info}, {200}
+        if roll < 0.90:
+            z, x, y = r.choice(self.tiles[pid])
+            query = {"collection": product["collection"], "layer": r.choice(self.layers[pid]), "priority": "leastCC"}
+            return "mosaic", f"/tiles/{z}/{x}/{y}.png", query, {200}
         bad = r.choice(
             [
                 ("/tiles/99/0/0.png", {"product": pid}, {400}),

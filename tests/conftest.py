@@ -67,3 +67,28 @@ def demo_app(demo_archive):
 @pytest.fixture()
 def demo_client(demo_app) -> TestClient:
     return TestClient(demo_app, raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_app):
+    """The demo app served by uvicorn on loopback in a thread, for real HTTP clients."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(demo_app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

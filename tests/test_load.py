@@ -20,7 +20,7 @@ def test_short_load_run_has_no_unexpected_errors_and_bounded_memory(demo_archive
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert result.returncode == 0, (summary, result.stderr[-2000:])
     assert summary["unexpected"] == 0 and summary["requests"] > 100
-    assert set(summary["latency_ms"]) == {"tile", "expression", "preview", "search", "tilejson", "bad"}
+    assert set(summary["latency_ms"]) == {"tile", "expression", "preview", "search", "tilejson", "wms", "mosaic", "bad"}
     assert summary["rss_peak_mib"] <= summary["rss_bound_mib"]
     assert summary["cache_bytes_end"] <= cache_bytes
     assert summary["access_log_lines"] >= summary["requests"]  # every request logged as a JSON line

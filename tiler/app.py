@@ -18,6 +18,7 @@ from tiler.catalog import Catalog, MemoryCatalog, open_catalog
 from tiler.errors import BadRequest, NotFound, ProductUnreadable, RenderTimeout, TilerError, TooLarge
 from tiler.limits import QueryLengthLimit, RenderPool
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
+from tiler import wms, wmts
 from tiler.routes import Services, routes
 from tiler.settings import Settings, settings_from_env
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) 
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota_per_minute=settings.api_quota_per_minute))
     app = Starlette(
-        routes=[*routes, *observability.routes],
+        routes=[*routes, *wms.routes, *wmts.routes, *observability.routes],
         middleware=middleware,
         exception_handlers={TilerError: _error_response, ExpressionError: _error_response, Exception: _error_response},
     )

@@ -1,8 +1,8 @@
 """Optional API keys with a per-key request quota (off unless keys are configured).
 
 Every route needs a key except the open ones below (map page and its static files, layer list,
-health, readiness, metrics), so routes added later are protected by default. A key comes in the `X-API-Key` header
-or the `key=` query parameter (GIS clients can only send URLs). Keys are compared in constant time
+health, readiness, metrics), so routes added later are protected by default. A key comes in the
+`X-API-Key` header or the `key=` query parameter (GIS clients can only send URLs). Keys are compared in constant time
 and only a short hash of them (`key_id`) is ever logged.
 
 The quota is a moving one-minute window (the `limits` library, in memory): it holds per worker
@@ -21,8 +21,9 @@ from urllib.parse import parse_qsl
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tiler.ogc import error_response
 
 OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
 OPEN_PREFIX = "/static/"  # the map page's script, styles and libraries
@@ -60,7 +61,7 @@ class ApiKeyAuth:
         if not key or not self._valid(key):
             detail = "an API key is required" if not key else "the API key is not valid"
             detail += f" (X-API-Key header or {KEY_PARAMETER}= parameter)"
-            await JSONResponse({"detail": detail}, status_code=401)(scope, receive, send)
+            await error_response(scope["path"], 401, detail)(scope, receive, send)
             return
         bucket = key_id(key)
         scope.setdefault("state", {})["key_id"] = bucket
@@ -68,7 +69,7 @@ class ApiKeyAuth:
             reset, _ = self._limiter.get_window_stats(self._quota, bucket)
             retry_after = max(1, math.ceil(reset - time.time()))
             detail = f"over the quota of {self._quota.amount} requests per minute for this key"
-            response = JSONResponse({"detail": detail}, status_code=429, headers={"Retry-After": str(retry_after)})
+            response = error_response(scope["path"], 429, detail, {"Retry-After": str(retry_after)})
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

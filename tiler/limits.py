@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tiler.errors import RenderTimeout
+from tiler.ogc import error_response
 
 T = TypeVar("T")
 
@@ -78,6 +78,6 @@ class QueryLengthLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_length:
             detail = f"the query string is longer than the limit of {self.max_length} bytes"
-            await JSONResponse({"detail": detail}, status_code=414)(scope, receive, send)
+            await error_response(scope["path"], 414, detail)(scope, receive, send)
             return
         await self.app(scope, receive, send)

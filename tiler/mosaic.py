@@ -132,6 +132,7 @@ def read_mosaic(
     gdal_options: Mapping[str, str | int],
     cloudmask: bool = False,
     deadline: Deadline | None = None,
+    resampling: str = "nearest",
 ) -> BandStack:
     """Composite `band_names` of `products` (in priority order) onto one grid: first valid pixel
     wins. Stops reading as soon as every pixel is filled. With `cloudmask`, SCL classes 3, 8, 9
@@ -146,7 +147,7 @@ def read_mosaic(
         try:
             stack = read_part(
                 product, [*names, "SCL"] if masked else names, bounds, crs, width, height,
-                gdal_options=gdal_options, deadline=deadline,
+                gdal_options=gdal_options, deadline=deadline, resampling=resampling,
             )  # fmt: skip
         except (NotFound, ProductUnreadable) as exc:
             log.error("mosaic: skipping product %s: %s", product.id, exc)

@@ -6,7 +6,7 @@ Endpoints are plain `def`: starlette runs them in its thread pool, so GDAL never
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -29,6 +29,7 @@ from tiler.errors import InvalidParameter, ProductUnreadable
 from tiler.limits import Deadline, RenderPool
 from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, is_mosaic_request, parse_mosaic_query, read_mosaic, select_products
 from tiler.observability import StageTimer
+from tiler.ogc import OgcLayerCache
 from tiler.params import (
     Styling,
     image_format,
@@ -57,6 +58,7 @@ class Services:
     layers: dict[str, Layer]
     cache: ImageCache
     renders: RenderPool
+    ogc_layers: OgcLayerCache = field(default_factory=OgcLayerCache)
 
 
 def _services(request: Request) -> Services:

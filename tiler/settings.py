@@ -21,6 +21,8 @@ class Settings:
     cache_bytes: int = 256 * 1024 * 1024
     cache_max_age: int = 3600
     max_preview_size: int = 2048
+    max_image_size: int = 4096  # WMS WIDTH/HEIGHT
+    wms_time_default: bool = True  # False: WMS clients must send TIME (no default advertised)
     max_expression_length: int = 512
     max_expression_depth: int = 24
     catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
@@ -88,6 +90,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "cache_bytes": _cast(environ, "CACHE_BYTES", int, defaults.cache_bytes),
         "cache_max_age": _cast(environ, "CACHE_MAX_AGE", int, defaults.cache_max_age),
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
+        "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
+        "wms_time_default": environ.get(ENV_PREFIX + "WMS_TIME_DEFAULT", "true").lower() not in ("false", "0", "no"),
         "max_expression_length": _cast(
             environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length
         ),
