@@ -165,6 +165,7 @@ def test_switching_the_layer_changes_tiles_picture_and_legend(session):
     assert session.hash_state()["layer"] == "NDVI"
     legend_after = session.page.get_attribute("#legend-image", "src")
     assert "NDVI" in legend_after and legend_after != legend_before
+    assert session.page.eval_on_selector("#legend-image", "i => i.complete && i.naturalWidth") > 0
     assert "vegetation" in session.page.inner_text("#layer-description")
     assert session.errors == []
 
@@ -294,3 +295,23 @@ def test_gis_panel_gives_working_urls(session):
     assert session.page.input_value("#gis-wms").endswith("wms?SERVICE=WMS&REQUEST=GetCapabilities")
     assert session.page.input_value("#gis-wmts").endswith("wmts/1.0.0/WMTSCapabilities.xml")
     assert session.page.input_value("#gis-wms-layer").startswith("LAYERS=sentinel-2-l2a:TRUE_COLOR&PRODUCT=")
+
+
+def test_clicking_the_map_shows_the_values_there(session):
+    session.open()
+    product = session.hash_state()["product"]
+    box = session.page.locator("#map").bounding_box()
+    with session.page.expect_response(lambda r: "REQUEST=GetFeatureInfo" in r.url) as info:
+        session.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    answer = info.value.json()["layers"][0]
+    assert answer["layer"] == "sentinel-2-l2a:TRUE_COLOR"
+    entry = answer["products"][0]
+    assert entry["product"] == product  # the product on screen, not a mosaic
+    popup = session.page.locator(".leaflet-popup-content")
+    popup.locator("table").wait_for()
+    text = popup.inner_text()
+    assert product in text and f"{entry['scl']['class']} {entry['scl']['name']}" in text
+    assert f"B04\t{entry['bands']['B04']:.4f}" in text
+    assert ", ".join(f"{v:.4f}" for v in entry["value"]) in text
+    session.map_pixels("values")
+    assert session.errors == []

@@ -180,6 +180,10 @@ const Graticule = L.LayerGroup.extend({
 // Below the imagery, so lines and labels never cover the data.
 map.createPane("graticule").style.zIndex = 150;
 new Graticule().addTo(map);
+// The legend sits on the map, where the eye is.
+const legend = L.control({ position: "bottomright" });
+legend.onAdd = () => L.DomUtil.create("div", "legend-control");
+legend.addTo(map).getContainer().append($("legend"));
 const outline = L.geoJSON(null, { style: { color: "#e8a33d", weight: 2, fill: false }, interactive: false }).addTo(map);
 
 function status(text) { $("status").textContent = text; }
@@ -217,7 +221,9 @@ async function show() {
   let failed = 0;
   next.on("tileerror", () => status(`${++failed} tile(s) could not be drawn`));
   // The old imagery stays until the new tiles are in, so switching never flashes an empty map.
-  next.once("load", () => map.eachLayer((l) => l instanceof L.TileLayer && l !== imagery && map.removeLayer(l)));
+  // Only the current layer clears the others (a layer must not remove itself from its own "load").
+  next.once("load", () => next === imagery
+    && map.eachLayer((l) => l instanceof L.TileLayer && l !== next && map.removeLayer(l)));
   imagery = next.addTo(map);
   $("showing").textContent = describe();
   updateLayerPicker();
