@@ -15,12 +15,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The map page's libraries: pinned in package-lock.json, fetched by npm, served by the app (no CDN).
-$(VENDOR)/.installed: package.json package-lock.json
+# npm ci runs scripts/copy-vendor.mjs.
+$(VENDOR)/.installed: package.json package-lock.json scripts/copy-vendor.mjs
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ and npm (Debian: apt-get install npm)" >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
-	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/leaflet
-	cp -R node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css node_modules/leaflet/dist/images $(VENDOR)/leaflet/
-	cp node_modules/leaflet/LICENSE $(VENDOR)/leaflet/
 	touch $@
 
 # The browser tests drive Debian's chromium (Playwright's own download needs the internet).

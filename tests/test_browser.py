@@ -71,9 +71,11 @@ class Session:
         self.base = base
         self.errors: list[str] = []
         self.tiles: list[tuple[dict, int]] = []
+        self.elsewhere: list[str] = []  # requests that leave this server (the page must work offline)
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("response", self._response)
+        page.on("request", lambda r: r.url.startswith((base, "data:")) or self.elsewhere.append(r.url))
 
     def _response(self, response) -> None:
         url = urlsplit(response.url)
@@ -145,7 +147,7 @@ def test_first_visit_shows_the_newest_product_in_true_colour(session, server):
     # The map is zoomed to the product: imagery covers much of it, and it is a picture, not a flat fill.
     assert data.mean() > 0.15
     assert pixels[data].std(axis=0).min() > 10
-    assert session.errors == []
+    assert session.errors == [] and session.elsewhere == []
     assert newest["id"] in session.page.inner_text("#showing")
 
 
