@@ -236,6 +236,8 @@ def test_an_invalid_expression_shows_the_server_message_and_no_broken_tiles(sess
     assert session.page.inner_text("#expression-error") == ""
     assert session.tiles[-1][0]["expression"] == "(B08-B04)/(B08+B04)"
     assert session.tiles[-1][0]["colormap"] == "rdylgn"
+    assert not session.page.is_visible("#legend-image")
+    assert session.page.inner_text("#legend-text") == "(B08-B04)/(B08+B04) over -1,1, rdylgn"
     session.map_pixels("custom-ndvi")
 
 
@@ -248,6 +250,7 @@ def test_reloading_a_shared_url_restores_view_and_layer(session, browser):
     session.page.click(".leaflet-control-zoom-in")
     session.page.wait_for_function("z => location.hash.includes(`map=${z}/`)", arg=zoom + 1)
     session.settle()
+    session.page.fill("#opacity", "0.6")
     shared = session.page.url
     state = session.hash_state()
     picture = session.map_pixels("shared-before")
@@ -259,6 +262,7 @@ def test_reloading_a_shared_url_restores_view_and_layer(session, browser):
         other.settle()
         assert other.hash_state() == state
         assert other.page.input_value("#layer") == "FALSE_COLOR"
+        assert other.page.eval_on_selector(".leaflet-tile-pane .leaflet-layer", "l => l.style.opacity") == "0.6"
         assert {q["layer"] for q, _ in other.tiles} == {"FALSE_COLOR"}
         assert {q["product"] for q, _ in other.tiles} == {state["product"]}
         restored = other.map_pixels("shared-after")

@@ -290,6 +290,7 @@ function updateGis(xyz) {
 }
 
 async function showValues(event) {
+  if (!imagery) return;
   const size = map.getSize();
   const sw = L.CRS.EPSG3857.project(map.getBounds().getSouthWest());
   const ne = L.CRS.EPSG3857.project(map.getBounds().getNorthEast());
