@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import socket
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,11 +32,9 @@ VIEWPORT = {"width": 1280, "height": 800}
 PANEL_WIDTH = 330  # the side panel; the map fills the rest (app.css)
 
 
-@pytest.fixture(scope="module")
-def server(demo_archive):
-    """The app on a real socket (port chosen by the OS), in a thread."""
-    root, _ = demo_archive
-    app = create_app(Settings(data_roots=(root,)))
+@contextmanager
+def _serve(app):
+    """The app on a real socket (port chosen by the OS), in a thread; yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_level="warning", access_log=False)
@@ -48,6 +47,13 @@ def server(demo_archive):
     yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
     uv.should_exit = True
     thread.join()
+
+
+@pytest.fixture(scope="module")
+def server(demo_archive):
+    root, _ = demo_archive
+    with _serve(create_app(Settings(data_roots=(root,)))) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -321,3 +327,19 @@ def test_clicking_the_map_shows_the_values_there(session):
     assert ", ".join(f"{v:.4f}" for v in entry["value"]) in text
     session.map_pixels("values")
     assert session.errors == []
+
+
+def test_with_api_keys_the_page_sends_its_key(browser, demo_archive):
+    root, _ = demo_archive
+    with _serve(create_app(Settings(data_roots=(root,), api_keys=("secret",)))) as base:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            keyed = Session(context.new_page(), base)
+            keyed.open("?key=secret")
+            assert keyed.tiles and all(status == 200 for _, status in keyed.tiles)
+            keyed.page.locator("#results li").first.wait_for()
+            assert keyed.page.eval_on_selector_all("#results img", "imgs => imgs.every((i) => i.complete && i.naturalWidth > 0)")
+            assert keyed.page.eval_on_selector("#legend-image", "i => i.complete && i.naturalWidth") > 0
+            assert keyed.errors == []
+        finally:
+            context.close()

@@ -7,6 +7,7 @@ const BASE = new URL(".", location.href);  // the server, also behind a path pre
 // With API keys on, the page is opened as /?key=...; every API request carries the key.
 const API_KEY = new URLSearchParams(location.search).get("key");
 
+// `path` is relative to the server, or an absolute URL the server gave out (a link, a thumbnail).
 function api(path, params = new URLSearchParams()) {
   const url = new URL(path, BASE);
   for (const [k, v] of params) url.searchParams.append(k, v);
@@ -374,8 +375,7 @@ function resultItem(item) {
   const img = document.createElement("img");
   img.loading = "lazy";
   img.alt = "";
-  const thumb = new URL(item.assets.thumbnail.href);
-  img.src = api(thumb.pathname.replace(/^\//, ""), thumb.searchParams);
+  img.src = api(item.assets.thumbnail.href);
   const meta = document.createElement("div");
   meta.className = "meta";
   const cloud = item.properties["eo:cloud_cover"];
@@ -453,7 +453,7 @@ function wire() {
     search(api("search", searchQuery()));
     if (state.mode === "mosaic") show();
   };
-  $("more-results").onclick = () => nextPage && search(nextPage);
+  $("more-results").onclick = () => nextPage && search(api(nextPage));
   $("layer").onchange = () => { state.layer = $("layer").value; show(); };
   $("opacity").oninput = () => {
     state.opacity = Number($("opacity").value);
