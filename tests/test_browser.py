@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import uvicorn
 from PIL import Image
+from playwright.sync_api import sync_playwright
 
 from tiler.app import create_app
 from tiler.routes import STATIC_DIR
@@ -58,12 +59,11 @@ def server(demo_archive):
 
 @pytest.fixture(scope="module")
 def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
     if not (STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").is_file():
         pytest.fail("Leaflet is not in tiler/static/vendor/: run `make install` (npm ci)")
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()

@@ -2,8 +2,8 @@
 
 Every route needs a key except the open ones below (map page and its static files, layer list,
 health, readiness, metrics), so routes added later are protected by default. A key comes in the
-`X-API-Key` header or the `key=` query parameter (GIS clients can only send URLs). Keys are compared in constant time
-and only a short hash of them (`key_id`) is ever logged.
+`X-API-Key` header or the `key=` query parameter (GIS clients can only send URLs). Keys are compared
+in constant time and only a short hash of them (`key_id`) is ever logged.
 
 The quota is a moving one-minute window (the `limits` library, in memory): it holds per worker
 process, so with N workers a key may get up to N times the quota.
