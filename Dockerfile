@@ -1,9 +1,17 @@
+# The map page's libraries, from the npm lockfile (scripts/copy-vendor.mjs puts them in tiler/static/vendor).
+FROM node:20-slim AS vendor
+WORKDIR /build
+COPY package.json package-lock.json ./
+COPY scripts scripts
+RUN npm ci --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tiler tiler
 COPY renderers renderers
 COPY styles styles
+COPY --from=vendor /build/tiler/static/vendor tiler/static/vendor
 RUN pip install --no-cache-dir .
 ENV EO_TILER_HOST=0.0.0.0
 EXPOSE 8000

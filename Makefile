@@ -1,10 +1,12 @@
 # Two entry points (see README): `make demo` and `make test`. Both install into .venv first.
 PYTHON ?= python3
 VENV ?= .venv
+VENDOR := tiler/static/vendor
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test bench
+.PHONY: install demo test chromium bench
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENDOR)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +14,21 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
+# The map page's libraries: pinned in package-lock.json, fetched by npm, served by the app (no CDN).
+# npm ci runs scripts/copy-vendor.mjs.
+$(VENDOR)/.installed: package.json package-lock.json scripts/copy-vendor.mjs
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js 18+ and npm (Debian: apt-get install npm)" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The browser tests drive Debian's chromium (Playwright's own download needs the internet).
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 demo: install
 	$(VENV)/bin/eo-tiler demo
 
-test: install
+test: install chromium
 	$(VENV)/bin/pytest -q
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").

@@ -103,12 +103,6 @@ def test_product_list_and_layers(real_client) -> None:
     assert layers["SCL"]["collections"] == ["sentinel-2-l2a"]
 
 
-def test_map_page_loads_leaflet_and_the_api(real_client) -> None:
-    page = real_client.get("/")
-    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "leaflet@1.9.4" in page.text and "/tilejson.json" in page.text and "/layers" in page.text
-
-
 def test_layer_not_for_this_collection(demo_client, demo_archive) -> None:
     _, products = demo_archive
     l1c = next(p for p in products if p.collection == "sentinel-2-l1c")

@@ -1,9 +1,9 @@
 """Optional API keys with a per-key request quota (off unless keys are configured).
 
-Every route needs a key except the open ones below (map page, layer list, health, readiness,
-metrics), so routes added later are protected by default. A key comes in the `X-API-Key` header
-or the `key=` query parameter (GIS clients can only send URLs). Keys are compared in constant time
-and only a short hash of them (`key_id`) is ever logged.
+Every route needs a key except the open ones below (map page and its static files, layer list,
+health, readiness, metrics), so routes added later are protected by default. A key comes in the
+`X-API-Key` header or the `key=` query parameter (GIS clients can only send URLs). Keys are compared
+in constant time and only a short hash of them (`key_id`) is ever logged.
 
 The quota is a moving one-minute window (the `limits` library, in memory): it holds per worker
 process, so with N workers a key may get up to N times the quota.
@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tiler.ogc import error_response
 
 OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
+OPEN_PREFIX = "/static/"  # the map page's script, styles and libraries
 KEY_HEADER = b"x-api-key"
 KEY_PARAMETER = "key"
 
@@ -50,7 +51,7 @@ class ApiKeyAuth:
         return any([hmac.compare_digest(digest, known) for known in self._digests])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIX):
             await self.app(scope, receive, send)
             return
         key = dict(scope["headers"]).get(KEY_HEADER, b"").decode("latin-1")

@@ -18,7 +18,8 @@ from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
@@ -384,5 +385,6 @@ routes = [
     Route("/tiles/{z:int}/{x:int}/{y:int}.{ext}", tile),
     Route("/tilejson.json", tilejson),
     Route("/preview.{ext}", preview),
-
+    # The map page's script, styles and the libraries `make install` copies into static/vendor/.
+    Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
 ]

@@ -1,0 +1,345 @@
+"""The map page in a real browser: Debian's chromium driven by Playwright, against the app served by
+uvicorn on loopback over the generated demo archive. Screenshots go to test-output/browser/."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+from tiler.app import create_app
+from tiler.routes import STATIC_DIR
+from tiler.settings import Settings
+
+from .conftest import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+SCREENSHOTS = REPO / "test-output" / "browser"
+VIEWPORT = {"width": 1280, "height": 800}
+PANEL_WIDTH = 330  # the side panel; the map fills the rest (app.css)
+
+
+@contextmanager
+def _serve(app):
+    """The app on a real socket (port chosen by the OS), in a thread; yields its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not uv.started and thread.is_alive():
+        thread.join(0.02)
+    assert uv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    uv.should_exit = True
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def server(demo_archive):
+    root, _ = demo_archive
+    with _serve(create_app(Settings(data_roots=(root,)))) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
+    if not (STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").is_file():
+        pytest.fail("Leaflet is not in tiler/static/vendor/: run `make install` (npm ci)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Session:
+    """A page plus what it did: console errors and the tile requests with their responses."""
+
+    def __init__(self, page, base: str) -> None:
+        self.page = page
+        self.base = base
+        self.errors: list[str] = []
+        self.tiles: list[tuple[dict, int]] = []
+        self.elsewhere: list[str] = []  # requests that leave this server (the page must work offline)
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("response", self._response)
+        page.on("request", lambda r: r.url.startswith((base, "data:")) or self.elsewhere.append(r.url))
+
+    def _response(self, response) -> None:
+        url = urlsplit(response.url)
+        if url.path.startswith("/tiles/"):
+            self.tiles.append(({k: v[0] for k, v in parse_qs(url.query).items()}, response.status))
+
+    def open(self, url: str = "") -> None:
+        self.page.goto(self.base + url)
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until no request is in flight, one imagery layer is left and its tiles have faded in."""
+        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_function(
+            """() => {
+                const tiles = [...document.querySelectorAll('#map img.leaflet-tile')];
+                return document.querySelectorAll('.leaflet-tile-pane .leaflet-layer').length === 1 && tiles.length > 0
+                    && tiles.every((t) => t.complete && t.classList.contains('leaflet-tile-loaded') && t.style.opacity === '1');
+            }"""
+        )
+
+    def expect_tiles(self, **query: str):
+        """A context manager that waits for a tile response whose query has these values."""
+
+        def matches(response) -> bool:
+            url = urlsplit(response.url)
+            values = parse_qs(url.query)
+            return url.path.startswith("/tiles/") and all(values.get(k) == [v] for k, v in query.items())
+
+        return self.page.expect_response(matches)
+
+    def hash_state(self) -> dict[str, str]:
+        return {k: v[0] for k, v in parse_qs(urlsplit(self.page.url).fragment).items()}
+
+    def map_pixels(self, name: str) -> np.ndarray:
+        """A screenshot of the map area (kept under test-output/browser/) as RGB."""
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        png = self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))[:, PANEL_WIDTH + 1 :]
+
+
+@pytest.fixture()
+def session(browser, server):
+    context = browser.new_context(viewport=VIEWPORT)
+    yield Session(context.new_page(), server)
+    context.close()
+
+
+def _background(pixels: np.ndarray) -> np.ndarray:
+    """The pixels that show the plain base map: its background colour or graticule grey."""
+    background = np.array([0xE4, 0xE9, 0xEE])
+    return np.abs(pixels.astype(int) - background).sum(axis=2) < 40
+
+
+def _newest(server: str) -> dict:
+    return httpx.get(server + "search", params={"limit": 1}).json()["features"][0]
+
+
+def test_first_visit_shows_the_newest_product_in_true_colour(session, server):
+    session.open()
+    newest = _newest(server)
+    state = session.hash_state()
+    assert state["product"] == newest["id"] and state["layer"] == "TRUE_COLOR"
+    assert session.tiles and all(status == 200 for _, status in session.tiles)
+    assert {q["product"] for q, _ in session.tiles} == {newest["id"]}
+    assert {q["layer"] for q, _ in session.tiles} == {"TRUE_COLOR"}
+    pixels = session.map_pixels("first-visit")
+    data = ~_background(pixels)
+    # The map is zoomed to the product: imagery covers much of it, and it is a picture, not a flat fill.
+    assert data.mean() > 0.15
+    assert pixels[data].std(axis=0).min() > 10
+    assert session.errors == [] and session.elsewhere == []
+    assert newest["id"] in session.page.inner_text("#showing")
+
+
+def test_switching_the_layer_changes_tiles_picture_and_legend(session):
+    session.open()
+    before = session.map_pixels("layer-true-colour")
+    legend_before = session.page.get_attribute("#legend-image", "src")
+    requested = len(session.tiles)
+    with session.expect_tiles(layer="NDVI"):
+        session.page.select_option("#layer", "NDVI")
+    session.settle()
+    new_tiles = session.tiles[requested:]
+    assert new_tiles and {q["layer"] for q, _ in new_tiles} == {"NDVI"}
+    after = session.map_pixels("layer-ndvi")
+    changed = np.abs(after.astype(int) - before.astype(int)).sum(axis=2) > 30
+    assert changed.mean() > 0.2
+    assert session.hash_state()["layer"] == "NDVI"
+    legend_after = session.page.get_attribute("#legend-image", "src")
+    assert "NDVI" in legend_after and legend_after != legend_before
+    assert session.page.eval_on_selector("#legend-image", "i => i.complete && i.naturalWidth") > 0
+    assert "vegetation" in session.page.inner_text("#layer-description")
+    assert session.errors == []
+
+
+def test_search_lists_results_with_thumbnails_and_a_click_zooms_there(session, server):
+    session.open()
+    session.page.select_option("#collection", "sentinel-2-l2a")
+    session.page.click("#search")
+    session.page.wait_for_load_state("networkidle")
+    items = session.page.locator("#results li")
+    expected = httpx.get(server + "search", params={"collection": "sentinel-2-l2a", "limit": 20}).json()
+    assert items.count() == expected["numberMatched"] >= 2
+    # Every thumbnail has really been drawn by the server.
+    widths = session.page.eval_on_selector_all("#results img", "imgs => imgs.map((i) => i.complete && i.naturalWidth)")
+    assert all(w > 0 for w in widths)
+    oldest = expected["features"][-1]
+    item = session.page.locator(f'#results li[data-id="{oldest["id"]}"]')
+    assert oldest["properties"]["datetime"][:10] in item.inner_text() and "% cloud" in item.inner_text()
+    item.hover()
+    assert session.page.locator(".leaflet-overlay-pane path").count() == 1  # the footprint outline
+    with session.expect_tiles(product=oldest["id"]):
+        item.click()
+    session.settle()
+    assert session.hash_state()["product"] == oldest["id"]
+    # Zoomed there: once the map has moved, the view's centre (in the URL) lies in the product's box.
+    session.page.wait_for_function(
+        """([west, south, east, north]) => {
+            const [z, lat, lon] = new URLSearchParams(location.hash.slice(1)).get('map').split('/').map(Number);
+            return west < lon && lon < east && south < lat && lat < north;
+        }""",
+        arg=oldest["bbox"],
+    )
+    assert session.tiles[-1][0]["product"] == oldest["id"]
+    session.map_pixels("search-result")
+    assert session.errors == []
+
+
+def test_an_invalid_expression_shows_the_server_message_and_no_broken_tiles(session, server):
+    session.open()
+    product = session.hash_state()["product"]
+    session.page.click("#custom-section summary")
+    bad = "B04 + __import__('os')"
+    session.page.fill("#expr-0", bad)
+    session.page.click("#apply-custom")
+    session.page.wait_for_function("() => document.getElementById('expression-error').textContent !== ''")
+    expected = httpx.get(server + "tilejson.json", params={"product": product, "expression": bad})
+    assert expected.status_code == 400
+    assert session.page.inner_text("#expression-error") == expected.json()["detail"]
+    session.map_pixels("invalid-expression")
+    # No tile was asked for with the refused expression and the picture on screen stays whole.
+    assert all("expression" not in q for q, _ in session.tiles)
+    assert all(status == 200 for _, status in session.tiles)
+    assert session.page.eval_on_selector_all(
+        "#map img.leaflet-tile", "ts => ts.every((t) => t.complete && t.naturalWidth > 0)"
+    )
+    assert "expression" not in session.hash_state()
+    # The browser reports the refused request itself; nothing else went wrong.
+    assert [e for e in session.errors if "status of 400" not in e] == []
+
+    session.page.fill("#expr-0", "(B08-B04)/(B08+B04)")
+    session.page.fill("#rescale", "-1,1")
+    session.page.select_option("#colormap", "rdylgn")
+    with session.expect_tiles(expression="(B08-B04)/(B08+B04)"):
+        session.page.click("#apply-custom")
+    session.settle()
+    assert session.page.inner_text("#expression-error") == ""
+    assert session.tiles[-1][0]["expression"] == "(B08-B04)/(B08+B04)"
+    assert session.tiles[-1][0]["colormap"] == "rdylgn"
+    assert not session.page.is_visible("#legend-image")
+    assert session.page.inner_text("#legend-text") == "(B08-B04)/(B08+B04) over -1,1, rdylgn"
+    session.map_pixels("custom-ndvi")
+
+
+def test_reloading_a_shared_url_restores_view_and_layer(session, browser):
+    session.open()
+    with session.expect_tiles(layer="FALSE_COLOR"):
+        session.page.select_option("#layer", "FALSE_COLOR")
+    session.settle()
+    zoom = int(session.hash_state()["map"].split("/")[0])
+    session.page.click(".leaflet-control-zoom-in")
+    session.page.wait_for_function("z => location.hash.includes(`map=${z}/`)", arg=zoom + 1)
+    session.settle()
+    session.page.fill("#opacity", "0.6")
+    shared = session.page.url
+    state = session.hash_state()
+    picture = session.map_pixels("shared-before")
+
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        other = Session(context.new_page(), session.base)
+        other.page.goto(shared)
+        other.settle()
+        assert other.hash_state() == state
+        assert other.page.input_value("#layer") == "FALSE_COLOR"
+        assert other.page.eval_on_selector(".leaflet-tile-pane .leaflet-layer", "l => l.style.opacity") == "0.6"
+        assert {q["layer"] for q, _ in other.tiles} == {"FALSE_COLOR"}
+        assert {q["product"] for q, _ in other.tiles} == {state["product"]}
+        restored = other.map_pixels("shared-after")
+        # The same view: the same picture, give or take resampling at tile edges.
+        assert (np.abs(restored.astype(int) - picture.astype(int)).sum(axis=2) > 30).mean() < 0.02
+        assert other.errors == []
+    finally:
+        context.close()
+
+
+def test_mosaic_mode_draws_the_collection_over_the_view(session):
+    session.open()
+    session.page.click("#mode-mosaic")
+    session.page.select_option("#priority", "leastCC")
+    session.page.check("#cloudmask")
+    with session.expect_tiles(priority="leastCC"):
+        session.page.click("#search")
+    session.settle()
+    query = session.tiles[-1][0]
+    assert query["collection"] == "sentinel-2-l2a" and query["priority"] == "leastCC" and query["cloudmask"] == "true"
+    assert "product" not in query
+    state = session.hash_state()
+    assert state["mode"] == "mosaic" and "product" not in state
+    pixels = session.map_pixels("mosaic")
+    assert (~_background(pixels)).mean() > 0.15
+    assert session.errors == []
+
+
+def test_gis_panel_gives_working_urls(session):
+    session.open()
+    session.page.click("#gis-section summary")
+    xyz = session.page.input_value("#gis-xyz")
+    assert "{z}/{x}/{y}" in xyz and "layer=TRUE_COLOR" in xyz
+    tile = httpx.get(xyz.format(z=0, x=0, y=0))
+    assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
+    assert session.page.input_value("#gis-wms").endswith("wms?SERVICE=WMS&REQUEST=GetCapabilities")
+    assert session.page.input_value("#gis-wmts").endswith("wmts/1.0.0/WMTSCapabilities.xml")
+    assert session.page.input_value("#gis-wms-layer").startswith("LAYERS=sentinel-2-l2a:TRUE_COLOR&PRODUCT=")
+
+
+def test_clicking_the_map_shows_the_values_there(session):
+    session.open()
+    product = session.hash_state()["product"]
+    box = session.page.locator("#map").bounding_box()
+    with session.page.expect_response(lambda r: "REQUEST=GetFeatureInfo" in r.url) as info:
+        session.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    answer = info.value.json()["layers"][0]
+    assert answer["layer"] == "sentinel-2-l2a:TRUE_COLOR"
+    entry = answer["products"][0]
+    assert entry["product"] == product  # the product on screen, not a mosaic
+    popup = session.page.locator(".leaflet-popup-content")
+    popup.locator("table").wait_for()
+    text = popup.inner_text()
+    assert product in text and f"{entry['scl']['class']} {entry['scl']['name']}" in text
+    assert f"B04\t{entry['bands']['B04']:.4f}" in text
+    assert ", ".join(f"{v:.4f}" for v in entry["value"]) in text
+    session.map_pixels("values")
+    assert session.errors == []
+
+
+def test_with_api_keys_the_page_sends_its_key(browser, demo_archive):
+    root, _ = demo_archive
+    with _serve(create_app(Settings(data_roots=(root,), api_keys=("secret",)))) as base:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            keyed = Session(context.new_page(), base)
+            keyed.open("?key=secret")
+            assert keyed.tiles and all(status == 200 for _, status in keyed.tiles)
+            keyed.page.locator("#results li").first.wait_for()
+            assert keyed.page.eval_on_selector_all("#results img", "imgs => imgs.every((i) => i.complete && i.naturalWidth > 0)")
+            assert keyed.page.eval_on_selector("#legend-image", "i => i.complete && i.naturalWidth") > 0
+            assert keyed.errors == []
+        finally:
+            context.close()

@@ -1,0 +1,498 @@
+// The map page: a Leaflet map over this server's own API (/search, /layers, /tilejson.json, /tiles,
+// /wms). All state lives in the URL fragment, so a view can be shared and reloaded.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const BASE = new URL(".", location.href);  // the server, also behind a path prefix
+// With API keys on, the page is opened as /?key=...; every API request carries the key.
+const API_KEY = new URLSearchParams(location.search).get("key");
+
+// `path` is relative to the server, or an absolute URL the server gave out (a link, a thumbnail).
+function api(path, params = new URLSearchParams()) {
+  const url = new URL(path, BASE);
+  for (const [k, v] of params) url.searchParams.append(k, v);
+  if (API_KEY) url.searchParams.set("key", API_KEY);
+  return url.href;
+}
+
+async function getJSON(url) {
+  const response = await fetch(url);
+  const body = await response.json().catch(() => ({ detail: `${response.status} ${response.statusText}` }));
+  if (!response.ok) throw new Error(body.detail || response.statusText);
+  return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// State: what is shown. The URL fragment mirrors it; the form fields edit it.
+
+const state = {
+  mode: "product",           // "product" or "mosaic"
+  product: null,             // {id, collection, bbox, datetime, cloud_cover} in product mode
+  layer: "TRUE_COLOR",
+  custom: null,              // {expressions: [...], rescale, colormap} instead of the layer
+  collection: "sentinel-2-l2a",
+  from: "", to: "", maxcc: 100, priority: "mostRecent", cloudmask: false,
+  opacity: 1,
+};
+let layers = {};             // name -> layer from /layers
+
+function interval() {
+  return state.from || state.to ? `${state.from || ".."}/${state.to || ".."}` : "";
+}
+
+function sourceParams() {
+  const q = new URLSearchParams();
+  if (state.mode === "product") {
+    q.set("product", state.product.id);
+  } else {
+    q.set("collection", state.collection);
+    if (interval()) q.set("time", interval());
+    if (state.maxcc < 100) q.set("maxcc", state.maxcc);
+    q.set("priority", state.priority);
+    if (state.cloudmask) q.set("cloudmask", "true");
+  }
+  return q;
+}
+
+function styleParams(custom = state.custom) {
+  const q = new URLSearchParams();
+  if (custom) {
+    q.set("expression", custom.expressions.join(";"));
+    if (custom.rescale) q.set("rescale", custom.rescale);
+    if (custom.colormap && custom.expressions.length === 1) q.set("colormap", custom.colormap);
+  } else {
+    q.set("layer", state.layer);
+  }
+  return q;
+}
+
+const activeCollection = () => (state.mode === "product" && state.product ? state.product.collection : state.collection);
+
+function writeHash() {
+  const c = map.getCenter();
+  const h = new URLSearchParams();
+  h.set("map", `${map.getZoom()}/${c.lat.toFixed(6)}/${c.lng.toFixed(6)}`);  // 0.1 m
+  h.set("mode", state.mode);
+  if (state.mode === "product" && state.product) h.set("product", state.product.id);
+  if (state.custom) {
+    h.set("expression", state.custom.expressions.join(";"));
+    if (state.custom.rescale) h.set("rescale", state.custom.rescale);
+    if (state.custom.colormap) h.set("colormap", state.custom.colormap);
+  } else {
+    h.set("layer", state.layer);
+  }
+  h.set("collection", state.collection);
+  if (state.from) h.set("from", state.from);
+  if (state.to) h.set("to", state.to);
+  if (state.maxcc < 100) h.set("maxcc", state.maxcc);
+  if (state.priority !== "mostRecent") h.set("priority", state.priority);
+  if (state.cloudmask) h.set("cloudmask", "1");
+  if (state.opacity < 1) h.set("opacity", state.opacity);
+  // "/", ":" and ";" are fine in a fragment and keep it readable.
+  history.replaceState(null, "", "#" + h.toString().replace(/%2F/g, "/").replace(/%3A/g, ":").replace(/%3B/g, ";"));
+}
+
+function readHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  const view = (h.get("map") || "").split("/").map(Number);
+  if (h.get("mode") === "mosaic") state.mode = "mosaic";
+  if (h.get("layer")) state.layer = h.get("layer");
+  if (h.get("expression")) {
+    state.custom = { expressions: h.get("expression").split(";"), rescale: h.get("rescale") || "",
+                     colormap: h.get("colormap") || "" };
+  }
+  if (h.get("collection")) state.collection = h.get("collection");
+  state.from = h.get("from") || "";
+  state.to = h.get("to") || "";
+  if (h.has("maxcc")) state.maxcc = Number(h.get("maxcc"));
+  if (h.get("priority")) state.priority = h.get("priority");
+  state.cloudmask = h.get("cloudmask") === "1";
+  if (h.has("opacity")) state.opacity = Number(h.get("opacity"));
+  return {
+    view: view.length === 3 && view.every(Number.isFinite) ? { zoom: view[0], center: [view[1], view[2]] } : null,
+    product: h.get("product"),
+  };
+}
+
+function stateToForm() {
+  $("collection").value = state.collection;
+  $("date-from").value = state.from;
+  $("date-to").value = state.to;
+  $("maxcc").value = state.maxcc;
+  $("maxcc-value").textContent = `${state.maxcc} %`;
+  $("priority").value = state.priority;
+  $("cloudmask").checked = state.cloudmask;
+  $("opacity").value = state.opacity;
+  $("layer").value = state.layer;
+  if (state.custom) {
+    const e = state.custom.expressions;
+    setCustomKind(e.length === 3 ? 3 : 1);
+    e.forEach((text, i) => { $(`expr-${i}`).value = text; });
+    $("rescale").value = state.custom.rescale;
+    $("colormap").value = state.custom.colormap;
+    $("custom-section").open = true;
+  }
+  document.body.classList.toggle("mosaic", state.mode === "mosaic");
+  for (const b of document.querySelectorAll("#modes button")) b.classList.toggle("active", b.dataset.mode === state.mode);
+}
+
+function formToState() {
+  state.collection = $("collection").value;
+  state.from = $("date-from").value;
+  state.to = $("date-to").value;
+  state.maxcc = Number($("maxcc").value);
+  state.priority = $("priority").value;
+  state.cloudmask = $("cloudmask").checked;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Map: an offline base (plain background and a graticule), the imagery, footprint outlines.
+
+const map = L.map("map", { worldCopyJump: true, zoomSnap: 1, maxZoom: 19 }).setView([48, 10], 4);
+map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+let imagery = null;
+
+const Graticule = L.LayerGroup.extend({
+  onAdd(m) { L.LayerGroup.prototype.onAdd.call(this, m); m.on("moveend", this.redraw, this); this.redraw(); },
+  onRemove(m) { m.off("moveend", this.redraw, this); L.LayerGroup.prototype.onRemove.call(this, m); },
+  redraw() {
+    this.clearLayers();
+    const b = this._map.getBounds();
+    const span = Math.min(b.getEast() - b.getWest(), b.getNorth() - b.getSouth());
+    // The largest of 1, 2, 5 x 10^n that gives at least four lines across the view.
+    const steps = [];
+    for (let e = 1; e >= -5; e--) for (const m of [5, 2, 1]) steps.push(m * 10 ** e);
+    const step = [30, 20, 10, ...steps].find((s) => span / s >= 4) || 1e-5;
+    const digits = Math.max(0, -Math.floor(Math.log10(step)));
+    const style = { color: "#9aa8b6", weight: 1, opacity: 0.6, interactive: false, pane: "graticule" };
+    const label = (text, at, anchor) => L.marker(at, { interactive: false, keyboard: false, pane: "graticule",
+      icon: L.divIcon({ className: "graticule-label", html: text, iconSize: null, iconAnchor: anchor }) });
+    const south = Math.max(b.getSouth(), -85), north = Math.min(b.getNorth(), 85);
+    for (let x = Math.ceil(b.getWest() / step) * step; x <= b.getEast(); x += step) {
+      this.addLayer(L.polyline([[south, x], [north, x]], style));
+      this.addLayer(label(`${x.toFixed(digits)}°`, [north, x], [-3, -3]));
+    }
+    for (let y = Math.ceil(south / step) * step; y <= north; y += step) {
+      this.addLayer(L.polyline([[y, b.getWest()], [y, b.getEast()]], style));
+      this.addLayer(label(`${y.toFixed(digits)}°`, [y, b.getWest()], [-3, 14]));
+    }
+  },
+});
+// Below the imagery, so lines and labels never cover the data.
+map.createPane("graticule").style.zIndex = 150;
+new Graticule().addTo(map);
+// The legend sits on the map, where the eye is.
+const legend = L.control({ position: "bottomright" });
+legend.onAdd = () => L.DomUtil.create("div", "legend-control");
+legend.addTo(map).getContainer().append($("legend"));
+const outline = L.geoJSON(null, { style: { color: "#e8a33d", weight: 2, fill: false }, interactive: false }).addTo(map);
+
+function status(text) { $("status").textContent = text; }
+
+function describe() {
+  const what = state.custom ? `custom: ${state.custom.expressions.join("; ")}` : (layers[state.layer]?.title || state.layer);
+  if (state.mode === "product") {
+    const p = state.product;
+    const cloud = p.cloud_cover == null ? "" : `, ${p.cloud_cover.toFixed(0)} % cloud`;
+    return `${what} of ${p.id} (${p.datetime.slice(0, 10)}${cloud})`;
+  }
+  const period = interval() ? interval().replace("/", " to ") : "all dates";
+  return `${what}: ${$("collection").selectedOptions[0].text} mosaic, ${period}, ≤ ${state.maxcc} % cloud, ${$("priority").selectedOptions[0].text.toLowerCase()} first`;
+}
+
+// Asks the server for the TileJSON of the current state first: a refused expression or layer gets
+// its message shown and the imagery on screen stays as it was (no broken tiles).
+async function show() {
+  if (state.mode === "product" && !state.product) return;
+  const query = sourceParams();
+  for (const [k, v] of styleParams()) query.set(k, v);
+  let tilejson;
+  try {
+    tilejson = await getJSON(api("tilejson.json", query));
+  } catch (error) {
+    if (state.custom) $("expression-error").textContent = error.message;
+    else status(error.message);
+    return false;
+  }
+  $("expression-error").textContent = "";
+  status("");
+  const next = L.tileLayer(tilejson.tiles[0], {
+    maxZoom: 19, maxNativeZoom: tilejson.maxzoom, opacity: state.opacity, attribution: tilejson.attribution,
+  });
+  let failed = 0;
+  next.on("tileerror", () => status(`${++failed} tile(s) could not be drawn`));
+  // The old imagery stays until the new tiles are in, so switching never flashes an empty map.
+  // Only the current layer clears the others (a layer must not remove itself from its own "load").
+  next.once("load", () => next === imagery
+    && map.eachLayer((l) => l instanceof L.TileLayer && l !== next && map.removeLayer(l)));
+  imagery = next.addTo(map);
+  $("showing").textContent = describe();
+  updateLayerPicker();
+  updateLegend();
+  updateGis(tilejson.tiles[0]);
+  writeHash();
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers and legend
+
+function updateLayerPicker() {
+  for (const option of $("layer").options) {
+    option.disabled = !layers[option.value].collections.includes(activeCollection());
+  }
+  $("layer").value = state.layer;
+  $("layer").disabled = Boolean(state.custom);
+  $("layer-description").textContent = state.custom
+    ? "A custom layer is shown (see Custom layer)." : layers[state.layer]?.description || "";
+}
+
+function updateLegend() {
+  const image = $("legend-image");
+  if (state.custom) {
+    image.hidden = true;
+    const c = state.custom;
+    $("legend-text").textContent = c.expressions.length === 1
+      ? `${c.expressions[0]} over ${c.rescale || "0,1"}, ${c.colormap || "grey"}`
+      : `red ${c.expressions[0]}, green ${c.expressions[1]}, blue ${c.expressions[2]} over ${c.rescale || "0,1"}`;
+    return;
+  }
+  $("legend-text").textContent = "";
+  image.hidden = false;
+  image.src = api("wms", new URLSearchParams({
+    SERVICE: "WMS", VERSION: "1.3.0", REQUEST: "GetLegendGraphic", FORMAT: "image/png",
+    LAYER: `${activeCollection()}:${state.layer}`,
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// WMS / WMTS / XYZ for GIS tools, and values at a clicked point (WMS GetFeatureInfo)
+
+const wmsLayer = () => `${activeCollection()}:${state.custom ? "TRUE_COLOR" : state.layer}`;
+
+function wmsVendorParams() {
+  const q = new URLSearchParams();
+  if (state.mode === "product") q.set("PRODUCT", state.product.id);
+  else {
+    if (interval()) q.set("TIME", interval());
+    if (state.maxcc < 100) q.set("MAXCC", state.maxcc);
+    q.set("PRIORITY", state.priority);
+    if (state.cloudmask) q.set("CLOUDMASK", "true");
+  }
+  if (state.custom) for (const [k, v] of styleParams()) q.set(k.toUpperCase(), v);
+  return q;
+}
+
+function updateGis(xyz) {
+  $("gis-wms").value = api("wms", new URLSearchParams({ SERVICE: "WMS", REQUEST: "GetCapabilities" }));
+  $("gis-wms-layer").value = `LAYERS=${wmsLayer()}&${wmsVendorParams()}`;
+  $("gis-wmts").value = api("wmts/1.0.0/WMTSCapabilities.xml");
+  $("gis-xyz").value = decodeURI(xyz);
+}
+
+async function showValues(event) {
+  if (!imagery) return;
+  const size = map.getSize();
+  const sw = L.CRS.EPSG3857.project(map.getBounds().getSouthWest());
+  const ne = L.CRS.EPSG3857.project(map.getBounds().getNorthEast());
+  const point = map.latLngToContainerPoint(event.latlng);
+  const query = new URLSearchParams({
+    SERVICE: "WMS", VERSION: "1.3.0", REQUEST: "GetFeatureInfo", CRS: "EPSG:3857",
+    BBOX: [sw.x, sw.y, ne.x, ne.y].join(","), WIDTH: size.x, HEIGHT: size.y,
+    I: Math.round(point.x), J: Math.round(point.y), LAYERS: wmsLayer(), QUERY_LAYERS: wmsLayer(),
+    INFO_FORMAT: "application/json", FEATURE_COUNT: 5,
+  });
+  for (const [k, v] of wmsVendorParams()) query.set(k, v);
+  const popup = L.popup({ maxWidth: 320 }).setLatLng(event.latlng).setContent("…").openOn(map);
+  const response = await fetch(api("wms", query));
+  const text = await response.text();
+  if (!response.ok || !response.headers.get("content-type").includes("json")) {
+    const message = new DOMParser().parseFromString(text, "text/xml").querySelector("ServiceException");
+    popup.setContent(`<p class="error"></p>`);
+    popup.getElement().querySelector(".error").textContent = message ? message.textContent : text;
+    return;
+  }
+  popup.setContent(valuesTable(JSON.parse(text).layers[0]));
+}
+
+function valuesTable(result) {
+  const root = document.createElement("div");
+  root.className = "values";
+  const add = (parent, tag, text) => { const el = document.createElement(tag); el.textContent = text; parent.append(el); return el; };
+  add(root, "div", `${result.lat.toFixed(5)}, ${result.lon.toFixed(5)}`);
+  if (!result.products.length) add(root, "p", "No data here.");
+  for (const entry of result.products) {
+    add(root, "h3", `${entry.datetime.slice(0, 10)} ${entry.product}`);
+    const table = add(root, "table", "");
+    const row = (name, value) => { const tr = add(table, "tr", ""); add(tr, "td", name); add(tr, "td", value); };
+    row("layer value", entry.value.map((v) => (v == null ? "no data" : v.toFixed(4))).join(", "));
+    if (entry.scl) row("SCL", `${entry.scl.class} ${entry.scl.name}`);
+    for (const [band, value] of Object.entries(entry.bands)) row(band, value.toFixed(4));
+  }
+  return root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Search
+
+let nextPage = null;
+
+function searchQuery() {
+  const b = map.getBounds();
+  const clamp = (v, lim) => Math.max(-lim, Math.min(lim, v));
+  const q = new URLSearchParams({
+    collection: state.collection,
+    bbox: [clamp(b.getWest(), 180), clamp(b.getSouth(), 90), clamp(b.getEast(), 180), clamp(b.getNorth(), 90)]
+      .map((v) => v.toFixed(6)).join(","),
+    limit: 20,
+  });
+  if (interval()) q.set("datetime", interval());
+  if (state.maxcc < 100) q.set("maxcc", state.maxcc);
+  return q;
+}
+
+async function search(url) {
+  $("search-status").textContent = "Searching…";
+  let page;
+  try {
+    page = await getJSON(url);
+  } catch (error) {
+    $("search-status").textContent = error.message;
+    return;
+  }
+  if (!url.includes("page=")) $("results").replaceChildren();
+  for (const item of page.features) $("results").append(resultItem(item));
+  const shown = $("results").children.length;
+  $("search-status").textContent = page.numberMatched === 0
+    ? "Nothing found here; zoom out or widen the dates." : `${shown} of ${page.numberMatched} products`;
+  nextPage = page.links.find((l) => l.rel === "next")?.href || null;
+  $("more-results").hidden = !nextPage;
+}
+
+function resultItem(item) {
+  const li = document.createElement("li");
+  li.dataset.id = item.id;
+  const img = document.createElement("img");
+  img.loading = "lazy";
+  img.alt = "";
+  img.src = api(item.assets.thumbnail.href);
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  const cloud = item.properties["eo:cloud_cover"];
+  meta.innerHTML = '<div class="date"></div><div class="cloud"></div><div class="id"></div>';
+  meta.querySelector(".date").textContent = item.properties.datetime.replace("T", " ").slice(0, 16) + " UTC";
+  meta.querySelector(".cloud").textContent = cloud == null ? "cloud cover unknown" : `${cloud.toFixed(1)} % cloud`;
+  meta.querySelector(".id").textContent = item.id;
+  li.append(img, meta);
+  li.onmouseenter = () => outline.clearLayers().addData(item);
+  li.onmouseleave = () => outline.clearLayers();
+  li.onclick = () => {
+    for (const el of $("results").children) el.classList.toggle("active", el === li);
+    showProduct(productFromItem(item), true);
+  };
+  li.classList.toggle("active", state.mode === "product" && state.product?.id === item.id);
+  return li;
+}
+
+function productFromItem(item) {
+  return { id: item.id, collection: item.collection, bbox: item.bbox,
+           datetime: item.properties.datetime, cloud_cover: item.properties["eo:cloud_cover"] };
+}
+
+function fitBbox([w, s, e, n]) { map.fitBounds([[s, w], [n, e]]); }
+
+async function showProduct(product, zoom) {
+  state.mode = "product";
+  state.product = product;
+  if (!layers[state.layer]?.collections.includes(product.collection)) state.layer = "TRUE_COLOR";
+  stateToForm();
+  if (zoom) fitBbox(product.bbox);
+  await show();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custom layer
+
+function setCustomKind(n) {
+  for (const radio of document.querySelectorAll("input[name=custom-kind]")) radio.checked = Number(radio.value) === n;
+  $("custom-form").classList.toggle("rgb", n === 3);
+  $("expr-label-0").firstChild.textContent = n === 3 ? "Red " : "Expression ";
+  $("expr-0").placeholder = n === 3 ? "B04*2.5" : "(B08-B04)/(B08+B04)";
+}
+
+async function applyCustom() {
+  const n = Number(document.querySelector("input[name=custom-kind]:checked").value);
+  const expressions = [0, 1, 2].slice(0, n).map((i) => $(`expr-${i}`).value.trim());
+  if (expressions.some((e) => !e)) {
+    $("expression-error").textContent = n === 3 ? "give an expression for red, green and blue" : "type an expression";
+    return;
+  }
+  const previous = state.custom;
+  state.custom = { expressions, rescale: $("rescale").value.trim(), colormap: $("colormap").value };
+  const ok = await show();
+  $("expr-0").classList.toggle("invalid", ok === false);
+  if (ok === false) state.custom = previous;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start: restore the state from the URL, or show the newest product.
+
+function wire() {
+  for (const b of document.querySelectorAll("#modes button")) {
+    b.onclick = () => {
+      if (b.dataset.mode === "mosaic") { formToState(); state.mode = "mosaic"; stateToForm(); show(); }
+      else if (state.product) showProduct(state.product, false);
+      else search(api("search", searchQuery()));
+    };
+  }
+  $("show-mosaic").onclick = (e) => { e.preventDefault(); formToState(); state.mode = "mosaic"; stateToForm(); show(); };
+  $("maxcc").oninput = () => { $("maxcc-value").textContent = `${$("maxcc").value} %`; };
+  $("search-form").onsubmit = (e) => {
+    e.preventDefault();
+    formToState();
+    search(api("search", searchQuery()));
+    if (state.mode === "mosaic") show();
+  };
+  $("more-results").onclick = () => nextPage && search(api(nextPage));
+  $("layer").onchange = () => { state.layer = $("layer").value; show(); };
+  $("opacity").oninput = () => {
+    state.opacity = Number($("opacity").value);
+    if (imagery) imagery.setOpacity(state.opacity);
+    writeHash();
+  };
+  for (const radio of document.querySelectorAll("input[name=custom-kind]")) radio.onchange = () => setCustomKind(Number(radio.value));
+  $("custom-form").onsubmit = (e) => { e.preventDefault(); applyCustom(); };
+  $("clear-custom").onclick = () => { state.custom = null; $("expression-error").textContent = ""; show(); };
+  map.on("moveend", () => (imagery ? writeHash() : null));
+  map.on("click", showValues);
+}
+
+async function start() {
+  wire();
+  const restored = readHash();
+  try {
+    const listing = await getJSON(api("layers"));
+    for (const layer of listing.layers) {
+      layers[layer.name] = layer;
+      $("layer").add(new Option(layer.title, layer.name));
+    }
+    stateToForm();
+    if (restored.view) map.setView(restored.view.center, restored.view.zoom);
+    if (restored.product) {
+      const p = await getJSON(api(`products/${encodeURIComponent(restored.product)}`));
+      await showProduct({ id: p.id, collection: p.collection, bbox: p.bounds, datetime: p.datetime,
+                          cloud_cover: p.cloud_cover }, !restored.view);
+    } else if (state.mode === "mosaic") {
+      await show();
+    } else {
+      const newest = await getJSON(api("search", new URLSearchParams({ limit: 1 })));
+      if (!newest.features.length) { status("The archive holds no products yet."); return; }
+      await showProduct(productFromItem(newest.features[0]), !restored.view);
+    }
+    search(api("search", searchQuery()));
+  } catch (error) {
+    status(error.message);
+  }
+}
+
+start();
