@@ -54,8 +54,7 @@ class BenchData:
     size: int
     jp2_root: Path
     cog_root: Path
-    product_id: str  # the SAFE product's ID; the COG product's STAC item is `cog_id`
-    cog_id: str
+    product_id: str  # the same in both layouts (the COG product's STAC item has it as product_uri)
     titiler_items: dict[str, Path]  # "jp2" / "cog" -> STAC item for TiTiler
     bounds: tuple[float, float, float, float]  # native CRS
     epsg: int
@@ -153,7 +152,6 @@ def _from_manifest(base: Path, manifest: dict) -> BenchData:
         jp2_root=base / manifest["jp2_root"],
         cog_root=base / manifest["cog_root"],
         product_id=manifest["product_id"],
-        cog_id=manifest["cog_id"],
         titiler_items={kind: base / f"titiler-{kind}.json" for kind in ("jp2", "cog")},
         bounds=tuple(manifest["bounds"]),
         epsg=manifest["epsg"],

@@ -10,6 +10,7 @@ cache. Results go to bench/results/<date>.json and .md.
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 import json
 import os
 import platform
@@ -196,8 +197,6 @@ def run(args: argparse.Namespace) -> dict:
 
 def _baseline(args: argparse.Namespace, cpus: set[int] | None, log_path: Path):
     if args.baseline != "titiler":
-        from contextlib import nullcontext
-
         return nullcontext(None)
     argv, env = titiler_command(port := free_port(), args.workers)
     return serve("titiler", argv, env, port, cpus, "/healthz", log_path)
