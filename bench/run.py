@@ -10,7 +10,6 @@ cache. Results go to bench/results/<date>.json and .md.
 from __future__ import annotations
 
 import argparse
-from contextlib import nullcontext
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 
