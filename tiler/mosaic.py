@@ -23,10 +23,10 @@ from rasterio.crs import CRS
 from shapely.geometry import box, shape
 
 from tiler.catalog import ORDERS, BBox, Catalog
+from tiler.datasets import DatasetPool
 from tiler.errors import InvalidParameter, NotFound, ProductUnreadable
 from tiler.limits import Deadline
 from tiler.products import S2_BANDS, Product
-from tiler.datasets import DatasetPool
 from tiler.reading import BandStack, read_part
 from tiler.search import parse_collection, parse_interval, parse_max_cloud
 
