@@ -4,7 +4,7 @@ VENV ?= .venv
 VENDOR := tiler/static/vendor
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test chromium bench
+.PHONY: install demo test chromium qgis bench
 
 install: $(VENV)/.installed $(VENDOR)/.installed
 
@@ -25,10 +25,15 @@ $(VENDOR)/.installed: package.json package-lock.json scripts/copy-vendor.mjs
 chromium:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# QGIS, the GIS most users work in, as a real WMS client in the tests: Debian's python3-qgis,
+# run headless by Debian's own python3 (tests/qgis_client.py).
+qgis:
+	@/usr/bin/python3 -c "import qgis.core" 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers; }
+
 demo: install
 	$(VENV)/bin/eo-tiler demo
 
-test: install chromium
+test: install chromium qgis
 	$(VENV)/bin/pytest -q
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").

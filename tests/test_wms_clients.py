@@ -1,8 +1,7 @@
-"""Real WMS/WMTS clients against a server on loopback: OWSLib and GDAL's WMS driver."""
+"""Real WMS clients against a server on loopback: OWSLib, GDAL's WMS driver and headless QGIS."""
 
 from __future__ import annotations
 
-import io
 
 import morecantile
 import numpy as np
@@ -73,3 +72,42 @@ def test_gdal_wms_driver_matches_the_tile_route(demo_server, demo_client, l2a) -
     via_tiles = decode(demo_client.get(f"/tiles/{tile.z}/{tile.x}/{tile.y}.png", params={"product": l2a.id, "layer": "TRUE_COLOR"}).content)
     assert via_gdal[..., 3].mean() > 200
     assert np.array_equal(via_gdal, via_tiles)
+
+
+def test_qgis_opens_the_wms_layer_and_draws_the_same_map(demo_server, demo_client, l2a, tmp_path) -> None:
+    """Headless QGIS (Debian's python3-qgis) reads the capabilities, finds the layer valid in
+    EPSG:25832, and renders a map whose pixels match our own GetMap of the same box."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    from rasterio.warp import transform_bounds
+
+    meta = demo_client.get(f"/products/{l2a.id}").json()
+    west, south, east, north = meta["bounds"]
+    inner = (west + (east - west) * 0.2, south + (north - south) * 0.2, west + (east - west) * 0.8, south + (north - south) * 0.8)
+    x0, y0, x1, y1 = transform_bounds("EPSG:4326", "EPSG:25832", *inner)
+    out = tmp_path / "qgis.png"
+    script = Path(__file__).with_name("qgis_client.py")
+    run = subprocess.run(
+        ["/usr/bin/python3", str(script), f"{demo_server}/wms", "sentinel-2-l2a:TRUE_COLOR", "EPSG:25832",
+         str(x0), str(y0), str(x1), str(y1), "200", "200", str(out)],
+        capture_output=True, text=True, timeout=120, env={"QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["valid"], result
+    assert result["crs"] == "EPSG:25832"
+    ex0, ey0, ex1, ey1 = result["extent"]
+    assert ex0 <= x0 and ey0 <= y0 and x1 <= ex1 and y1 <= ey1  # the layer's extent covers the product
+    via_qgis = decode(out.read_bytes())[..., :3].astype(int)
+    ours = demo_client.get(
+        "/wms",
+        params={"SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "sentinel-2-l2a:TRUE_COLOR", "STYLES": "",
+                "CRS": "EPSG:25832", "BBOX": f"{x0},{y0},{x1},{y1}", "WIDTH": 200, "HEIGHT": 200, "FORMAT": "image/png",
+                "TRANSPARENT": "TRUE"},
+    )  # fmt: skip
+    rgba = decode(ours.content)
+    opaque = rgba[..., 3] == 255
+    assert opaque.mean() > 0.9 and via_qgis.shape == (200, 200, 3)
+    difference = np.abs(via_qgis[opaque] - rgba[..., :3][opaque].astype(int))
+    assert np.median(difference) <= 2 and via_qgis.std() > 5

@@ -1061,7 +1061,6 @@ def _stac_item(spec: _Spec, footprint: list[tuple[float, float]], cloud: float, 
     s3 = f"sentinel-s2-l2a-cogs/{zone}/{band}/{sq}/{spec.start.year}/{spec.start.month}/{spec.cog_id}"
     http = f"https://sentinel-cogs.s3.us-west-2.amazonaws.com/{s3}"
     ids = _ids(spec)
-    nb = "N" + spec.baseline
     assets: dict[str, dict] = {}
     for b in _COG_BANDS:
         key, common, desc, cw, fwhm = _STAC_BANDS[b]
