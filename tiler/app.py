@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 
 from renderers import ExpressionError
 from styles import load_layers
-from tiler import observability
+from tiler import observability, wms, wmts
 from tiler.auth import ApiKeyAuth
 from tiler.cache import ImageCache
 from tiler.catalog import Catalog, MemoryCatalog, open_catalog
@@ -22,7 +22,6 @@ from tiler.datasets import DatasetPool
 from tiler.errors import BadRequest, NotFound, ProductUnreadable, RenderTimeout, TilerError, TooLarge
 from tiler.limits import QueryLengthLimit, RenderPool
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
-from tiler import wms, wmts
 from tiler.routes import Services, routes
 from tiler.settings import Settings, settings_from_env
 
