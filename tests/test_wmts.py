@@ -83,6 +83,7 @@ def test_get_tile_errors(demo_client) -> None:
     assert code(demo_client.get("/wmts", params={**base, "FORMAT": "image/gif"})) == (400, "InvalidParameterValue", "FORMAT")
     assert code(demo_client.get("/wmts", params={**base, "TILEMATRIXSET": "Nope"})) == (400, "InvalidParameterValue", "TILEMATRIXSET")
     assert code(demo_client.get("/wmts", params={**base, "REQUEST": "GetFeatureInfo"})) == (501, "OperationNotSupported", "REQUEST")
+    assert code(demo_client.get("/wmts", params={"SERVICE": "WMTS"})) == (400, "MissingParameterValue", "REQUEST")
     assert code(demo_client.get("/wmts", params={**base, "TIME": "never"}))[:2] == (400, "InvalidParameterValue")
 
 

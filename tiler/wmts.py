@@ -193,6 +193,8 @@ def wmts(request: Request) -> Response:
             if params.get("version", "1.0.0") != "1.0.0":
                 raise WmtsError("VERSION must be 1.0.0", "InvalidParameterValue", locator="VERSION")
             return _get_tile(request, params)
+        if not operation:
+            raise WmtsError("REQUEST is required: GetCapabilities or GetTile", "MissingParameterValue", locator="REQUEST")
         raise WmtsError(f"REQUEST '{operation[:40]}' is not supported", "OperationNotSupported", 501, "REQUEST")
     except WmtsError as error:
         return exception_report(error)
