@@ -6,6 +6,8 @@ COPY scripts scripts
 RUN npm ci --no-audit --no-fund
 
 FROM python:3.11-slim
+# OpenJPEG for glymur (tiler/jpeg2000.py); rasterio's wheel carries its own copy for GDAL.
+RUN apt-get update && apt-get install -y --no-install-recommends libopenjp2-7 && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY tiler tiler

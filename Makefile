@@ -4,9 +4,13 @@ VENV ?= .venv
 VENDOR := tiler/static/vendor
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test chromium qgis bench
+.PHONY: install demo test chromium qgis openjpeg bench
 
-install: $(VENV)/.installed $(VENDOR)/.installed
+install: openjpeg $(VENV)/.installed $(VENDOR)/.installed
+
+# OpenJPEG, which glymur loads to decode small JPEG 2000 windows by area (tiler/jpeg2000.py).
+openjpeg:
+	@/sbin/ldconfig -p | grep -q 'libopenjp2\.so\.7' || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libopenjp2-7; }
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

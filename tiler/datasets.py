@@ -8,6 +8,9 @@ time; a thread that finds no idle handle opens another, up to `per_path` handles
 core that is busy anyway); past that it waits for one. Idle handles are bounded and the least
 recently returned is closed first. The app owns the pool and closes it on shutdown.
 
+The pool also remembers which full-resolution JPEG 2000 blocks were touched lately (see
+tiler/jpeg2000.py): a block touched again is worth decoding whole into a handle's block cache.
+
 A handle is lent again only while its file is unchanged (same inode, size and mtime, one stat per
 loan): a file replaced, repaired or removed while serving is reopened, or fails to open, as it would
 have without the pool.
@@ -23,6 +26,11 @@ from contextlib import contextmanager
 
 import rasterio
 from rasterio.io import DatasetReader
+
+from tiler.jpeg2000 import TouchedBlocks
+
+# About what GDAL's default 256 MiB block cache holds of 1024 x 1024 uint16 codestream tiles, twice.
+TOUCHED_BLOCKS = 256
 
 
 _Signature = tuple[int, int, int] | None
@@ -49,6 +57,7 @@ class DatasetPool:
         self._counter = 0
         self._lock = threading.Condition()
         self._closed = False
+        self.touched_blocks = TouchedBlocks(TOUCHED_BLOCKS)
 
     @contextmanager
     def open(self, path: str) -> Iterator[DatasetReader]:

@@ -18,6 +18,7 @@ from rasterio.transform import from_bounds as from_bounds_transform
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
+from tiler import jpeg2000
 from tiler.datasets import DatasetPool
 from tiler.errors import NotFound, ProductUnreadable
 from tiler.limits import Deadline
@@ -70,8 +71,9 @@ def read_part(
                 method = "nearest" if band.is_class_band else resampling
                 try:
                     with _open(datasets, key) as dataset:
-                        read_by_path[key] = _read_warped(dataset, bounds, crs, width, height, Resampling[method])
-                except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
+                        read_by_path[key] = _read_warped(dataset, bounds, crs, width, height, Resampling[method],
+                                                         datasets)
+                except (rasterio.errors.RasterioError, CPLE_BaseError, OSError, RuntimeError) as exc:
                     raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}", product.id) from exc
             dn, band_valid = read_by_path[key]
             valid &= band_valid
@@ -80,7 +82,8 @@ def read_part(
 
 
 def _read_warped(
-    dataset: DatasetReader, bounds, crs: CRS, width: int, height: int, resampling: Resampling
+    dataset: DatasetReader, bounds, crs: CRS, width: int, height: int, resampling: Resampling,
+    datasets: DatasetPool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One band on the output grid, and where it has data. The source window under the output is
     read once, at the resolution the output needs (GDAL takes it from the overviews and keeps the
@@ -99,15 +102,33 @@ def _read_warped(
     # Source pixels per output pixel; read no finer than that (never coarser than the file).
     factor = max(1.0, min((src_bounds[2] - src_bounds[0]) / width / dataset.res[0],
                           (src_bounds[3] - src_bounds[1]) / height / dataset.res[1]))
-    shape = (max(1, math.ceil(window.height / factor)), max(1, math.ceil(window.width / factor)))
-    data = dataset.read(1, window=window, out_shape=shape, resampling=resampling)
-    src_transform = dataset.window_transform(window) * Affine.scale(window.width / shape[1], window.height / shape[0])
+    if factor < 2 and _decode_area_first(dataset, window, datasets):
+        data = jpeg2000.read_window(dataset.name, window)
+        src_transform = dataset.window_transform(window)
+    else:
+        shape = (max(1, math.ceil(window.height / factor)), max(1, math.ceil(window.width / factor)))
+        data = dataset.read(1, window=window, out_shape=shape, resampling=resampling)
+        src_transform = dataset.window_transform(window) * Affine.scale(window.width / shape[1],
+                                                                        window.height / shape[0])
     reproject(
         data, dst, src_transform=src_transform, src_crs=dataset.crs, src_nodata=NODATA,
         dst_transform=from_bounds_transform(*bounds, width, height), dst_crs=crs, dst_nodata=NODATA,
         resampling=resampling,
     )  # fmt: skip
     return dst, dst != NODATA
+
+
+def _decode_area_first(dataset: DatasetReader, window: Window, datasets: DatasetPool | None) -> bool:
+    """Whether to decode this full-resolution window of a JPEG 2000 file by area (see tiler/jpeg2000.py):
+    yes unless every codestream tile under it was touched lately (then GDAL decodes and keeps them)."""
+    if dataset.driver != "JP2OpenJPEG" or not jpeg2000.available():
+        return False
+    if datasets is None:  # the file is closed after this read: nothing decoded now would be kept
+        return True
+    block_h, block_w = dataset.block_shapes[0]
+    rows = range(int(window.row_off) // block_h, (int(window.row_off) + int(window.height) - 1) // block_h + 1)
+    cols = range(int(window.col_off) // block_w, (int(window.col_off) + int(window.width) - 1) // block_w + 1)
+    return datasets.touched_blocks.touch((dataset.name, r, c) for r in rows for c in cols)
 
 
 def _open(datasets: DatasetPool | None, path: str) -> AbstractContextManager:
