@@ -10,6 +10,11 @@ Both servers draw the same picture from the same files, as 256 px PNG tiles in W
 
 TiTiler reads the product through its STAC endpoint (`/stac/...?url=item.json&assets=...`), which
 its documentation gives for products whose bands are separate files; DN 0 is nodata in both.
+
+Mosaic cases (TRUE_COLOR, COG): eo-tiler draws `/tiles/...?time=...` from its catalog, newest product
+first; TiTiler draws the same products through its MosaicJSON endpoint, one RGB VRT per product,
+newest first, with its default pixel selection (first valid pixel). Both stop reading once a tile is
+full.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from urllib.parse import quote, urlencode
 import morecantile
 from rasterio.warp import transform_bounds
 
-from bench.data import BenchData
+from bench.data import BenchData, MosaicData
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 TILE_PX = 256
@@ -45,6 +50,7 @@ class Target:
     crs: str
     width: int
     height: int
+    mosaic_time: str | None = None  # a mosaic over this interval, not one product
 
 
 @dataclass(frozen=True)
@@ -56,11 +62,12 @@ class Case:
     targets: tuple[Target, ...]
     concurrency: int
     duration_s: float | None = None  # None: each target once; else cycle for this long
+    mosaic: bool = False
 
     @property
     def name(self) -> str:
         zoom = f" z{self.zoom}" if self.zoom is not None else ""
-        return f"{self.kind} {self.layer} {self.fmt}{zoom}"
+        return f"{self.kind} {'mosaic ' if self.mosaic else ''}{self.layer} {self.fmt}{zoom}"
 
 
 def _wgs84_bounds(data: BenchData) -> tuple[float, float, float, float]:
@@ -105,7 +112,7 @@ def viewport_tiles(data: BenchData, zoom: int, width: int = 1920, height: int = 
 
 
 def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_tiles: int, hot_s: float,
-                thumbnails: int, viewport_zoom: int, getmaps: int, seed: int = 5) -> list[Case]:
+                thumbnails: int, viewport_zooms: tuple[int, ...], getmaps: int, seed: int = 5) -> list[Case]:
     item = str(data.titiler_items[fmt])
     rng = random.Random(seed)
     cases: list[Case] = []
@@ -125,10 +132,43 @@ def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_t
     for layer in ("TRUE_COLOR", "NDVI"):
         targets = tuple(_tile_target(data, item, layer, t) for t in tiles)
         cases.append(Case("hot", layer, fmt, hot_zoom, targets, concurrency=6, duration_s=hot_s))
-    view = tuple(_tile_target(data, item, "TRUE_COLOR", t) for t in viewport_tiles(data, viewport_zoom))
-    cases.append(Case("viewport", "TRUE_COLOR", fmt, viewport_zoom, view, concurrency=6))
+    for zoom in viewport_zooms:
+        view = tuple(_tile_target(data, item, "TRUE_COLOR", t) for t in viewport_tiles(data, zoom))
+        cases.append(Case("viewport", "TRUE_COLOR", fmt, zoom, view, concurrency=6))
     cases.append(Case("previews", "TRUE_COLOR", fmt, None, _thumbnails(data, item, thumbnails), concurrency=thumbnails))
     cases.append(Case("getmap", "TRUE_COLOR", fmt, None, _getmaps(data, item, getmaps, rng), concurrency=2))
+    return cases
+
+
+def mosaic_tiles(mosaic: MosaicData, zoom: int) -> list[morecantile.Tile]:
+    """Tiles that meet two products or more (by their lon/lat bounds): where a mosaic reads several."""
+    west = min(f[0] for f in mosaic.footprints)
+    south = min(f[1] for f in mosaic.footprints)
+    east = max(f[2] for f in mosaic.footprints)
+    north = max(f[3] for f in mosaic.footprints)
+
+    def meets(b, f) -> bool:
+        return b.left < f[2] and f[0] < b.right and b.bottom < f[3] and f[1] < b.top
+
+    return [t for t in TMS.tiles(west, south, east, north, zooms=[zoom])
+            if sum(meets(TMS.bounds(t), f) for f in mosaic.footprints) >= 2]
+
+
+def build_mosaic_cases(mosaic: MosaicData, cold_counts: dict[int, int], seed: int = 5) -> list[Case]:
+    rng = random.Random(seed)
+    cases = []
+    for zoom, count in cold_counts.items():
+        tiles = mosaic_tiles(mosaic, zoom)
+        rng.shuffle(tiles)
+        targets = []
+        for tile in [tiles[i % len(tiles)] for i in range(count)]:
+            eo = f"/tiles/{tile.z}/{tile.x}/{tile.y}.png?" + urlencode({"layer": "TRUE_COLOR", "time": mosaic.time})
+            tt = (f"/mosaicjson/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?"
+                  + urlencode([("url", str(mosaic.mosaicjson)), ("rescale", "1000,5000"), ("nodata", "0")],
+                              quote_via=quote))
+            targets.append(Target(eo, tt, "TRUE_COLOR", tuple(TMS.xy_bounds(tile)), "EPSG:3857", TILE_PX, TILE_PX,
+                                  mosaic_time=mosaic.time))
+        cases.append(Case("cold", "TRUE_COLOR", "cog", zoom, tuple(targets), concurrency=6, mosaic=True))
     return cases
 
 

@@ -24,14 +24,16 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rio_tiler
+from rasterio.warp import transform_bounds
 
 from bench import cases as bench_cases
-from bench.data import FULL_SIZE, BenchData, ensure_data
+from bench.data import FULL_SIZE, BenchData, ensure_data, ensure_mosaic_data
 from bench.load import LoadResult, combine, replay
 from bench.servers import (
     GDAL_CACHEMAX_MB,
     REPO,
     TITILER_GDAL_ENV,
+    TITILER_VENV,
     Server,
     ensure_titiler,
     eo_tiler_command,
@@ -41,16 +43,19 @@ from bench.servers import (
 )
 from renderers import encode, render
 from styles import load_layers
+from tiler.catalog import MemoryCatalog
 from tiler.datasets import DatasetPool
+from tiler.mosaic import parse_mosaic_query, read_mosaic, select_products
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
 from tiler.reading import read_part
 from tiler.settings import Settings
 
 MiB = 1024 * 1024
-FULL = {"cold_counts": {8: 12, 11: 40, 14: 60}, "hot_tiles": 60, "hot_s": 8.0, "thumbnails": 20, "viewport_zoom": 12,
-        "getmaps": 10}
+FULL = {"cold_counts": {8: 12, 11: 40, 14: 60}, "hot_tiles": 60, "hot_s": 8.0, "thumbnails": 20,
+        "viewport_zooms": (12, 14), "getmaps": 10, "mosaic_counts": {10: 20, 12: 40}}
 # Small enough for the test suite's tiny product.
-QUICK = {"cold_counts": {11: 3, 14: 6}, "hot_tiles": 6, "hot_s": 0.5, "thumbnails": 4, "viewport_zoom": 14, "getmaps": 2}
+QUICK = {"cold_counts": {11: 3, 14: 6}, "hot_tiles": 6, "hot_s": 0.5, "thumbnails": 4, "viewport_zooms": (14,), "getmaps": 2,
+         "mosaic_counts": {13: 3}}
 
 
 def _summary(result: LoadResult, peak_rss: int, load_before: float) -> dict:
@@ -102,7 +107,8 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
 def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] | None) -> dict:
     """Read + render + encode of the same tiles in this process, one after the other, on the servers' core."""
     settings = Settings(data_roots=(root,))
-    product = ProductIndex([root]).resolve(data.product_id)
+    index = ProductIndex([root])
+    catalog = MemoryCatalog(index) if case.mosaic else None
     spec = load_layers(set(S2_BANDS) | CLASS_BANDS)[case.layer].spec
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
@@ -112,8 +118,16 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
         seconds = []
         for t in case.targets:
             start = time.perf_counter()
-            stack = read_part(product, spec.bands, t.bounds, rasterio.crs.CRS.from_user_input(t.crs), t.width,
-                              t.height, gdal_options=settings.gdal, datasets=pool)
+            crs = rasterio.crs.CRS.from_user_input(t.crs)
+            if catalog is not None:
+                query = parse_mosaic_query({"time": t.mosaic_time})
+                products = select_products(catalog, query, transform_bounds(crs, "EPSG:4326", *t.bounds),
+                                           settings.max_mosaic_products)
+                stack = read_mosaic(products, spec.bands, t.bounds, crs, t.width, t.height,
+                                    gdal_options=settings.gdal, datasets=pool)
+            else:
+                stack = read_part(index.resolve(data.product_id), spec.bands, t.bounds, crs, t.width, t.height,
+                                  gdal_options=settings.gdal, datasets=pool)
             encode(render(spec, stack.arrays, stack.valid), "png")
             seconds.append(time.perf_counter() - start)
     finally:
@@ -149,18 +163,25 @@ def run(args: argparse.Namespace) -> dict:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
     started = datetime.now(timezone.utc)
-    for fmt in args.formats:
-        root = data.jp2_root if fmt == "jp2" else data.cog_root
-        cases = bench_cases.build_cases(data, fmt, **plan)
+    single_plan = {k: v for k, v in plan.items() if k != "mosaic_counts"}
+    runs = [(data.jp2_root if fmt == "jp2" else data.cog_root, bench_cases.build_cases(data, fmt, **single_plan))
+            for fmt in args.formats]
+    if "cog" in args.formats:
+        mosaic = ensure_mosaic_data(data, TITILER_VENV / "bin" / "python" if titiler_version else None, say)
+        runs.append((mosaic.root, bench_cases.build_mosaic_cases(mosaic, plan["mosaic_counts"])))
+    for root, cases in runs:
         phases = [(0, [c for c in cases if c.kind == "cold"]), (Settings().cache_bytes, [c for c in cases if c.kind != "cold"])]
         for cache_bytes, phase in phases:
+            if not phase:
+                continue
             eo_argv, eo_env = eo_tiler_command(root, eo_port := free_port(), cache_bytes, args.workers)
             with serve("eo-tiler", eo_argv, eo_env, eo_port, server_cpus, "/healthz", log_path) as eo:
                 baseline = _baseline(args, server_cpus, log_path)
                 with baseline as tt:
                     for case in phase:
                         say(f"bench: {case.name} ({len(case.targets)} requests{', cycled' if case.duration_s else ''})")
-                        entry: dict = {"case": case.name, "kind": case.kind, "layer": case.layer, "format": fmt,
+                        entry: dict = {"case": case.name, "kind": case.kind, "layer": case.layer, "format": case.fmt,
+                                       "mosaic": case.mosaic,
                                        "zoom": case.zoom, "targets": len(case.targets),
                                        "concurrency": case.concurrency, "duration_s": case.duration_s}
                         servers = [(eo, [t.eo_path for t in case.targets])]

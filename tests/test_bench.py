@@ -8,16 +8,19 @@ from __future__ import annotations
 import json
 
 import morecantile
+import numpy as np
 import pytest
+import rasterio
 from rasterio.warp import transform
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from bench import cases as bench_cases
-from bench.data import ensure_data
+from bench.data import ensure_data, ensure_mosaic_data
 from bench.load import replay
 from bench.run import main
+from tiler.products import ProductIndex
 
 SIZE = 600  # 6 km: a few z14 tiles fit inside
 
@@ -35,6 +38,29 @@ def test_data_is_written_once_and_reused(bench_data, tmp_path):
     assert (next(bench_data.cog_root.rglob("SCL.tif"))).is_file()
     item = json.loads(bench_data.titiler_items["jp2"].read_text())
     assert item["assets"]["red"]["href"].endswith("_B04_10m.jp2") and item["assets"]["red"]["type"] == "image/jp2"
+
+
+def test_the_mosaic_is_three_overlapping_products_and_their_vrts(bench_data):
+    mosaic = ensure_mosaic_data(bench_data, None, progress=lambda msg: None)
+    index = ProductIndex([mosaic.root])
+    products = sorted(index, key=lambda p: p.datetime, reverse=True)
+    assert len(products) == 3 and len({p.id for p in products}) == 3
+    start, end = mosaic.time.split("/")
+    assert start == products[-1].datetime.date().isoformat() and end == products[0].datetime.date().isoformat()
+    # The single product's files are shared, not copied.
+    single = index.resolve(bench_data.product_id)
+    assert single.bands["B04"].path.stat().st_nlink == 2
+    for product in products:
+        vrt = mosaic.root.parent / "vrt" / f"{product.bands['B04'].path.parent.name}.vrt"
+        with rasterio.open(vrt) as rgb, rasterio.open(product.bands["B02"].path) as blue:
+            assert rgb.count == 3 and rgb.nodata == 0 and rgb.transform == blue.transform
+            np.testing.assert_array_equal(rgb.read(3, window=((0, 50), (0, 50))), blue.read(1, window=((0, 50), (0, 50))))
+    tiles = bench_cases.mosaic_tiles(mosaic, 13)
+    assert tiles
+    for tile in tiles:
+        b = morecantile.tms.get("WebMercatorQuad").bounds(tile)
+        meets = [f for f in mosaic.footprints if b.left < f[2] and f[0] < b.right and b.bottom < f[3] and f[1] < b.top]
+        assert len(meets) >= 2
 
 
 def test_a_viewport_is_every_tile_of_a_1920_by_1080_view(bench_data):
@@ -104,7 +130,9 @@ def test_the_benchmark_runs_end_to_end_against_eo_tiler(bench_data, tmp_path):
         if case["kind"] == "cold":
             assert case["floor"]["rps"] > 0
     table = report_path.with_suffix(".md").read_text()
-    assert table.count("\n| cold ") == 8 and "| previews TRUE_COLOR jp2 |" in table
+    assert table.count("\n| cold ") == 9 and "| previews TRUE_COLOR jp2 |" in table
+    [mosaic] = [c for c in report["cases"] if c["mosaic"]]
+    assert mosaic["case"] == "cold mosaic TRUE_COLOR cog z13" and mosaic["eo_tiler"]["requests"] == 3
 
 
 def test_parts_of_a_measurement_add_up():
