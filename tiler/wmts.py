@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from renderers import ExpressionError
 from tiler.errors import NotFound, ProductUnreadable, RenderTimeout, TilerError
+from tiler.params import shared_tms
 from tiler.routes import tile
 from tiler.ogc import IMAGE_FORMATS, OWS_NS, XLINK_NS, OgcLayer, find_layer, lower_keys, ows_exception, service_base
 
@@ -118,7 +119,7 @@ def capabilities(request: Request, layers: Mapping[str, OgcLayer]) -> Response:
         for media, ext in EXTENSIONS.items():
             _wmts(node, "ResourceURL", format=media, resourceType="tile", template=tile_template(base, layer, ext))
     for tms_id in TILE_MATRIX_SETS:
-        _tile_matrix_set(contents, morecantile.tms.get(tms_id))
+        _tile_matrix_set(contents, shared_tms(tms_id))
     _wmts(root, "ServiceMetadataURL", **{f"{{{XLINK_NS}}}href": f"{base}/wmts/1.0.0/WMTSCapabilities.xml"})
     return Response(b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root), media_type="application/xml")
 
@@ -154,7 +155,7 @@ def _tile_request(request: Request, layers: Mapping[str, OgcLayer], params: Mapp
     tms_id = params.get("tilematrixset", "")
     if tms_id not in TILE_MATRIX_SETS:
         raise WmtsError(f"tile matrix set '{tms_id[:40]}' is not offered", "InvalidParameterValue", locator="TILEMATRIXSET")
-    tms = morecantile.tms.get(tms_id)
+    tms = shared_tms(tms_id)
     try:
         z, row, col = int(params.get("tilematrix", "")), int(params.get("tilerow", "")), int(params.get("tilecol", ""))
     except ValueError:
