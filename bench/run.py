@@ -51,7 +51,7 @@ from tiler.reading import read_part
 from tiler.settings import Settings
 
 MiB = 1024 * 1024
-FULL = {"cold_counts": {8: 12, 11: 40, 14: 60}, "hot_tiles": 60, "hot_s": 8.0, "thumbnails": 20,
+FULL = {"cold_counts": {8: 40, 11: 40, 14: 60}, "hot_tiles": 60, "hot_s": 8.0, "thumbnails": 20,
         "viewport_zooms": (12, 14), "getmaps": 10, "mosaic_counts": {10: 20, 12: 40}}
 # Small enough for the test suite's tiny product.
 QUICK = {"cold_counts": {11: 3, 14: 6}, "hot_tiles": 6, "hot_s": 0.5, "thumbnails": 4, "viewport_zooms": (14,), "getmaps": 2,
