@@ -1,10 +1,15 @@
-"""The rendered-image cache: a bytes-bounded LRU owned by the app, shared by its threads."""
+"""The rendered-image cache: a bytes-bounded LRU owned by the app, shared by its threads.
+
+Concurrent misses for one key render once: the first renders, the others wait for its result (or its
+error). Browsers opening the same shared view, or a GIS and a map over the same area, ask for the same
+tiles at the same moment."""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from cachetools import LRUCache
@@ -29,6 +34,7 @@ class ImageCache:
             maxsize=max_bytes, getsizeof=lambda item: len(item.content) + 200
         )
         self._lock = threading.Lock()
+        self._rendering: dict[Hashable, Future[CachedImage]] = {}
 
     def get(self, key: Hashable) -> CachedImage | None:
         with self._lock:
@@ -42,14 +48,32 @@ class ImageCache:
                 pass
 
     def get_or_render(self, key: Hashable, render: Callable[[], tuple[bytes, str]]) -> tuple[CachedImage, bool]:
-        """The cached image for `key`, rendering and storing it on a miss. Returns (image, hit)."""
-        cached = self.get(key)
-        if cached is not None:
-            return cached, True
-        content, media_type = render()
-        item = CachedImage(content, media_type, make_etag(content))
-        self.put(key, item)
-        return item, False
+        """The cached image for `key`, rendering and storing it on a miss; a render of `key` already
+        under way is waited for, not repeated. Returns (image, hit)."""
+        with self._lock:
+            cached = self._lru.get(key)
+            if cached is not None:
+                return cached, True
+            pending = self._rendering.get(key)
+            if pending is None:
+                pending = self._rendering[key] = Future()
+                owner = True
+            else:
+                owner = False
+        if not owner:
+            return pending.result(), False  # the renderer's error, if it failed, is raised here too
+        try:
+            content, media_type = render()
+            item = CachedImage(content, media_type, make_etag(content))
+            self.put(key, item)
+            pending.set_result(item)
+            return item, False
+        except BaseException as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            with self._lock:
+                del self._rendering[key]
 
     @property
     def current_bytes(self) -> int:
