@@ -55,7 +55,7 @@ class Target:
 
 @dataclass(frozen=True)
 class Case:
-    kind: str  # cold | hot | viewport | previews
+    kind: str  # cold | hot | viewport | shared-view | previews | getmap
     layer: str
     fmt: str  # jp2 | cog
     zoom: int | None
@@ -112,7 +112,8 @@ def viewport_tiles(data: BenchData, zoom: int, width: int = 1920, height: int = 
 
 
 def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_tiles: int, hot_s: float,
-                thumbnails: int, viewport_zooms: tuple[int, ...], getmaps: int, seed: int = 5) -> list[Case]:
+                thumbnails: int, viewport_zooms: tuple[int, ...], shared_view_zoom: int, getmaps: int,
+                seed: int = 5) -> list[Case]:
     item = str(data.titiler_items[fmt])
     rng = random.Random(seed)
     cases: list[Case] = []
@@ -135,6 +136,10 @@ def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_t
     for zoom in viewport_zooms:
         view = tuple(_tile_target(data, item, "TRUE_COLOR", t) for t in viewport_tiles(data, zoom))
         cases.append(Case("viewport", "TRUE_COLOR", fmt, zoom, view, concurrency=6))
+    # Three browsers open one shared view at the same moment: every tile of it asked for three times at once.
+    shared = tuple(target for tile in viewport_tiles(data, shared_view_zoom)
+                   for target in [_tile_target(data, item, "TRUE_COLOR", tile)] * 3)
+    cases.append(Case("shared-view", "TRUE_COLOR", fmt, shared_view_zoom, shared, concurrency=6))
     cases.append(Case("previews", "TRUE_COLOR", fmt, None, _thumbnails(data, item, thumbnails), concurrency=thumbnails))
     cases.append(Case("getmap", "TRUE_COLOR", fmt, None, _getmaps(data, item, getmaps, rng), concurrency=2))
     return cases

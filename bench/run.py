@@ -51,11 +51,13 @@ from tiler.reading import read_part
 from tiler.settings import Settings
 
 MiB = 1024 * 1024
+# Cases measured as one page of requests (wall time), not as a stream (requests/s).
+PAGES = ("viewport", "shared-view", "previews")
 FULL = {"cold_counts": {8: 40, 11: 40, 14: 60}, "hot_tiles": 60, "hot_s": 8.0, "thumbnails": 20,
-        "viewport_zooms": (12, 14), "getmaps": 10, "mosaic_counts": {10: 20, 12: 40}}
+        "viewport_zooms": (12, 14), "shared_view_zoom": 13, "getmaps": 10, "mosaic_counts": {10: 20, 12: 40}}
 # Small enough for the test suite's tiny product.
-QUICK = {"cold_counts": {11: 3, 14: 6}, "hot_tiles": 6, "hot_s": 0.5, "thumbnails": 4, "viewport_zooms": (14,), "getmaps": 2,
-         "mosaic_counts": {13: 3}}
+QUICK = {"cold_counts": {11: 3, 14: 6}, "hot_tiles": 6, "hot_s": 0.5, "thumbnails": 4, "viewport_zooms": (14,),
+         "shared_view_zoom": 13, "getmaps": 2, "mosaic_counts": {13: 3}}
 
 
 def _summary(result: LoadResult, peak_rss: int, load_before: float) -> dict:
@@ -82,7 +84,7 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
     if case.kind == "hot":  # hot means: every tile already requested once
         for server, paths in servers:
             replay(server.host, server.port, paths, concurrency=case.concurrency)
-    if case.kind in ("viewport", "previews"):
+    if case.kind in PAGES:
         rounds = [(slice(None), None, servers)]
     else:
         mid = len(case.targets) // 2
@@ -144,7 +146,7 @@ def _speedup(case: bench_cases.Case, eo: dict, tt: dict | None) -> float | None:
     """How many times faster eo-tiler is: throughput for tiles, wall time for a page of requests."""
     if tt is None:
         return None
-    if case.kind in ("viewport", "previews"):
+    if case.kind in PAGES:
         return _ratio(tt["wall_s"], eo["wall_s"])
     return _ratio(eo["rps"], tt["rps"])
 
@@ -270,7 +272,9 @@ def markdown_table(report: dict) -> str:
     rows += ["", *targets(report)]
     rows += [
         "",
-        "speed-up: eo-tiler req/s over TiTiler's (viewport, previews: TiTiler's wall time over eo-tiler's). "
+        "speed-up: eo-tiler req/s over TiTiler's (viewport, shared-view, previews: TiTiler's wall time over "
+        "eo-tiler's). shared-view: every tile of a view asked for three times at once, as by three browsers opening "
+        "one shared link. "
         "floor: the same reads + render + PNG encode in-process, one at a time, on the servers' core. "
         "load: 1-minute load average before the case (mean of its parts). Each case runs eo-tiler and TiTiler "
         "alternately (A B B A over two halves) so changes in the machine's load fall on both.",

@@ -119,7 +119,7 @@ def test_the_benchmark_runs_end_to_end_against_eo_tiler(bench_data, tmp_path):
     [report_path] = results.glob("*.json")
     report = json.loads(report_path.read_text())
     kinds = {(c["kind"], c["format"]) for c in report["cases"]}
-    assert kinds == {(k, f) for k in ("cold", "hot", "viewport", "previews", "getmap") for f in ("cog", "jp2")}
+    assert kinds == {(k, f) for k in ("cold", "hot", "viewport", "shared-view", "previews", "getmap") for f in ("cog", "jp2")}
     for case in report["cases"]:
         eo = case["eo_tiler"]
         assert eo["errors"] == 0 and eo["statuses"] == {"200": eo["requests"]}
