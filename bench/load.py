@@ -2,7 +2,9 @@
 
 It replays a list of request paths at a fixed concurrency, either each path once (a cold list,
 a viewport, a page of thumbnails: wall time is what the user waits) or round and round for a
-duration (hot tiles). Every response is read to its end and timed. The process's own CPU time is
+duration (hot tiles). With `distinct`, no two requests for one path are in flight at once: a cold
+list that names a tile twice (low zooms have only a few tiles) then measures two renders, never one
+render shared by two waiting requests. Every response is read to its end and timed. The process's own CPU time is
 reported too, so a run can show the client was not the bottleneck. Responses must carry
 Content-Length (uvicorn sends it for whole-body responses, which every route measured here is).
 """
@@ -54,11 +56,38 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h
     return status, len(head) + length
 
 
-async def _run(host: str, port: int, paths: Sequence[str], concurrency: int, duration_s: float | None) -> LoadResult:
-    if duration_s is None:
-        source = iter(paths)
-    else:
-        source = itertools.cycle(paths)
+class _Distinct:
+    """The paths in order, each handed out only while no other request for it is in flight."""
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self._waiting = list(paths)
+        self._in_flight: set[str] = set()
+        self._changed = asyncio.Condition()
+
+    async def take(self) -> str | None:
+        async with self._changed:
+            while True:
+                path = next((p for p in self._waiting if p not in self._in_flight), None)
+                if path is not None:
+                    self._waiting.remove(path)
+                    self._in_flight.add(path)
+                    return path
+                if not self._waiting:
+                    return None
+                await self._changed.wait()
+
+    async def done(self, path: str) -> None:
+        async with self._changed:
+            self._in_flight.discard(path)
+            self._changed.notify_all()
+
+
+async def _run(host: str, port: int, paths: Sequence[str], concurrency: int, duration_s: float | None,
+               distinct: bool) -> LoadResult:
+    if distinct and duration_s is not None:
+        raise ValueError("distinct applies to a list requested once, not to a cycle")
+    gate = _Distinct(paths) if distinct else None
+    source = iter(paths) if duration_s is None else itertools.cycle(paths)  # shared by the workers
     deadline = None
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -67,7 +96,7 @@ async def _run(host: str, port: int, paths: Sequence[str], concurrency: int, dur
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            for path in source:
+            while (path := await gate.take() if gate else next(source, None)) is not None:
                 if deadline is not None and time.perf_counter() >= deadline:
                     return
                 start = time.perf_counter()
@@ -79,6 +108,9 @@ async def _run(host: str, port: int, paths: Sequence[str], concurrency: int, dur
                     writer.close()
                     reader, writer = await asyncio.open_connection(host, port)
                     continue
+                finally:
+                    if gate:
+                        await gate.done(path)
                 counts["requests"] += 1
                 statuses[status] = statuses.get(status, 0) + 1
                 if 200 <= status < 300 or status == 304:
@@ -124,9 +156,11 @@ def combine(results: Sequence[LoadResult]) -> LoadResult:
 
 
 def replay(
-    host: str, port: int, paths: Sequence[str], *, concurrency: int, duration_s: float | None = None
+    host: str, port: int, paths: Sequence[str], *, concurrency: int, duration_s: float | None = None,
+    distinct: bool = False,
 ) -> LoadResult:
-    """Request `paths` over `concurrency` connections: each once, or cycling for `duration_s` seconds."""
+    """Request `paths` over `concurrency` connections: each once, or cycling for `duration_s` seconds.
+    With `distinct`, never two requests for one path at the same time."""
     if not paths:
         raise ValueError("no paths to request")
-    return asyncio.run(_run(host, port, paths, concurrency, duration_s))
+    return asyncio.run(_run(host, port, paths, concurrency, duration_s, distinct))

@@ -96,7 +96,9 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
         for server, paths in order:
             server.memory.reset()
             load_before = os.getloadavg()[0]
-            result = replay(server.host, server.port, paths[part], concurrency=case.concurrency, duration_s=duration)
+            # Cold: never two requests for one tile at once, or a server could render it once for both.
+            result = replay(server.host, server.port, paths[part], concurrency=case.concurrency, duration_s=duration,
+                            distinct=case.kind == "cold")
             time.sleep(0.1)  # one more memory sample after the last response
             parts[server.name].append((result, server.memory.peak, load_before))
     return [

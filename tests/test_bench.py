@@ -5,6 +5,7 @@ No timing is asserted: only that every request was made, answered and accounted 
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import morecantile
@@ -23,6 +24,7 @@ from bench.run import main
 from tiler.products import ProductIndex
 
 SIZE = 600  # 6 km: a few z14 tiles fit inside
+IN_FLIGHT: dict[str, int] = {}  # the most concurrent requests per tile the /slow route has seen
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,18 @@ def test_the_load_client_counts_every_request_and_every_error(unused_tcp_port_se
     assert cycled.requests > 2 and cycled.errors == 0
 
 
+def test_distinct_never_has_two_requests_for_one_path_in_flight(unused_tcp_port_server):
+    host, port = unused_tcp_port_server
+    paths = ["/slow?tile=a"] * 4 + ["/slow?tile=b"] * 3 + ["/slow?tile=c"]
+    IN_FLIGHT.clear()
+    result = replay(host, port, paths, concurrency=4, distinct=True)
+    assert result.requests == 8 and result.errors == 0
+    assert max(IN_FLIGHT.values()) == 1  # the most requests for one tile the server saw at once
+    IN_FLIGHT.clear()
+    replay(host, port, paths, concurrency=4)
+    assert max(IN_FLIGHT.values()) > 1  # without it, a tile named twice is asked for twice at once
+
+
 @pytest.fixture(scope="module")
 def unused_tcp_port_server():
     import threading
@@ -100,7 +114,17 @@ def unused_tcp_port_server():
 
     from bench.servers import free_port
 
-    app = Starlette(routes=[Route("/ok", lambda request: PlainTextResponse("tile bytes"))])
+    now: dict[str, int] = {}
+
+    async def slow(request):
+        tile = request.query_params["tile"]
+        now[tile] = now.get(tile, 0) + 1
+        IN_FLIGHT[tile] = max(IN_FLIGHT.get(tile, 0), now[tile])
+        await asyncio.sleep(0.05)
+        now[tile] -= 1
+        return PlainTextResponse("tile bytes")
+
+    app = Starlette(routes=[Route("/ok", lambda request: PlainTextResponse("tile bytes")), Route("/slow", slow)])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
