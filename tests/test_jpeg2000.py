@@ -52,9 +52,9 @@ def test_area_decode_gives_gdals_pixels(shared_data: Path, pattern: str) -> None
             np.testing.assert_array_equal(got, expected)
 
 
-def _scl_grid(safe, col: int, row: int, size: int):
-    """Output bounds that coincide with `size` x `size` 20 m pixels of the SCL file from (col, row)."""
-    with rasterio.open(safe.bands["SCL"].path) as dataset:
+def _scl_grid(safe, col: int, row: int, size: int, band: str = "SCL"):
+    """Output bounds that coincide with `size` x `size` pixels of the band's file (20 m SCL) from (col, row)."""
+    with rasterio.open(safe.bands[band].path) as dataset:
         left, top = dataset.transform * (col, row)
         right, bottom = dataset.transform * (col + size, row + size)
         expected = dataset.read(1, window=Window(col, row, size, size))
@@ -108,10 +108,22 @@ def test_without_a_pool_every_full_resolution_read_is_by_area(safe, monkeypatch)
 
 def test_reduced_resolutions_stay_with_gdal(safe, monkeypatch) -> None:
     calls = _count_area_decodes(monkeypatch)
-    bounds, crs, _ = _scl_grid(safe, 700, 4100, 600)
-    stack = reading.read_part(safe, ["SCL"], bounds, crs, 150, 150, gdal_options=Settings().gdal)
+    bounds, crs, _ = _scl_grid(safe, 300, 700, 600, band="B04")  # 60 m: 600 px into 150, a quarter
+    stack = reading.read_part(safe, ["B04"], bounds, crs, 150, 150, gdal_options=Settings().gdal)
     assert not calls  # GDAL decodes the 4x resolution level (the tile-level pixel tests check its pixels)
-    assert stack.arrays["SCL"].shape == (150, 150) and stack.valid.any()
+    assert stack.arrays["B04"].shape == (150, 150) and stack.valid.any()
+
+
+def test_class_bands_never_come_from_the_wavelets_averages(safe) -> None:
+    """At a quarter resolution every SCL class drawn occurs among the 4 x 4 pixels it stands for;
+    JPEG 2000's own quarter resolution breaks that (GDAL reads it for spectral bands)."""
+    bounds, crs, full = _scl_grid(safe, 700, 4100, 600)
+    stack = reading.read_part(safe, ["SCL"], bounds, crs, 150, 150, gdal_options=Settings().gdal)
+    blocks = full.reshape(150, 4, 150, 4).transpose(0, 2, 1, 3).reshape(150, 150, 16)
+    assert (blocks == stack.arrays["SCL"][..., None].astype(np.uint8)).any(axis=2).all()
+    with rasterio.open(safe.bands["SCL"].path) as dataset:
+        averaged = dataset.read(1, window=Window(700, 4100, 600, 600), out_shape=(150, 150))
+    assert not (blocks == averaged[..., None]).any(axis=2).all()
 
 
 def test_without_openjpeg_gdal_reads_the_same_pixels(safe, monkeypatch) -> None:
