@@ -375,7 +375,10 @@ def draw_map(services, req: MapRequest, deadline: Deadline) -> np.ndarray:
     """The RGBA picture of a GetMap: each layer in order, over the background."""
     area = _bbox_wgs84(req)
     crs = to_rasterio(req.crs_code)
-    canvas = np.zeros((req.height, req.width, 4), dtype=np.float32)
+    # One layer drawn as it is needs no compositing: its RGBA is the answer (and a 1024 x 1024 map
+    # then holds no float canvas, 32 bytes a pixel, beside it).
+    as_drawn = len(req.layers) == 1 and req.gain == 1 and req.gamma == 1 and req.transparent and req.fmt != "jpg"
+    canvas = None if as_drawn else np.zeros((req.height, req.width, 4), dtype=np.float32)
     for layer in req.layers:
         products = product_stack(services, layer, req, area)
         style = _layer_styling(services, layer, req, products[0] if req.product else None)
@@ -387,10 +390,14 @@ def draw_map(services, req: MapRequest, deadline: Deadline) -> np.ndarray:
             deadline=deadline, resampling=_resampling(req, products[0]), datasets=services.datasets,
         )  # fmt: skip
         deadline.check()
+        if canvas is None:
+            return render(style.spec, stack.arrays, stack.valid)
         rgba = render(style.spec, stack.arrays, stack.valid).astype(np.float32)
         alpha = rgba[..., 3:4] / 255
         canvas[..., :3] = rgba[..., :3] * alpha + canvas[..., :3] * (1 - alpha)
         canvas[..., 3:4] = 255 * alpha + canvas[..., 3:4] * (1 - alpha)
+    if canvas is None:  # the one layer has no product here
+        return np.zeros((req.height, req.width, 4), dtype=np.uint8)
     if req.gain != 1 or req.gamma != 1:
         # Sentinel Hub's GAIN multiplies the output, GAMMA brightens (>1) or darkens (<1) it.
         canvas[..., :3] = 255 * np.clip(req.gain * canvas[..., :3] / 255, 0, 1) ** (1 / req.gamma)
