@@ -1,4 +1,4 @@
-"""Limits: query length, tile size, and the render deadline with its bounded pool."""
+"""Limits: query length, tile size, and the render deadline and pixel budget of the bounded pool."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from tests.pixels import WEB_MERCATOR
 from tiler.app import create_app
 from tiler.errors import RenderTimeout
-from tiler.limits import Deadline
+from tiler.limits import Deadline, PixelBudget, RenderPool
 from tiler.reading import BandStack, read_part
 from tiler.settings import Settings
 
@@ -111,12 +111,14 @@ def test_settings_limits_from_environment() -> None:
             "EO_TILER_MAX_QUERY_LENGTH": "100",
             "EO_TILER_RENDER_TIMEOUT": "2.5",
             "EO_TILER_RENDER_THREADS": "3",
+            "EO_TILER_RENDER_PIXELS": "1000000",
             "EO_TILER_MAX_TILE_SIZE": "256",
             "EO_TILER_API_KEYS": "a, b,,",
             "EO_TILER_API_QUOTA_PER_MINUTE": "7",
         }
     )
     assert (settings.max_query_length, settings.render_timeout, settings.render_threads) == (100, 2.5, 3)
+    assert settings.render_pixels == 1_000_000
     assert settings.max_tile_size == 256 and settings.api_keys == ("a", "b") and settings.api_quota_per_minute == 7
     assert "a, b" not in repr(settings) and "'a'" not in repr(settings)  # keys are never printed
     for timeout in (0, float("nan"), float("inf")):
@@ -124,3 +126,81 @@ def test_settings_limits_from_environment() -> None:
             Settings(render_timeout=timeout)
     with pytest.raises(ValueError):
         Settings(max_tile_size=100)
+
+
+def test_renders_wait_until_their_pixels_fit_the_budget() -> None:
+    pool = RenderPool(threads=4, timeout=10, pixels=1000)
+    started, release = [], threading.Event()
+    lock = threading.Lock()
+    running, most = [0], [0]
+
+    def render(name: str):
+        def work(deadline):
+            with lock:
+                started.append(name)
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            assert release.wait(10)
+            with lock:
+                running[0] -= 1
+            return name
+        return work
+
+    results = {}
+    threads = [threading.Thread(target=lambda n=n, px=px: results.__setitem__(n, pool.run(render(n), px)))
+               for n, px in [("big", 800), ("small", 150), ("waits", 300)]]
+    for t in threads:
+        t.start()
+        threading.Event().wait(0.1)
+    assert started == ["big", "small"]  # 800 + 150 fit; 300 more do not
+    assert pool.budget.free == 50
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert results == {"big": "big", "small": "small", "waits": "waits"} and most[0] <= 2
+    assert pool.budget.free == 1000  # every pixel is given back
+
+
+def test_a_render_larger_than_the_budget_runs_alone_and_a_wait_past_the_deadline_is_503() -> None:
+    budget = PixelBudget(100)
+    assert budget.acquire(5000, timeout=0) == 100  # larger than the whole budget: takes all of it
+    assert budget.acquire(1, timeout=0.05) is None  # nothing fits beside it
+    budget.release(100)
+    pool = RenderPool(threads=2, timeout=0.2, pixels=100)
+    hold = pool.budget.acquire(100, timeout=0)
+    with pytest.raises(RenderTimeout):
+        pool.run(lambda deadline: "never", 10)
+    pool.budget.release(hold)
+    assert pool.run(lambda deadline: "drawn", 10) == "drawn" and pool.budget.free == 100
+
+
+def test_a_failed_or_abandoned_render_gives_its_pixels_back() -> None:
+    pool = RenderPool(threads=1, timeout=0.2, pixels=100)
+
+    def broken(deadline):
+        raise ValueError("the band file is broken")
+
+    with pytest.raises(ValueError):
+        pool.run(broken, 60)
+    assert pool.budget.free == 100
+    release = threading.Event()
+    with pytest.raises(RenderTimeout):  # the caller stops waiting; the render still holds its pixels
+        pool.run(lambda deadline: release.wait(10), 60)
+    assert pool.budget.free == 40
+    release.set()
+    pool._executor.submit(lambda: None).result(timeout=10)
+    assert pool.budget.free == 100
+
+
+def test_tiles_and_maps_draw_from_the_budget(demo_app, demo_archive, product) -> None:
+    client = demo_variant(demo_app, demo_archive, render_timeout=0.5, render_pixels=256 * 256)
+    budget = client.app.state.services.renders.budget
+    url = centre_tile_url(product)
+    held = budget.acquire(1, timeout=0)  # another render in flight: a 256 px tile no longer fits
+    refused = client.get(url, params={"product": product.id, "layer": "NDVI"})
+    assert refused.status_code == 503
+    budget.release(held)
+    assert client.get(url, params={"product": product.id, "layer": "NDVI"}).status_code == 200
+    # A 512 px tile is larger than the whole budget: it runs alone.
+    assert client.get(url, params={"product": product.id, "layer": "NDVI", "tilesize": 512}).status_code == 200
+    assert budget.free == budget.total

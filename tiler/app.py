@@ -69,7 +69,7 @@ def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) 
         index=index,
         layers=load_layers(set(S2_BANDS) | CLASS_BANDS),
         cache=ImageCache(settings.cache_bytes),
-        renders=RenderPool(settings.render_threads, settings.render_timeout),
+        renders=RenderPool(settings.render_threads, settings.render_timeout, settings.render_pixels),
         datasets=DatasetPool(settings.open_datasets, per_path=len(os.sched_getaffinity(0))),
     )
 

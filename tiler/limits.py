@@ -1,4 +1,5 @@
-"""Request limits that protect the server as a whole: query length and render deadlines.
+"""Request limits that protect the server as a whole: query length, render deadlines and the
+memory of renders in flight.
 
 A Python thread cannot be killed, so a render past its deadline is abandoned in two halves:
 - the endpoint stops waiting for it at the deadline and answers 503, which frees the request's
@@ -9,11 +10,17 @@ A Python thread cannot be killed, so a render past its deadline is abandoned in 
 Renders waiting in the pool's queue past their deadline are dropped without doing any work, so a
 burst of slow requests cannot pile up work, and endpoints that do not render (cached images,
 metadata, health) never wait behind them.
+
+A render needs about 40 bytes per output pixel while it runs (a 1024 x 1024 GetMap: 41 MiB at its
+peak), so the pool also holds a budget of output pixels: a render waits, within its deadline, until
+its pixels fit beside those of the renders under way. One render larger than the whole budget runs
+alone. Memory in flight is then bounded by the budget, whatever mix of tiles and large maps arrives.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -46,21 +53,61 @@ def _timeout(seconds: float) -> RenderTimeout:
     return RenderTimeout(f"rendering took longer than the limit of {seconds:g} s; try a smaller image or again later")
 
 
-class RenderPool:
-    """A bounded pool that runs renders under a deadline; see the module docstring."""
+class PixelBudget:
+    """Output pixels that renders may hold at once; see the module docstring."""
 
-    def __init__(self, threads: int, timeout: float) -> None:
+    def __init__(self, pixels: int) -> None:
+        self.total = pixels
+        self._free = pixels
+        self._changed = threading.Condition()
+
+    def acquire(self, pixels: int, timeout: float) -> int | None:
+        """Take `pixels` (all of the budget if more), waiting up to `timeout` s; None if they never fit."""
+        pixels = min(pixels, self.total)
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._free >= pixels, timeout=max(0.0, timeout)):
+                return None
+            self._free -= pixels
+        return pixels
+
+    def release(self, pixels: int) -> None:
+        with self._changed:
+            self._free += pixels
+            self._changed.notify_all()
+
+    @property
+    def free(self) -> int:
+        with self._changed:
+            return self._free
+
+
+class RenderPool:
+    """A bounded pool that runs renders under a deadline and a pixel budget; see the module docstring."""
+
+    def __init__(self, threads: int, timeout: float, pixels: int) -> None:
         self.timeout = timeout
+        self.budget = PixelBudget(pixels)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="render")
 
-    def run(self, render: Callable[[Deadline], T]) -> T:
+    def run(self, render: Callable[[Deadline], T], pixels: int) -> T:
+        """`render` for an output of `pixels` pixels, in the pool, once its pixels fit the budget."""
         deadline = Deadline(self.timeout)
+        taken = self.budget.acquire(pixels, deadline.remaining())
+        if taken is None:
+            raise _timeout(self.timeout)
 
         def task() -> T:
-            deadline.check()  # waited in the queue past the deadline: skip the work
-            return render(deadline)
+            try:
+                deadline.check()  # waited in the queue past the deadline: skip the work
+                return render(deadline)
+            finally:
+                self.budget.release(taken)  # when the work ends, even after the caller stopped waiting
 
-        future = self._executor.submit(task)
+        try:
+            future = self._executor.submit(task)
+        except BaseException:
+            self.budget.release(taken)
+            raise
         try:
             return future.result(timeout=max(0.0, deadline.remaining()))
         except concurrent.futures.TimeoutError:

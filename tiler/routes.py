@@ -106,7 +106,8 @@ def tile(request: Request) -> Response:
         return services.renders.run(
             lambda deadline: _render(
                 services, product, style, address.bounds, address.tms.rasterio_crs, size, size, fmt, stages, deadline
-            )
+            ),
+            size * size,
         )
 
     image, hit = services.cache.get_or_render(key, draw)
@@ -129,7 +130,8 @@ def preview(request: Request) -> Response:
         return services.renders.run(
             lambda deadline: _render(
                 services, product, style, product.bounds, product.crs, width, height, fmt, stages, deadline
-            )
+            ),
+            width * height,
         )
 
     image, hit = services.cache.get_or_render(key, draw)
@@ -221,7 +223,8 @@ def _mosaic_tile(request: Request, services: Services, stages: StageTimer) -> Re
             lambda deadline: _render_mosaic(
                 services, query, style, address.geographic_bounds, address.bounds, address.tms.rasterio_crs,
                 size, size, fmt, stages, deadline,
-            )  # fmt: skip
+            ),  # fmt: skip
+            size * size,
         )
 
     image, hit = services.cache.get_or_render(key, draw)
@@ -247,7 +250,8 @@ def _mosaic_preview(request: Request, services: Services, stages: StageTimer) ->
         return services.renders.run(
             lambda deadline: _render_mosaic(
                 services, query, style, bbox, bounds, MERCATOR, width, height, fmt, stages, deadline
-            )
+            ),
+            width * height,
         )
 
     image, hit = services.cache.get_or_render(key, draw)

@@ -32,6 +32,9 @@ class Settings:
     max_query_length: int = 4096  # bytes of the raw query string
     render_timeout: float = 30.0  # seconds a tile or preview may take, queueing included
     render_threads: int = 8  # renders run in this bounded pool, apart from the other endpoints
+    # Output pixels rendering at once, per worker: bounds the memory of renders in flight (about 40
+    # bytes a pixel, so ~670 MB); one 4096 x 4096 GetMap, or 256 tiles of 256 px.
+    render_pixels: int = 4096 * 4096
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
     api_quota_per_minute: int = 600  # requests per key and minute, per worker process
@@ -53,7 +56,7 @@ class Settings:
             raise ValueError("open_datasets must not be negative")
         if self.max_tile_size < 256:
             raise ValueError("max_tile_size must be at least 256")
-        for name in ("max_query_length", "render_threads", "api_quota_per_minute", "max_mosaic_products"):
+        for name in ("max_query_length", "render_threads", "render_pixels", "api_quota_per_minute", "max_mosaic_products"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 < self.render_timeout < math.inf:
@@ -106,6 +109,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_query_length": _cast(environ, "MAX_QUERY_LENGTH", int, defaults.max_query_length),
         "render_timeout": _cast(environ, "RENDER_TIMEOUT", float, defaults.render_timeout),
         "render_threads": _cast(environ, "RENDER_THREADS", int, defaults.render_threads),
+        "render_pixels": _cast(environ, "RENDER_PIXELS", int, defaults.render_pixels),
         "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),

@@ -417,7 +417,8 @@ def get_map(services, req: MapRequest, catalog_token: str) -> Response:
     image, hit = services.cache.get_or_render(
         key,
         lambda: services.renders.run(
-            lambda deadline: (encode(draw_map(services, req, deadline), req.fmt, quality=req.quality), req.media_type)
+            lambda deadline: (encode(draw_map(services, req, deadline), req.fmt, quality=req.quality), req.media_type),
+            req.width * req.height,
         ),
     )
     return Response(image.content, media_type=image.media_type, headers={"X-Cache": "hit" if hit else "miss"})
