@@ -566,3 +566,31 @@ def test_cloudmask_lets_a_clearer_product_show_through(demo_client, demo) -> Non
     still_cloudy = (masked[cloudy][..., None, :3] == cloud_colours).all(-1).any(-1)
     assert still_cloudy.mean() < 0.5
     assert exception_code(getmap(demo_client, LAYERS="sentinel-2-l1c:TRUE_COLOR", CLOUDMASK="TRUE", **common)) is None
+
+
+def test_layers_are_drawn_over_each_other_and_over_the_background(demo_client, demo) -> None:
+    # The westernmost product's west edge: nothing lies beyond it.
+    west, south, east, north = min((m["bounds"] for m in demo["meta"].values()), key=lambda b: b[0])
+    # Half on the product, half beside it: each layer is transparent there.
+    box = f"{west - (east - west) * 0.3},{south + (north - south) * 0.3},{west + (east - west) * 0.3},{north - (north - south) * 0.3}"
+    common = {"CRS": "CRS:84", "BBOX": box, "WIDTH": 64, "HEIGHT": 48, "TRANSPARENT": "TRUE"}
+    bottom = decode(getmap(demo_client, LAYERS="TRUE_COLOR", **common).content)
+    top = decode(getmap(demo_client, LAYERS="NDVI", **common).content)
+    both = decode(getmap(demo_client, LAYERS="TRUE_COLOR,NDVI", STYLES=",", **common).content)
+    assert (top[..., 3] == 0).any() and (top[..., 3] == 255).any() and set(np.unique(top[..., 3])) <= {0, 255}
+    np.testing.assert_array_equal(both, np.where(top[..., 3:4] == 255, top, bottom))
+    red = decode(getmap(demo_client, LAYERS="TRUE_COLOR", **{**common, "TRANSPARENT": "FALSE", "BGCOLOR": "0xFF1020"}).content)
+    np.testing.assert_array_equal(red, np.where(bottom[..., 3:4] == 255, bottom, np.array([255, 16, 32, 255], np.uint8)))
+
+
+def test_over_keeps_straight_alpha() -> None:
+    from tiler.wms import _over
+
+    top = np.array([[[200, 100, 0, 128], [10, 20, 30, 0], [1, 2, 3, 255]]], np.uint8)
+    bottom = np.array([[[0, 0, 200, 255], [40, 50, 60, 77], [9, 9, 9, 0]]], np.uint8)
+    t, b = top / 255.0, bottom / 255.0
+    alpha = t[..., 3:] + b[..., 3:] * (1 - t[..., 3:])
+    rgb = (t[..., :3] * t[..., 3:] + b[..., :3] * b[..., 3:] * (1 - t[..., 3:])) / alpha
+    expected = np.round(np.concatenate([rgb, alpha], -1) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(_over(top, bottom), expected)
+    assert _over(top, bottom)[0, 1].tolist() == [40, 50, 60, 77]  # a transparent top leaves the bottom as it was
