@@ -143,3 +143,10 @@ def test_touched_blocks_remember_the_most_recent() -> None:
     assert touched.touch(["b"])
     assert not touched.touch(["d", "b"])
     assert touched.touch(["a"])  # forgotten when b came back
+
+
+def test_a_file_glymur_cannot_read_is_an_os_error(tmp_path) -> None:
+    bad = tmp_path / "B04.jp2"
+    bad.write_bytes(b"not a JPEG 2000 codestream" * 10)
+    with pytest.raises(OSError, match="B04.jp2"):
+        jpeg2000.read_window(str(bad), Window(0, 0, 8, 8))

@@ -46,9 +46,12 @@ def available() -> bool:
 def read_window(path: str, window: Window) -> np.ndarray:
     """Band 1 of the JPEG 2000 file at `path`, `window` at full resolution (whole pixels, inside the image).
 
-    Raises OSError or RuntimeError (glymur's errors) when the file cannot be decoded."""
+    Raises OSError when the file cannot be decoded, as GDAL's reads do."""
     row0, col0 = int(window.row_off), int(window.col_off)
-    data = glymur.Jp2kr(path)[row0:row0 + int(window.height), col0:col0 + int(window.width)]
+    try:
+        data = glymur.Jp2kr(path)[row0:row0 + int(window.height), col0:col0 + int(window.width)]
+    except RuntimeError as exc:  # glymur's "not a JPEG 2000 file" and the layouts it cannot read
+        raise OSError(f"{path}: {exc}") from exc
     return data if data.ndim == 2 else data[:, :, 0]
 
 

@@ -73,7 +73,7 @@ def read_part(
                     with _open(datasets, key) as dataset:
                         read_by_path[key] = _read_warped(dataset, bounds, crs, width, height, Resampling[method],
                                                          datasets, band.is_class_band)
-                except (rasterio.errors.RasterioError, CPLE_BaseError, OSError, RuntimeError) as exc:
+                except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
                     raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}", product.id) from exc
             dn, band_valid = read_by_path[key]
             valid &= band_valid
