@@ -36,10 +36,6 @@ class ImageCache:
         self._lock = threading.Lock()
         self._rendering: dict[Hashable, Future[CachedImage]] = {}
 
-    def get(self, key: Hashable) -> CachedImage | None:
-        with self._lock:
-            return self._lru.get(key)
-
     def put(self, key: Hashable, item: CachedImage) -> None:
         with self._lock:
             try:
