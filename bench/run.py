@@ -113,6 +113,7 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
     settings = Settings(data_roots=(root,))
     index = ProductIndex([root])
     catalog = MemoryCatalog(index) if case.mosaic else None
+    product = None if case.mosaic else index.resolve(data.product_id)
     spec = load_layers(set(S2_BANDS) | CLASS_BANDS)[case.layer].spec
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
@@ -130,7 +131,7 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
                 stack = read_mosaic(products, spec.bands, t.bounds, crs, t.width, t.height,
                                     gdal_options=settings.gdal, datasets=pool)
             else:
-                stack = read_part(index.resolve(data.product_id), spec.bands, t.bounds, crs, t.width, t.height,
+                stack = read_part(product, spec.bands, t.bounds, crs, t.width, t.height,
                                   gdal_options=settings.gdal, datasets=pool)
             encode(render(spec, stack.arrays, stack.valid), "png")
             seconds.append(time.perf_counter() - start)
