@@ -34,8 +34,13 @@ TILE_PX = 256
 
 TITILER_STYLE = {
     "TRUE_COLOR": [("assets", "red"), ("assets", "green"), ("assets", "blue"), ("rescale", "1000,5000")],
-    "NDVI": [("assets", "nir"), ("assets", "red"), ("expression", "(b1-b2)/(b1+b2)"), ("rescale", "-1,1"),
-             ("colormap_name", "rdylgn")],
+    "NDVI": [
+        ("assets", "nir"),
+        ("assets", "red"),
+        ("expression", "(b1-b2)/(b1+b2)"),
+        ("rescale", "-1,1"),
+        ("colormap_name", "rdylgn"),
+    ],
 }
 
 
@@ -76,8 +81,9 @@ def _wgs84_bounds(data: BenchData) -> tuple[float, float, float, float]:
 
 def _tile_target(data: BenchData, item: str, layer: str, tile: morecantile.Tile) -> Target:
     eo = f"/tiles/{tile.z}/{tile.x}/{tile.y}.png?" + urlencode({"product": data.product_id, "layer": layer})
-    tt = (f"/stac/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?"
-          + urlencode([("url", item), *TITILER_STYLE[layer], ("nodata", "0")], quote_via=quote))
+    tt = f"/stac/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?" + urlencode(
+        [("url", item), *TITILER_STYLE[layer], ("nodata", "0")], quote_via=quote
+    )
     return Target(eo, tt, layer, tuple(TMS.xy_bounds(tile)), "EPSG:3857", TILE_PX, TILE_PX)
 
 
@@ -111,9 +117,19 @@ def viewport_tiles(data: BenchData, zoom: int, width: int = 1920, height: int = 
     return sorted(tiles, key=lambda t: (abs(t.y - centre.y), abs(t.x - centre.x)))
 
 
-def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_tiles: int, hot_s: float,
-                thumbnails: int, viewport_zooms: tuple[int, ...], shared_view_zoom: int, getmaps: int,
-                seed: int = 5) -> list[Case]:
+def build_cases(
+    data: BenchData,
+    fmt: str,
+    *,
+    cold_counts: dict[int, int],
+    hot_tiles: int,
+    hot_s: float,
+    thumbnails: int,
+    viewport_zooms: tuple[int, ...],
+    shared_view_zoom: int,
+    getmaps: int,
+    seed: int = 5,
+) -> list[Case]:
     item = str(data.titiler_items[fmt])
     rng = random.Random(seed)
     cases: list[Case] = []
@@ -137,8 +153,11 @@ def build_cases(data: BenchData, fmt: str, *, cold_counts: dict[int, int], hot_t
         view = tuple(_tile_target(data, item, "TRUE_COLOR", t) for t in viewport_tiles(data, zoom))
         cases.append(Case("viewport", "TRUE_COLOR", fmt, zoom, view, concurrency=6))
     # Three browsers open one shared view at the same moment: every tile of it asked for three times at once.
-    shared = tuple(target for tile in viewport_tiles(data, shared_view_zoom)
-                   for target in [_tile_target(data, item, "TRUE_COLOR", tile)] * 3)
+    shared = tuple(
+        target
+        for tile in viewport_tiles(data, shared_view_zoom)
+        for target in [_tile_target(data, item, "TRUE_COLOR", tile)] * 3
+    )
     cases.append(Case("shared-view", "TRUE_COLOR", fmt, shared_view_zoom, shared, concurrency=6))
     cases.append(Case("previews", "TRUE_COLOR", fmt, None, _thumbnails(data, item, thumbnails), concurrency=thumbnails))
     cases.append(Case("getmap", "TRUE_COLOR", fmt, None, _getmaps(data, item, getmaps, rng), concurrency=2))
@@ -155,8 +174,11 @@ def mosaic_tiles(mosaic: MosaicData, zoom: int) -> list[morecantile.Tile]:
     def meets(b, f) -> bool:
         return b.left < f[2] and f[0] < b.right and b.bottom < f[3] and f[1] < b.top
 
-    return [t for t in TMS.tiles(west, south, east, north, zooms=[zoom])
-            if sum(meets(TMS.bounds(t), f) for f in mosaic.footprints) >= 2]
+    return [
+        t
+        for t in TMS.tiles(west, south, east, north, zooms=[zoom])
+        if sum(meets(TMS.bounds(t), f) for f in mosaic.footprints) >= 2
+    ]
 
 
 def build_mosaic_cases(mosaic: MosaicData, cold_counts: dict[int, int], seed: int = 5) -> list[Case]:
@@ -168,11 +190,21 @@ def build_mosaic_cases(mosaic: MosaicData, cold_counts: dict[int, int], seed: in
         targets = []
         for tile in [tiles[i % len(tiles)] for i in range(count)]:
             eo = f"/tiles/{tile.z}/{tile.x}/{tile.y}.png?" + urlencode({"layer": "TRUE_COLOR", "time": mosaic.time})
-            tt = (f"/mosaicjson/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?"
-                  + urlencode([("url", str(mosaic.mosaicjson)), ("rescale", "1000,5000"), ("nodata", "0")],
-                              quote_via=quote))
-            targets.append(Target(eo, tt, "TRUE_COLOR", tuple(TMS.xy_bounds(tile)), "EPSG:3857", TILE_PX, TILE_PX,
-                                  mosaic_time=mosaic.time))
+            tt = f"/mosaicjson/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?" + urlencode(
+                [("url", str(mosaic.mosaicjson)), ("rescale", "1000,5000"), ("nodata", "0")], quote_via=quote
+            )
+            targets.append(
+                Target(
+                    eo,
+                    tt,
+                    "TRUE_COLOR",
+                    tuple(TMS.xy_bounds(tile)),
+                    "EPSG:3857",
+                    TILE_PX,
+                    TILE_PX,
+                    mosaic_time=mosaic.time,
+                )
+            )
         cases.append(Case("cold", "TRUE_COLOR", "cog", zoom, tuple(targets), concurrency=6, mosaic=True))
     return cases
 
@@ -184,7 +216,8 @@ def _thumbnails(data: BenchData, item: str, count: int) -> tuple[Target, ...]:
         width = 192 + 8 * i
         eo = "/preview.png?" + urlencode({"product": data.product_id, "layer": "TRUE_COLOR", "width": width})
         tt = "/stac/preview.png?" + urlencode(
-            [("url", item), *TITILER_STYLE["TRUE_COLOR"], ("nodata", "0"), ("max_size", width)], quote_via=quote)
+            [("url", item), *TITILER_STYLE["TRUE_COLOR"], ("nodata", "0"), ("max_size", width)], quote_via=quote
+        )
         targets.append(Target(eo, tt, "TRUE_COLOR", data.bounds, f"EPSG:{data.epsg}", width, width))
     return tuple(targets)
 
@@ -200,13 +233,31 @@ def _getmaps(data: BenchData, item: str, count: int, rng: random.Random) -> tupl
         left = west + rng.random() * (east - west - side) * 0.8 + 0.1 * (east - west - side)
         bottom = south + rng.random() * (north - south - side) * 0.8 + 0.1 * (north - south - side)
         bbox = (left, bottom, left + side, bottom + side)
-        eo = "/wms?" + urlencode({
-            "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetMap", "LAYERS": "TRUE_COLOR", "STYLES": "",
-            "CRS": "EPSG:3857", "BBOX": ",".join(f"{v:.2f}" for v in bbox), "WIDTH": size, "HEIGHT": size,
-            "FORMAT": "image/png", "TRANSPARENT": "TRUE", "PRODUCT": data.product_id,
-        })
-        tt = (f"/stac/bbox/{','.join(f'{v:.2f}' for v in bbox)}/{size}x{size}.png?"
-              + urlencode([("url", item), *TITILER_STYLE["TRUE_COLOR"], ("nodata", "0"), ("coord_crs", "EPSG:3857"),
-                           ("dst_crs", "EPSG:3857")], quote_via=quote))
+        eo = "/wms?" + urlencode(
+            {
+                "SERVICE": "WMS",
+                "VERSION": "1.3.0",
+                "REQUEST": "GetMap",
+                "LAYERS": "TRUE_COLOR",
+                "STYLES": "",
+                "CRS": "EPSG:3857",
+                "BBOX": ",".join(f"{v:.2f}" for v in bbox),
+                "WIDTH": size,
+                "HEIGHT": size,
+                "FORMAT": "image/png",
+                "TRANSPARENT": "TRUE",
+                "PRODUCT": data.product_id,
+            }
+        )
+        tt = f"/stac/bbox/{','.join(f'{v:.2f}' for v in bbox)}/{size}x{size}.png?" + urlencode(
+            [
+                ("url", item),
+                *TITILER_STYLE["TRUE_COLOR"],
+                ("nodata", "0"),
+                ("coord_crs", "EPSG:3857"),
+                ("dst_crs", "EPSG:3857"),
+            ],
+            quote_via=quote,
+        )
         targets.append(Target(eo, tt, "TRUE_COLOR", bbox, "EPSG:3857", size, size))
     return tuple(targets)

@@ -14,7 +14,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rasterio.crs import CRS
@@ -29,7 +29,7 @@ TILE_DEG = 1.0  # a tile is about 110 km north-south
 def generate(count: int, seed: int = 3) -> Iterator[Product]:
     rng = random.Random(seed)
     tiles = [(lon, lat) for lon in range(-10, 30) for lat in range(36, 70)]  # 1,360 tiles
-    start = datetime(2017, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2017, 1, 1, tzinfo=UTC)
     crs_by_zone: dict[int, CRS] = {}
     for i in range(count):
         lon, lat = tiles[i % len(tiles)]
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
             return lon, lat, lon + size, lat + size
 
         def month() -> tuple[datetime, datetime]:
-            start = datetime(2017, 1, 1, tzinfo=timezone.utc) + timedelta(days=rng.randrange(0, 8 * 365 - 31))
+            start = datetime(2017, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(0, 8 * 365 - 31))
             return start, start + timedelta(days=31)
 
         # A z12 map tile (~0.09 deg), a month, maxcc 30, L2A: what one mosaic tile asks.
@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         report("search: z12 tile, month, maxcc 30, L2A, leastCC (mosaic)", timed(tile_query, args.repeat))
         report("search: z8 viewport, month, maxcc 50, L2A, page 1", timed(viewport_query, args.repeat))
         report("search: 5x5 deg, a year, all collections, page 3 of 50", timed(country_year, args.repeat))
-        report("search: no filter, newest first, page 1 (counts all)", timed(everything_newest, max(5, args.repeat // 10)))
+        report(
+            "search: no filter, newest first, page 1 (counts all)", timed(everything_newest, max(5, args.repeat // 10))
+        )
         catalog.close()
 
 

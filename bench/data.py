@@ -21,8 +21,8 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import rasterio
@@ -153,7 +153,9 @@ def ensure_data(root: Path, size: int = FULL_SIZE, progress: Callable[[str], Non
         "bounds": list(spec.grid.bounds),
         "epsg": spec.grid.epsg,
         "seconds": round(time.perf_counter() - t0, 1),
-        "bytes": {kind: sum(p.stat().st_size for p in (base / kind).rglob("*") if p.is_file()) for kind in ("jp2", "cog")},
+        "bytes": {
+            kind: sum(p.stat().st_size for p in (base / kind).rglob("*") if p.is_file()) for kind in ("jp2", "cog")
+        },
     }
     _replace(manifest_path, manifest)
     progress(f"bench data: ready in {manifest['seconds']} s under {base}")
@@ -180,8 +182,9 @@ class MosaicData:
     footprints: tuple[tuple[float, float, float, float], ...]  # lon/lat bounds, newest product first
 
 
-def ensure_mosaic_data(data: BenchData, titiler_python: Path | None,
-                       progress: Callable[[str], None] = print) -> MosaicData:
+def ensure_mosaic_data(
+    data: BenchData, titiler_python: Path | None, progress: Callable[[str], None] = print
+) -> MosaicData:
     """The mosaic's products as COGs under ``<data>/mosaic`` (the single product's files are linked,
     the others generated), unless they are there. With `titiler_python`, also TiTiler's MosaicJSON
     (written by cogeo-mosaic, in TiTiler's venv)."""
@@ -195,10 +198,15 @@ def ensure_mosaic_data(data: BenchData, titiler_python: Path | None,
         _replace(manifest_path, manifest)
     mosaicjson = base / "mosaic.json"
     if titiler_python and not mosaicjson.is_file():
-        _write_mosaicjson(titiler_python, [base / "vrt" / f"{p['cog_id']}.vrt" for p in manifest["products"]],
-                          mosaicjson)
-    return MosaicData(root=base / "cog", mosaicjson=mosaicjson, time=manifest["time"],
-                      footprints=tuple(tuple(p["lonlat_bounds"]) for p in manifest["products"]))
+        _write_mosaicjson(
+            titiler_python, [base / "vrt" / f"{p['cog_id']}.vrt" for p in manifest["products"]], mosaicjson
+        )
+    return MosaicData(
+        root=base / "cog",
+        mosaicjson=mosaicjson,
+        time=manifest["time"],
+        footprints=tuple(tuple(p["lonlat_bounds"]) for p in manifest["products"]),
+    )
 
 
 def _write_mosaic_products(data: BenchData, base: Path, progress: Callable[[str], None]) -> dict:
@@ -219,9 +227,16 @@ def _write_mosaic_products(data: BenchData, base: Path, progress: Callable[[str]
             demo._write_cog_product(spec, scene, out)
             del scene
         _write_rgb_vrt(out, base / "vrt" / f"{spec.cog_id}.vrt")
-        products.append({"id": spec.name, "cog_id": spec.cog_id, "date": spec.start.date().isoformat(),
-                         "lonlat_bounds": list(transform_bounds(f"EPSG:{spec.grid.epsg}", "EPSG:4326",
-                                                                *spec.grid.bounds, densify_pts=21))})
+        products.append(
+            {
+                "id": spec.name,
+                "cog_id": spec.cog_id,
+                "date": spec.start.date().isoformat(),
+                "lonlat_bounds": list(
+                    transform_bounds(f"EPSG:{spec.grid.epsg}", "EPSG:4326", *spec.grid.bounds, densify_pts=21)
+                ),
+            }
+        )
     dates = sorted(p["date"] for p in products)
     progress(f"bench data: mosaic products ready in {time.perf_counter() - t0:.0f} s")
     return {"version": MOSAIC_VERSION, "products": products, "time": f"{dates[0]}/{dates[-1]}"}
@@ -233,14 +248,14 @@ def _write_rgb_vrt(product: Path, vrt: Path) -> None:
         width, height, crs, transform = red.width, red.height, red.crs, red.transform
     bands = "".join(
         f'''<VRTRasterBand dataType="UInt16" band="{i}"><NoDataValue>0</NoDataValue><SimpleSource>'''
-        f'''<SourceFilename relativeToVRT="0">{product.resolve() / f"{band}.tif"}</SourceFilename>'''
-        f'''<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>'''
+        f"""<SourceFilename relativeToVRT="0">{product.resolve() / f"{band}.tif"}</SourceFilename>"""
+        f"""<SourceBand>1</SourceBand></SimpleSource></VRTRasterBand>"""
         for i, band in enumerate(("B04", "B03", "B02"), start=1)
     )
     vrt.parent.mkdir(parents=True, exist_ok=True)
     vrt.write_text(
         f'''<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>{crs.to_wkt()}</SRS>'''
-        f'''<GeoTransform>{", ".join(repr(v) for v in transform.to_gdal())}</GeoTransform>{bands}</VRTDataset>'''
+        f"""<GeoTransform>{", ".join(repr(v) for v in transform.to_gdal())}</GeoTransform>{bands}</VRTDataset>"""
     )
 
 

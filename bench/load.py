@@ -82,8 +82,9 @@ class _Distinct:
             self._changed.notify_all()
 
 
-async def _run(host: str, port: int, paths: Sequence[str], concurrency: int, duration_s: float | None,
-               distinct: bool) -> LoadResult:
+async def _run(
+    host: str, port: int, paths: Sequence[str], concurrency: int, duration_s: float | None, distinct: bool
+) -> LoadResult:
     if distinct and duration_s is not None:
         raise ValueError("distinct applies to a list requested once, not to a cycle")
     gate = _Distinct(paths) if distinct else None
@@ -156,7 +157,12 @@ def combine(results: Sequence[LoadResult]) -> LoadResult:
 
 
 def replay(
-    host: str, port: int, paths: Sequence[str], *, concurrency: int, duration_s: float | None = None,
+    host: str,
+    port: int,
+    paths: Sequence[str],
+    *,
+    concurrency: int,
+    duration_s: float | None = None,
     distinct: bool = False,
 ) -> LoadResult:
     """Request `paths` over `concurrency` connections: each once, or cycling for `duration_s` seconds.

@@ -88,7 +88,9 @@ class Workload:
     def __init__(self, products: list[dict], layers: list[dict], seed: int) -> None:
         self.random = random.Random(seed)
         self.products = products
-        self.layers = {p["id"]: [l["name"] for l in layers if p["collection"] in l["collections"]] for p in products}
+        self.layers = {
+            p["id"]: [layer["name"] for layer in layers if p["collection"] in layer["collections"]] for p in products
+        }
         self.tiles = {p["id"]: self._tiles(p) for p in products}
 
     @staticmethod
@@ -117,7 +119,12 @@ class Workload:
             return "expression", f"/tiles/{z}/{x}/{y}.png", query, {200}
         if roll < 0.58:
             width = r.choice([64, 128, 256, 512])
-            return "preview", "/preview.png", {"product": pid, "layer": r.choice(self.layers[pid]), "width": width}, {200}
+            return (
+                "preview",
+                "/preview.png",
+                {"product": pid, "layer": r.choice(self.layers[pid]), "width": width},
+                {200},
+            )
         west, south, east, north = product["bounds"]
         if roll < 0.70:
             if r.random() < 0.5:
@@ -132,7 +139,13 @@ class Workload:
                      "BBOX": f"{west},{south},{east},{north}", "WIDTH": 512, "HEIGHT": 512, "FORMAT": "image/png"}  # fmt: skip
             if r.random() < 0.7:
                 return "wms", "/wms", {**query, "REQUEST": "GetMap"}, {200}
-            info = {"REQUEST": "GetFeatureInfo", "QUERY_LAYERS": layer, "INFO_FORMAT": "application/json", "I": 256, "J": 256}
+            info = {
+                "REQUEST": "GetFeatureInfo",
+                "QUERY_LAYERS": layer,
+                "INFO_FORMAT": "application/json",
+                "I": 256,
+                "J": 256,
+            }
             return "wms", "/wms", {**query, **info}, {200}
         if roll < 0.90:
             z, x, y = r.choice(self.tiles[pid])
@@ -240,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     by_kind: dict[str, list[float]] = defaultdict(list)
     for kind, _, seconds in results:
         by_kind[kind].append(seconds)
-    cache_line = next((l for l in metrics.splitlines() if l.startswith("eo_tiler_cache_bytes ")), "eo_tiler_cache_bytes 0")
+    cache_line = next(
+        (line for line in metrics.splitlines() if line.startswith("eo_tiler_cache_bytes ")), "eo_tiler_cache_bytes 0"
+    )
     summary = {
         "duration_s": round(elapsed, 1),
         "concurrency": args.concurrency,

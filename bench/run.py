@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from contextlib import nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +53,27 @@ from tiler.settings import Settings
 MiB = 1024 * 1024
 # Cases measured as one page of requests (wall time), not as a stream (requests/s).
 PAGES = ("viewport", "shared-view", "previews")
-FULL = {"cold_counts": {8: 40, 11: 40, 14: 60}, "hot_tiles": 60, "hot_s": 8.0, "thumbnails": 20,
-        "viewport_zooms": (12, 14), "shared_view_zoom": 13, "getmaps": 10, "mosaic_counts": {10: 20, 12: 40}}
+FULL = {
+    "cold_counts": {8: 40, 11: 40, 14: 60},
+    "hot_tiles": 60,
+    "hot_s": 8.0,
+    "thumbnails": 20,
+    "viewport_zooms": (12, 14),
+    "shared_view_zoom": 13,
+    "getmaps": 10,
+    "mosaic_counts": {10: 20, 12: 40},
+}
 # Small enough for the test suite's tiny product.
-QUICK = {"cold_counts": {11: 3, 14: 6}, "hot_tiles": 6, "hot_s": 0.5, "thumbnails": 4, "viewport_zooms": (14,),
-         "shared_view_zoom": 13, "getmaps": 2, "mosaic_counts": {13: 3}}
+QUICK = {
+    "cold_counts": {11: 3, 14: 6},
+    "hot_tiles": 6,
+    "hot_s": 0.5,
+    "thumbnails": 4,
+    "viewport_zooms": (14,),
+    "shared_view_zoom": 13,
+    "getmaps": 2,
+    "mosaic_counts": {13: 3},
+}
 
 
 def _summary(result: LoadResult, peak_rss: int, load_before: float) -> dict:
@@ -97,13 +113,22 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
             server.memory.reset()
             load_before = os.getloadavg()[0]
             # Cold: never two requests for one tile at once, or a server could render it once for both.
-            result = replay(server.host, server.port, paths[part], concurrency=case.concurrency, duration_s=duration,
-                            distinct=case.kind == "cold")
+            result = replay(
+                server.host,
+                server.port,
+                paths[part],
+                concurrency=case.concurrency,
+                duration_s=duration,
+                distinct=case.kind == "cold",
+            )
             time.sleep(0.1)  # one more memory sample after the last response
             parts[server.name].append((result, server.memory.peak, load_before))
     return [
-        _summary(combine([r for r, _, _ in parts[server.name]]), max(p for _, p, _ in parts[server.name]),
-                 statistics.mean(load for _, _, load in parts[server.name]))
+        _summary(
+            combine([r for r, _, _ in parts[server.name]]),
+            max(p for _, p, _ in parts[server.name]),
+            statistics.mean(load for _, _, load in parts[server.name]),
+        )
         for server, _ in servers
     ]
 
@@ -126,13 +151,16 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
             crs = rasterio.crs.CRS.from_user_input(t.crs)
             if catalog is not None:
                 query = parse_mosaic_query({"time": t.mosaic_time})
-                products = select_products(catalog, query, transform_bounds(crs, "EPSG:4326", *t.bounds),
-                                           settings.max_mosaic_products)
-                stack = read_mosaic(products, spec.bands, t.bounds, crs, t.width, t.height,
-                                    gdal_options=settings.gdal, datasets=pool)
+                products = select_products(
+                    catalog, query, transform_bounds(crs, "EPSG:4326", *t.bounds), settings.max_mosaic_products
+                )
+                stack = read_mosaic(
+                    products, spec.bands, t.bounds, crs, t.width, t.height, gdal_options=settings.gdal, datasets=pool
+                )
             else:
-                stack = read_part(product, spec.bands, t.bounds, crs, t.width, t.height,
-                                  gdal_options=settings.gdal, datasets=pool)
+                stack = read_part(
+                    product, spec.bands, t.bounds, crs, t.width, t.height, gdal_options=settings.gdal, datasets=pool
+                )
             encode(render(spec, stack.arrays, stack.valid), "png")
             seconds.append(time.perf_counter() - start)
     finally:
@@ -167,15 +195,20 @@ def run(args: argparse.Namespace) -> dict:
     log_path = args.results_dir / "servers.log"
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     single_plan = {k: v for k, v in plan.items() if k != "mosaic_counts"}
-    runs = [(data.jp2_root if fmt == "jp2" else data.cog_root, bench_cases.build_cases(data, fmt, **single_plan))
-            for fmt in args.formats]
+    runs = [
+        (data.jp2_root if fmt == "jp2" else data.cog_root, bench_cases.build_cases(data, fmt, **single_plan))
+        for fmt in args.formats
+    ]
     if "cog" in args.formats:
         mosaic = ensure_mosaic_data(data, TITILER_VENV / "bin" / "python" if titiler_version else None, say)
         runs.append((mosaic.root, bench_cases.build_mosaic_cases(mosaic, plan["mosaic_counts"])))
     for root, cases in runs:
-        phases = [(0, [c for c in cases if c.kind == "cold"]), (Settings().cache_bytes, [c for c in cases if c.kind != "cold"])]
+        phases = [
+            (0, [c for c in cases if c.kind == "cold"]),
+            (Settings().cache_bytes, [c for c in cases if c.kind != "cold"]),
+        ]
         for cache_bytes, phase in phases:
             if not phase:
                 continue
@@ -185,10 +218,17 @@ def run(args: argparse.Namespace) -> dict:
                 with baseline as tt:
                     for case in phase:
                         say(f"bench: {case.name} ({len(case.targets)} requests{', cycled' if case.duration_s else ''})")
-                        entry: dict = {"case": case.name, "kind": case.kind, "layer": case.layer, "format": case.fmt,
-                                       "mosaic": case.mosaic,
-                                       "zoom": case.zoom, "targets": len(case.targets),
-                                       "concurrency": case.concurrency, "duration_s": case.duration_s}
+                        entry: dict = {
+                            "case": case.name,
+                            "kind": case.kind,
+                            "layer": case.layer,
+                            "format": case.fmt,
+                            "mosaic": case.mosaic,
+                            "zoom": case.zoom,
+                            "targets": len(case.targets),
+                            "concurrency": case.concurrency,
+                            "duration_s": case.duration_s,
+                        }
                         servers = [(eo, [t.eo_path for t in case.targets])]
                         if tt:
                             servers.append((tt, [t.titiler_path for t in case.targets]))
@@ -205,12 +245,28 @@ def run(args: argparse.Namespace) -> dict:
                         say("  " + _line(entry))
     report = {
         "date": started.isoformat(timespec="seconds"),
-        "machine": {"cpus": ncpu, "server_cpus": sorted(server_cpus or []), "client_cpus": sorted(client_cpus or []),
-                    "platform": platform.platform(), "python": platform.python_version()},
-        "versions": {"eo_tiler": _git_revision(), "titiler": titiler_version, "rio_tiler": rio_tiler.__version__,
-                     "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__, "numpy": np.__version__},
-        "config": {"workers": args.workers, "gdal_cachemax_mib": GDAL_CACHEMAX_MB, "titiler_env": TITILER_GDAL_ENV,
-                   "data_size": data.size, "plan": {k: str(v) for k, v in plan.items()}},
+        "machine": {
+            "cpus": ncpu,
+            "server_cpus": sorted(server_cpus or []),
+            "client_cpus": sorted(client_cpus or []),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "versions": {
+            "eo_tiler": _git_revision(),
+            "titiler": titiler_version,
+            "rio_tiler": rio_tiler.__version__,
+            "rasterio": rasterio.__version__,
+            "gdal": rasterio.__gdal_version__,
+            "numpy": np.__version__,
+        },
+        "config": {
+            "workers": args.workers,
+            "gdal_cachemax_mib": GDAL_CACHEMAX_MB,
+            "titiler_env": TITILER_GDAL_ENV,
+            "data_size": data.size,
+            "plan": {k: str(v) for k, v in plan.items()},
+        },
         "cases": results,
     }
     stamp = started.strftime("%Y-%m-%dT%H%M")
@@ -230,8 +286,9 @@ def _baseline(args: argparse.Namespace, cpus: set[int] | None, log_path: Path):
 
 def _git_revision() -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True, check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip()
@@ -311,16 +368,36 @@ def targets(report: dict) -> list[str]:
     return [
         "Targets (from the issue):",
         check("cold tiles at least 2x TiTiler's throughput", cold, lambda c: c["speedup"], lambda v: v >= 2),
-        check("cold p99 no worse than TiTiler's (eo-tiler / TiTiler)", cold, lambda c: c.get("p99_ratio"),
-              lambda v: v <= 1),
-        check("hot tiles at least 20x", [c for c in cases if c["kind"] == "hot"], lambda c: c["speedup"],
-              lambda v: v >= 20),
-        check("viewport wall time at most half of TiTiler's (speed-up)", [c for c in cases if c["kind"] == "viewport"],
-              lambda c: c["speedup"], lambda v: v >= 2),
-        check(f"peak memory within image cache + GDAL cache + {OVERHEAD_MIB} MiB (peak / bound)", [c for c in report["cases"]],
-              lambda c: round(c["eo_tiler"]["peak_rss_mib"] / _memory_bound_mib(c), 2), lambda v: v <= 1),
-        check("within 1.5x of the in-process floor (floor / eo-tiler)", cold, lambda c: c.get("floor_over_eo_tiler"),
-              lambda v: v <= 1.5),
+        check(
+            "cold p99 no worse than TiTiler's (eo-tiler / TiTiler)",
+            cold,
+            lambda c: c.get("p99_ratio"),
+            lambda v: v <= 1,
+        ),
+        check(
+            "hot tiles at least 20x",
+            [c for c in cases if c["kind"] == "hot"],
+            lambda c: c["speedup"],
+            lambda v: v >= 20,
+        ),
+        check(
+            "viewport wall time at most half of TiTiler's (speed-up)",
+            [c for c in cases if c["kind"] == "viewport"],
+            lambda c: c["speedup"],
+            lambda v: v >= 2,
+        ),
+        check(
+            f"peak memory within image cache + GDAL cache + {OVERHEAD_MIB} MiB (peak / bound)",
+            [c for c in report["cases"]],
+            lambda c: round(c["eo_tiler"]["peak_rss_mib"] / _memory_bound_mib(c), 2),
+            lambda v: v <= 1,
+        ),
+        check(
+            "within 1.5x of the in-process floor (floor / eo-tiler)",
+            cold,
+            lambda c: c.get("floor_over_eo_tiler"),
+            lambda v: v <= 1.5,
+        ),
     ]
 
 

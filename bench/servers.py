@@ -47,10 +47,15 @@ def ensure_titiler(progress=print) -> str:
     if not python.exists():
         progress(f"bench: installing titiler.application into {TITILER_VENV}")
         subprocess.run([sys.executable, "-m", "venv", str(TITILER_VENV)], check=True)
-        subprocess.run([str(TITILER_VENV / "bin" / "pip"), "install", "--quiet", "titiler.application", "uvicorn"],
-                       check=True)
-    out = subprocess.run([str(python), "-c", "import titiler.application as t; print(t.__version__)"],
-                         check=True, capture_output=True, text=True)
+        subprocess.run(
+            [str(TITILER_VENV / "bin" / "pip"), "install", "--quiet", "titiler.application", "uvicorn"], check=True
+        )
+    out = subprocess.run(
+        [str(python), "-c", "import titiler.application as t; print(t.__version__)"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return out.stdout.strip()
 
 
@@ -107,10 +112,18 @@ class Server:
 
 
 @contextmanager
-def serve(name: str, argv: Sequence[str], env: Mapping[str, str], port: int, cpus: set[int] | None,
-          health_path: str, log_path: Path, timeout_s: float = 120) -> Iterator[Server]:
+def serve(
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    port: int,
+    cpus: set[int] | None,
+    health_path: str,
+    log_path: Path,
+    timeout_s: float = 120,
+) -> Iterator[Server]:
     """Run a server process (pinned to `cpus`), wait until `health_path` answers, stop it afterwards."""
-    log = open(log_path, "ab")
+    log = open(log_path, "ab")  # noqa: SIM115 (closed when the server stops, below)
     process = subprocess.Popen(
         list(argv),
         env={**os.environ, **env},
@@ -129,7 +142,9 @@ def serve(name: str, argv: Sequence[str], env: Mapping[str, str], port: int, cpu
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not answer on port {port} within {timeout_s} s; see {log_path}")
+                    raise RuntimeError(
+                        f"{name} did not answer on port {port} within {timeout_s} s; see {log_path}"
+                    ) from None
                 time.sleep(0.2)
         memory = MemoryWatch(process.pid)
         try:
@@ -149,13 +164,36 @@ def serve(name: str, argv: Sequence[str], env: Mapping[str, str], port: int, cpu
 
 def eo_tiler_command(data_root: Path, port: int, cache_bytes: int, workers: int) -> tuple[list[str], dict[str, str]]:
     venv_bin = Path(sys.executable).parent
-    argv = [str(venv_bin / "uvicorn"), "tiler.app:create_app_from_env", "--factory", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    argv = [
+        str(venv_bin / "uvicorn"),
+        "tiler.app:create_app_from_env",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     env = {"EO_TILER_DATA": str(data_root), "EO_TILER_CACHE_BYTES": str(cache_bytes)}
     return argv, env
 
 
 def titiler_command(port: int, workers: int) -> tuple[list[str], dict[str, str]]:
-    argv = [str(TITILER_VENV / "bin" / "uvicorn"), "titiler.application.main:app", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    argv = [
+        str(TITILER_VENV / "bin" / "uvicorn"),
+        "titiler.application.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     return argv, dict(TITILER_GDAL_ENV)

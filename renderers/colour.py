@@ -208,7 +208,5 @@ def _check_finite(values: list[float]) -> None:
 
 def _check_colours(colours: Iterable[RGB]) -> None:
     for colour in colours:
-        if len(colour) != 3 or not all(
-            isinstance(channel, int) and 0 <= channel <= 255 for channel in colour
-        ):
+        if len(colour) != 3 or not all(isinstance(channel, int) and 0 <= channel <= 255 for channel in colour):
             raise ValueError(f"invalid colour {colour!r}, expected three integers 0-255")

@@ -149,9 +149,7 @@ def parse_expressions(
     expressions = []
     for number, part in enumerate(parts, start=1):
         try:
-            expressions.append(
-                parse_expression(part, allowed_names, max_length=max_length, max_depth=max_depth)
-            )
+            expressions.append(parse_expression(part, allowed_names, max_length=max_length, max_depth=max_depth))
         except ExpressionError as exc:
             raise ExpressionError(f"expression {number}: {exc}") from None
     return tuple(expressions)
@@ -190,9 +188,7 @@ def _check_depth(root: ast.expr, max_depth: int) -> None:
         node, depth = stack.pop()
         if depth > max_depth:
             raise ExpressionError(f"expression is nested deeper than {max_depth} levels")
-        stack.extend(
-            (child, depth + isinstance(child, ast.expr)) for child in ast.iter_child_nodes(node)
-        )
+        stack.extend((child, depth + isinstance(child, ast.expr)) for child in ast.iter_child_nodes(node))
 
 
 def _rewrite(node: ast.AST, allowed: frozenset[str], names: set[str]) -> ast.expr:
@@ -225,14 +221,11 @@ def _rewrite(node: ast.AST, allowed: frozenset[str], names: set[str]) -> ast.exp
         case ast.Compare(left=left, ops=ops, comparators=comparators):
             for op in ops:
                 if not isinstance(op, _CMP_OPS):
-                    raise ExpressionError(
-                        f"operator {_OP_SYMBOLS.get(type(op), '?')!r} is not allowed"
-                    )
+                    raise ExpressionError(f"operator {_OP_SYMBOLS.get(type(op), '?')!r} is not allowed")
             operands = [sub(left), *(sub(c) for c in comparators)]
             # a < b < c  ->  (a < b) & (b < c): numexpr has no chained comparisons.
             pairs: list[ast.expr] = [
-                ast.Compare(left=a, ops=[op], comparators=[b])
-                for a, op, b in zip(operands, ops, operands[1:])
+                ast.Compare(left=a, ops=[op], comparators=[b]) for a, op, b in zip(operands, ops, operands[1:])
             ]
             return _fold(ast.BitAnd(), pairs)
         case ast.IfExp(test=test, body=body, orelse=orelse):
@@ -246,9 +239,7 @@ def _rewrite(node: ast.AST, allowed: frozenset[str], names: set[str]) -> ast.exp
             new_args = [sub(arg) for arg in args]
             if len(new_args) != arity:
                 plural = "s" if arity > 1 else ""
-                raise ExpressionError(
-                    f"function {name!r} takes {arity} argument{plural}, got {len(new_args)}"
-                )
+                raise ExpressionError(f"function {name!r} takes {arity} argument{plural}, got {len(new_args)}")
             if name == "clip":
                 x, low, high = new_args
                 return _call("minimum", [_call("maximum", [x, low]), high])

@@ -49,9 +49,7 @@ class RenderSpec:
         return frozenset().union(*(expr.names for expr in self.expressions))
 
 
-def evaluate_values(
-    spec: RenderSpec, bands: Mapping[str, np.ndarray], valid: np.ndarray
-) -> list[np.ndarray]:
+def evaluate_values(spec: RenderSpec, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> list[np.ndarray]:
     """Evaluate each expression: float32, nan where `valid` is False.
 
     inf and nan produced by the maths (e.g. 0/0) are kept for the caller to mask.
@@ -64,9 +62,7 @@ def evaluate_values(
     # identifier, so no expression can read it.
     variables = bands or {"": valid}
     return [
-        np.where(valid, np.broadcast_to(evaluate(expr, variables), valid.shape), np.nan).astype(
-            np.float32, copy=False
-        )
+        np.where(valid, np.broadcast_to(evaluate(expr, variables), valid.shape), np.nan).astype(np.float32, copy=False)
         for expr in spec.expressions
     ]
 

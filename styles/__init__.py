@@ -26,7 +26,7 @@ from renderers import (
     parse_hex,
 )
 
-__all__ = ["Layer", "LayerError", "load_layers", "STYLES_DIR"]
+__all__ = ["STYLES_DIR", "Layer", "LayerError", "load_layers"]
 
 STYLES_DIR = Path(__file__).parent
 _KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range"}

@@ -11,7 +11,7 @@ import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import (  # noqa: E402
+from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsMapRendererSequentialJob,
@@ -19,8 +19,8 @@ from qgis.core import (  # noqa: E402
     QgsRasterLayer,
     QgsRectangle,
 )
-from qgis.PyQt.QtCore import QSize  # noqa: E402
-from qgis.PyQt.QtGui import QColor  # noqa: E402
+from qgis.PyQt.QtCore import QSize
+from qgis.PyQt.QtGui import QColor
 
 
 def main(url, layer_name, crs, xmin, ymin, xmax, ymax, width, height, out):

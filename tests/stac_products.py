@@ -59,7 +59,10 @@ def write_product(
     right, bottom = ulx + size * res, uly - size * res
     lon, lat = transform(f"EPSG:{epsg}", "EPSG:4326", [ulx, right, right, ulx, ulx], [uly, uly, bottom, bottom, uly])
     keys = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "SCL": "scl"}
-    assets = {keys[b]: {"href": f"https://example.com/bucket/{name}/{b}.tif"} for b in (*bands, *(["SCL"] if scl is not None else []))}
+    assets = {
+        keys[b]: {"href": f"https://example.com/bucket/{name}/{b}.tif"}
+        for b in (*bands, *(["SCL"] if scl is not None else []))
+    }
     properties: dict = {"datetime": when, "platform": "sentinel-2a"}
     properties["s2:product_type"] = "S2MSI2A" if collection == "sentinel-2-l2a" else "S2MSI1C"
     if cloud_cover is not None:

@@ -56,7 +56,9 @@ def test_the_mosaic_is_three_overlapping_products_and_their_vrts(bench_data):
         vrt = mosaic.root.parent / "vrt" / f"{product.bands['B04'].path.parent.name}.vrt"
         with rasterio.open(vrt) as rgb, rasterio.open(product.bands["B02"].path) as blue:
             assert rgb.count == 3 and rgb.nodata == 0 and rgb.transform == blue.transform
-            np.testing.assert_array_equal(rgb.read(3, window=((0, 50), (0, 50))), blue.read(1, window=((0, 50), (0, 50))))
+            np.testing.assert_array_equal(
+                rgb.read(3, window=((0, 50), (0, 50))), blue.read(1, window=((0, 50), (0, 50)))
+            )
     tiles = bench_cases.mosaic_tiles(mosaic, 13)
     assert tiles
     for tile in tiles:
@@ -79,8 +81,12 @@ def test_product_tiles_lie_inside_the_product(bench_data):
     assert tiles
     for tile in tiles:
         b = morecantile.tms.get("WebMercatorQuad").bounds(tile)
-        (xs, ys) = transform("EPSG:4326", f"EPSG:{bench_data.epsg}", [b.left, b.right, b.left, b.right],
-                             [b.bottom, b.bottom, b.top, b.top])
+        (xs, ys) = transform(
+            "EPSG:4326",
+            f"EPSG:{bench_data.epsg}",
+            [b.left, b.right, b.left, b.right],
+            [b.bottom, b.bottom, b.top, b.top],
+        )
         assert all(left <= x <= right for x in xs) and all(bottom <= y <= top for y in ys)
 
 
@@ -138,12 +144,25 @@ def unused_tcp_port_server():
 
 def test_the_benchmark_runs_end_to_end_against_eo_tiler(bench_data, tmp_path):
     results = tmp_path / "results"
-    main(["--data-dir", str(bench_data.jp2_root.parent.parent), "--size", str(SIZE), "--quick",
-          "--baseline", "none", "--results-dir", str(results)])
+    main(
+        [
+            "--data-dir",
+            str(bench_data.jp2_root.parent.parent),
+            "--size",
+            str(SIZE),
+            "--quick",
+            "--baseline",
+            "none",
+            "--results-dir",
+            str(results),
+        ]
+    )
     [report_path] = results.glob("*.json")
     report = json.loads(report_path.read_text())
     kinds = {(c["kind"], c["format"]) for c in report["cases"]}
-    assert kinds == {(k, f) for k in ("cold", "hot", "viewport", "shared-view", "previews", "getmap") for f in ("cog", "jp2")}
+    assert kinds == {
+        (k, f) for k in ("cold", "hot", "viewport", "shared-view", "previews", "getmap") for f in ("cog", "jp2")
+    }
     for case in report["cases"]:
         eo = case["eo_tiler"]
         assert eo["errors"] == 0 and eo["statuses"] == {"200": eo["requests"]}
@@ -174,13 +193,27 @@ def test_targets_say_plainly_which_are_not_met():
 
     def case(kind, speedup, **extra):
         eo = {"peak_rss_mib": 300.0, "cache_bytes": 0}
-        return {"case": f"{kind} TRUE_COLOR cog z11", "kind": kind, "titiler": {"rps": 1.0}, "speedup": speedup, "eo_tiler": eo,
-                **extra}
+        return {
+            "case": f"{kind} TRUE_COLOR cog z11",
+            "kind": kind,
+            "titiler": {"rps": 1.0},
+            "speedup": speedup,
+            "eo_tiler": eo,
+            **extra,
+        }
 
-    report = {"cases": [case("cold", 2.5, p99_ratio=0.5, floor_over_eo_tiler=1.2),
-                        case("cold", 1.4, p99_ratio=1.1, floor_over_eo_tiler=1.6),
-                        case("hot", 150.0), case("viewport", 2.1)]}
+    report = {
+        "cases": [
+            case("cold", 2.5, p99_ratio=0.5, floor_over_eo_tiler=1.2),
+            case("cold", 1.4, p99_ratio=1.1, floor_over_eo_tiler=1.6),
+            case("hot", 150.0),
+            case("viewport", 2.1),
+        ]
+    }
     lines = targets(report)
-    assert "cold tiles at least 2x TiTiler's throughput: NOT met (TRUE_COLOR cog z11 2.5, TRUE_COLOR cog z11 1.4)" in lines[1]
+    assert (
+        "cold tiles at least 2x TiTiler's throughput: NOT met (TRUE_COLOR cog z11 2.5, TRUE_COLOR cog z11 1.4)"
+        in lines[1]
+    )
     assert "NOT met" in lines[2] and "hot tiles at least 20x: met" in lines[3] and ": met" in lines[4]
     assert "peak memory" in lines[5] and ": met" in lines[5] and "NOT met" in lines[6]

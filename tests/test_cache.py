@@ -45,7 +45,7 @@ def test_concurrent_misses_for_one_key_render_once(max_bytes: int) -> None:
     assert len(calls) == 1
     assert {image.content for image, _ in results} == {b"png bytes"} and not any(hit for _, hit in results)
     # Once done, nothing is in flight: the next miss renders (cache off) or hits (cache on).
-    image, hit = cache.get_or_render("tile", _gated_render(gate, calls))
+    _image, hit = cache.get_or_render("tile", _gated_render(gate, calls))
     assert hit == bool(max_bytes) and len(calls) == 1 + (not max_bytes)
 
 

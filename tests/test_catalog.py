@@ -53,7 +53,9 @@ def test_every_id_form_resolves(real_catalog, reference, expected) -> None:
     assert real_catalog.resolve(reference).id == expected
 
 
-@pytest.mark.parametrize("reference", ["../etc/passwd", "%252e%252e%252fetc", "/vsicurl/http://x/a.tif", "/etc/passwd", ""])
+@pytest.mark.parametrize(
+    "reference", ["../etc/passwd", "%252e%252e%252fetc", "/vsicurl/http://x/a.tif", "/etc/passwd", ""]
+)
 def test_unsafe_references_are_refused(real_catalog, reference) -> None:
     with pytest.raises(UnsafeReference):
         real_catalog.resolve(reference)

@@ -26,8 +26,17 @@ def band_files(tmp_path_factory):
     paths = []
     for i in range(3):
         path = folder / f"B0{i}.tif"
-        with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint16",
-                           crs="EPSG:32632", transform=from_origin(0, 80, 10, 10)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=8,
+            height=8,
+            count=1,
+            dtype="uint16",
+            crs="EPSG:32632",
+            transform=from_origin(0, 80, 10, 10),
+        ) as dst:
             dst.write(np.full((8, 8), i + 1, dtype=np.uint16), 1)
         paths.append(str(path))
     return paths
@@ -83,9 +92,8 @@ def test_idle_handles_are_bounded_oldest_closed_first(band_files):
 
 def test_a_handle_whose_use_failed_is_closed_not_kept(band_files):
     pool = DatasetPool(4, per_path=2)
-    with pytest.raises(RuntimeError):
-        with pool.open(band_files[1]) as dataset:
-            raise RuntimeError("read failed")
+    with pytest.raises(RuntimeError), pool.open(band_files[1]) as dataset:
+        raise RuntimeError("read failed")
     assert dataset.closed and pool.idle == 0
 
 
@@ -93,8 +101,17 @@ def test_a_file_changed_or_removed_while_open_is_opened_again(tmp_path):
     path = tmp_path / "band.tif"
 
     def write(value: int) -> None:
-        with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=1, dtype="uint16",
-                           crs="EPSG:32632", transform=from_origin(0, 80, 10, 10)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=8,
+            height=8,
+            count=1,
+            dtype="uint16",
+            crs="EPSG:32632",
+            transform=from_origin(0, 80, 10, 10),
+        ) as dst:
             dst.write(np.full((8, 8), value, dtype=np.uint16), 1)
 
     write(1)
@@ -106,9 +123,8 @@ def test_a_file_changed_or_removed_while_open_is_opened_again(tmp_path):
         assert second is not first and second.read(1)[0, 0] == 2
     assert first.closed
     path.unlink()
-    with pytest.raises(rasterio.errors.RasterioIOError):
-        with pool.open(str(path)):
-            pass
+    with pytest.raises(rasterio.errors.RasterioIOError), pool.open(str(path)):
+        pass
     assert second.closed and pool.idle == 0
 
 
@@ -139,21 +155,48 @@ def test_a_failed_read_does_not_fail_the_next_read_of_kept_open_files(tmp_path):
     paths = []
     for name in ("healthy", "broken"):
         path = tmp_path / f"{name}.tif"
-        with rasterio.open(path, "w", driver="GTiff", width=512, height=512, count=1, dtype="uint16", tiled=True,
-                           compress="deflate", crs="EPSG:32632", transform=from_origin(0, 5120, 10, 10)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=512,
+            height=512,
+            count=1,
+            dtype="uint16",
+            tiled=True,
+            compress="deflate",
+            crs="EPSG:32632",
+            transform=from_origin(0, 5120, 10, 10),
+        ) as dst:
             dst.write((np.arange(512 * 512) % 60000 + 1).astype(np.uint16).reshape(512, 512), 1)
         paths.append(path)
     healthy, broken = paths
     product = Product(
-        id="P", collection="sentinel-2-l2a", platform="S2A", datetime=datetime(2020, 1, 1), cloud_cover=None,
-        processing_level="Level-2A", processing_baseline=None, tile=None, footprint=None,
-        crs=CRS.from_epsg(32632), bounds=(0, 0, 5120, 5120), bounds_wgs84=(9, 0, 9.05, 0.05),
+        id="P",
+        collection="sentinel-2-l2a",
+        platform="S2A",
+        datetime=datetime(2020, 1, 1),
+        cloud_cover=None,
+        processing_level="Level-2A",
+        processing_baseline=None,
+        tile=None,
+        footprint=None,
+        crs=CRS.from_epsg(32632),
+        bounds=(0, 0, 5120, 5120),
+        bounds_wgs84=(9, 0, 9.05, 0.05),
         bands={"B02": BandAsset("B02", healthy, 10.0, "B02"), "B04": BandAsset("B04", broken, 10.0, "B04")},
-        offsets={}, quantification=10000.0, path=tmp_path, root=tmp_path,
+        offsets={},
+        quantification=10000.0,
+        path=tmp_path,
+        root=tmp_path,
     )
     pool = DatasetPool(4, per_path=1)
-    read = lambda band: read_part(product, [band], (0, 0, 5120, 5120), CRS.from_epsg(32632), 512, 512,  # noqa: E731
-                                  gdal_options={}, datasets=pool)
+
+    def read(band: str):
+        return read_part(
+            product, [band], (0, 0, 5120, 5120), CRS.from_epsg(32632), 512, 512, gdal_options={}, datasets=pool
+        )
+
     read("B02")
     read("B04")
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # opens, fails to read

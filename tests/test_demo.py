@@ -20,11 +20,36 @@ from tiler.demo import DemoProduct, generate_archive
 SIZE = 120
 REPO = Path(__file__).resolve().parents[1]
 COG_ASSETS = {
-    "coastal": "B01", "blue": "B02", "green": "B03", "red": "B04", "rededge1": "B05", "rededge2": "B06",
-    "rededge3": "B07", "nir": "B08", "nir08": "B8A", "nir09": "B09", "swir16": "B11", "swir22": "B12", "scl": "SCL",
+    "coastal": "B01",
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "rededge1": "B05",
+    "rededge2": "B06",
+    "rededge3": "B07",
+    "nir": "B08",
+    "nir08": "B8A",
+    "nir09": "B09",
+    "swir16": "B11",
+    "swir22": "B12",
+    "scl": "SCL",
 }
-NATIVE = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10, "B8A": 20,
-          "B09": 60, "B10": 60, "B11": 20, "B12": 20, "SCL": 20}
+NATIVE = {
+    "B01": 60,
+    "B02": 10,
+    "B03": 10,
+    "B04": 10,
+    "B05": 20,
+    "B06": 20,
+    "B07": 20,
+    "B08": 10,
+    "B8A": 20,
+    "B09": 60,
+    "B10": 60,
+    "B11": 20,
+    "B12": 20,
+    "SCL": 20,
+}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +153,9 @@ def test_products_overview(products):
     assert p2.path.as_posix().endswith(f"Sentinel-2/MSI/L2A/2022/06/15/{p2.id}.SAFE")
     assert p3.path.as_posix().endswith(f"Sentinel-2/MSI/L1C/2020/09/16/{p3.id}.SAFE")
     sq = p4.id.split("_")[5][4:]  # "T33UUS" -> "US"
-    assert p4.path.as_posix().endswith(f"sentinel-cogs/sentinel-s2-l2a-cogs/33/U/{sq}/2020/9/S2A_33U{sq}_20200919_0_L2A")
+    assert p4.path.as_posix().endswith(
+        f"sentinel-cogs/sentinel-s2-l2a-cogs/33/U/{sq}/2020/9/S2A_33U{sq}_20200919_0_L2A"
+    )
     for p in products.values():
         w = p.bounds[2] - p.bounds[0]
         assert w == p.bounds[3] - p.bounds[1] == SIZE * 10
@@ -207,8 +234,11 @@ def test_product_metadata(products):
         p = products[key]
         root = _mtd(p)
         l2a = p.collection == "sentinel-2-l2a"
-        assert root.tag == "{https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-%s.xsd}Level-%s_User_Product" % (
-            ("2A", "2A") if l2a else ("1C", "1C"))
+        assert (
+            root.tag
+            == "{https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-%s.xsd}Level-%s_User_Product"
+            % (("2A", "2A") if l2a else ("1C", "1C"))
+        )
         info = "General_Info/Product_Info/"
         assert _text(root, info + "PRODUCT_URI") == p.id + ".SAFE"
         assert _text(root, info + "PRODUCT_START_TIME") == p.datetime
@@ -224,8 +254,10 @@ def test_product_metadata(products):
             assert not f.endswith(".jp2") and f.startswith("GRANULE/")
             assert (p.path / (f + ".jp2")).is_file(), f
         chars = "General_Info/Product_Image_Characteristics/"
-        special = {_text(e, "SPECIAL_VALUE_TEXT"): _text(e, "SPECIAL_VALUE_INDEX")
-                   for e in _find(root, chars + "Special_Values")}
+        special = {
+            _text(e, "SPECIAL_VALUE_TEXT"): _text(e, "SPECIAL_VALUE_INDEX")
+            for e in _find(root, chars + "Special_Values")
+        }
         assert special == {"NODATA": "0", "SATURATED": "65535"}
         if l2a:
             assert _text(root, chars + "QUANTIFICATION_VALUES_LIST/BOA_QUANTIFICATION_VALUE") == "10000"
@@ -240,12 +272,29 @@ def test_product_metadata(products):
         spectral = _find(root, chars + "Spectral_Information_List/Spectral_Information")
         assert [e.get("bandId") for e in spectral] == [str(i) for i in range(13)]
         assert [e.get("physicalBand") for e in spectral] == [
-            "B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
+            "B1",
+            "B2",
+            "B3",
+            "B4",
+            "B5",
+            "B6",
+            "B7",
+            "B8",
+            "B8A",
+            "B9",
+            "B10",
+            "B11",
+            "B12",
+        ]
         cloud = float(_text(root, "Quality_Indicators_Info/Cloud_Coverage_Assessment"))
         assert cloud == pytest.approx(p.cloud_cover, abs=1e-6)
         # footprint: lat lon pairs, lat first, closed ring
-        pos = [float(x) for x in _text(
-            root, "Geometric_Info/Product_Footprint/Product_Footprint/Global_Footprint/EXT_POS_LIST").split()]
+        pos = [
+            float(x)
+            for x in _text(
+                root, "Geometric_Info/Product_Footprint/Product_Footprint/Global_Footprint/EXT_POS_LIST"
+            ).split()
+        ]
         assert len(pos) % 2 == 0 and len(pos) >= 10
         lats, lons = pos[0::2], pos[1::2]
         assert all(50.5 < y < 51.5 for y in lats) and all(11.0 < x < 13.0 for x in lons)
@@ -267,8 +316,9 @@ def test_tile_metadata(products):
         assert _text(root, geo + "HORIZONTAL_CS_CODE") == f"EPSG:{p.epsg}"
         assert _text(root, geo + "HORIZONTAL_CS_NAME") == f"WGS84 / UTM zone {p.epsg - 32600}N"
         assert _text(root, "General_Info/SENSING_TIME").startswith(p.datetime[:10])
-        sizes = {e.get("resolution"): (int(_text(e, "NROWS")), int(_text(e, "NCOLS")))
-                 for e in _find(root, geo + "Size")}
+        sizes = {
+            e.get("resolution"): (int(_text(e, "NROWS")), int(_text(e, "NCOLS"))) for e in _find(root, geo + "Size")
+        }
         assert sizes == {"10": (SIZE, SIZE), "20": (SIZE // 2, SIZE // 2), "60": (SIZE // 6, SIZE // 6)}
         for e in _find(root, geo + "Geoposition"):
             r = int(e.get("resolution"))
@@ -349,7 +399,7 @@ def test_offset_of_baseline_0400(products):
     assert (_read(p1, "B04") < 1000).mean() > 0.3
     # in the overlap, clear soil/urban/water pixels have the same reflectance once the offset is applied
     n = SIZE // 2
-    shift = int(round((p2.bounds[0] - p1.bounds[0]) / 20))
+    shift = round((p2.bounds[0] - p1.bounds[0]) / 20)
     s1, s2 = _scl20(p1)[:, shift:], _scl20(p2)[:, : n - shift]
     r1, r2 = _reflectance(p1, "B04", 20)[:, shift:], _reflectance(p2, "B04", 20)[:, : n - shift]
     same = (s1 == s2) & np.isin(s1, (5, 6))
@@ -395,7 +445,7 @@ def test_l1c_is_top_of_atmosphere(products):
 def test_overlap_shows_the_same_ground(products):
     p1, p2 = products["p1"], products["p2"]
     n = SIZE // 2
-    shift = int(round((p2.bounds[0] - p1.bounds[0]) / 20))
+    shift = round((p2.bounds[0] - p1.bounds[0]) / 20)
     assert 0 < shift < n
     s1, s2 = _scl20(p1)[:, shift:], _scl20(p2)[:, : n - shift]
     both_clear = np.isin(s1, (4, 5, 6)) & np.isin(s2, (4, 5, 6))
@@ -439,7 +489,7 @@ def test_cloud_cover_matches_scl(products):
 def test_clouds_differ_between_dates(products):
     p1, p2 = products["p1"], products["p2"]
     n = SIZE // 2
-    shift = int(round((p2.bounds[0] - p1.bounds[0]) / 20))
+    shift = round((p2.bounds[0] - p1.bounds[0]) / 20)
     c1 = np.isin(_scl20(p1), (8, 9))
     c2 = np.isin(_scl20(p2), (8, 9))
     assert not np.array_equal(c1[:, shift:], c2[:, : n - shift]) or not c1.any()
@@ -500,8 +550,14 @@ def test_jp2_has_resolution_levels(tmp_path):
 
 def test_cli(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    res = subprocess.run([sys.executable, "-m", "tiler.demo", str(tmp_path / "a"), "--size", "24"],
-                         capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "tiler.demo", str(tmp_path / "a"), "--size", "24"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "a" / demo.MANIFEST_NAME).is_file()
     assert len(res.stdout.strip().splitlines()) == 4

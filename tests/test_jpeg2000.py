@@ -87,8 +87,7 @@ def test_a_codestream_tile_is_decoded_by_area_first_then_whole_by_gdal(safe, mon
         assert len(calls) == 1  # through GDAL this time
         # A window in another codestream tile is a first touch again.
         other_bounds, _, other_expected = _scl_grid(safe, 2000, 4100, 150)
-        other = reading.read_part(safe, ["SCL"], other_bounds, crs, 150, 150, gdal_options=settings.gdal,
-                                  datasets=pool)
+        other = reading.read_part(safe, ["SCL"], other_bounds, crs, 150, 150, gdal_options=settings.gdal, datasets=pool)
         assert len(calls) == 2
     finally:
         pool.close()

@@ -144,11 +144,14 @@ def test_renders_wait_until_their_pixels_fit_the_budget() -> None:
             with lock:
                 running[0] -= 1
             return name
+
         return work
 
     results = {}
-    threads = [threading.Thread(target=lambda n=n, px=px: results.__setitem__(n, pool.run(render(n), px)))
-               for n, px in [("big", 800), ("small", 150), ("waits", 300)]]
+    threads = [
+        threading.Thread(target=lambda n=n, px=px: results.__setitem__(n, pool.run(render(n), px)))
+        for n, px in [("big", 800), ("small", 150), ("waits", 300)]
+    ]
     for t in threads:
         t.start()
         threading.Event().wait(0.1)

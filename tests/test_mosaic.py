@@ -4,7 +4,7 @@ products a tile opens; time intervals."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import morecantile
@@ -236,7 +236,7 @@ def test_tiles_across_a_utm_zone_border_join_without_gap_or_shift(tmp_path) -> N
                   ulx=round(x33), uly=round(y33), size=90, b04=checker)  # fmt: skip
     app = create_app(Settings(data_roots=(tmp_path / "data",), catalog=tmp_path / "c.sqlite"))
     tile = WEB_MERCATOR.tile(12.0, 51.0, 16)
-    west, south, east, north = WEB_MERCATOR.bounds(tile)
+    west, _south, east, _north = WEB_MERCATOR.bounds(tile)
     assert west < 12.0 < east
     response = TestClient(app).get(
         f"/tiles/16/{tile.x}/{tile.y}.png", params={"time": "2021-05", "expression": "B04", "rescale": "0.1,0.15"}
@@ -294,7 +294,7 @@ def test_bad_mosaic_parameters_get_400_naming_them(client, params, words) -> Non
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

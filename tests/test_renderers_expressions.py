@@ -74,12 +74,12 @@ def test_expression_records_source_and_names():
         (
             "0.1 < B04 <= 0.3",
             "(0.1 < B04) & (B04 <= 0.3)",
-            lambda b: (0.1 < b["B04"]) & (b["B04"] <= 0.3),
+            lambda b: (b["B04"] > 0.1) & (b["B04"] <= 0.3),
         ),
         (
             "0.1 < B04 < B08 != 0.3",
             "(0.1 < B04) & (B04 < B08) & (B08 != 0.3)",
-            lambda b: (0.1 < b["B04"]) & (b["B04"] < b["B08"]) & (b["B08"] != 0.3),
+            lambda b: (b["B04"] > 0.1) & (b["B04"] < b["B08"]) & (b["B08"] != 0.3),
         ),
         (
             "where(SCL == 4, 1, 0)",
@@ -89,18 +89,22 @@ def test_expression_records_source_and_names():
         (
             "sqrt(B04) + log(B03 + 1) - exp(B02) * abs(B04 - B03) + log10(B8A)",
             "sqrt(B04) + log(B03 + 1.0) - exp(B02) * abs(B04 - B03) + log10(B8A)",
-            lambda b: np.sqrt(b["B04"])
-            + np.log(b["B03"] + 1)
-            - np.exp(b["B02"]) * np.abs(b["B04"] - b["B03"])
-            + np.log10(b["B8A"]),
+            lambda b: (
+                np.sqrt(b["B04"])
+                + np.log(b["B03"] + 1)
+                - np.exp(b["B02"]) * np.abs(b["B04"] - b["B03"])
+                + np.log10(b["B8A"])
+            ),
         ),
         (
             "sin(B04) * cos(B03) / tan(B02 + 0.1) + arcsin(B04) - arccos(B03) + arctan(B08)",
             "sin(B04) * cos(B03) / tan(B02 + 0.1) + arcsin(B04) - arccos(B03) + arctan(B08)",
-            lambda b: np.sin(b["B04"]) * np.cos(b["B03"]) / np.tan(b["B02"] + 0.1)
-            + np.arcsin(b["B04"])
-            - np.arccos(b["B03"])
-            + np.arctan(b["B08"]),
+            lambda b: (
+                np.sin(b["B04"]) * np.cos(b["B03"]) / np.tan(b["B02"] + 0.1)
+                + np.arcsin(b["B04"])
+                - np.arccos(b["B03"])
+                + np.arctan(b["B08"])
+            ),
         ),
         ("arctan2(B04, B03)", "arctan2(B04, B03)", lambda b: np.arctan2(b["B04"], b["B03"])),
         ("B04 ** 3 % 0.01", "B04 ** 3.0 % 0.01", lambda b: b["B04"] ** 3 % 0.01),

@@ -72,9 +72,7 @@ def test_non_finite_channel_makes_the_pixel_transparent(bands, valid, bad):
 
 
 def test_fourth_expression_is_alpha(bands, valid):
-    spec = RenderSpec(
-        (_e("B04"), _e("B03"), _e("B02"), _e("B08")), (HIGHLIGHT,) * 3 + (Stretch("linear", 0.0, 0.9),)
-    )
+    spec = RenderSpec((_e("B04"), _e("B03"), _e("B02"), _e("B08")), (HIGHLIGHT,) * 3 + (Stretch("linear", 0.0, 0.9),))
     rgba = render(spec, bands, valid)
     expected_alpha = np.rint(np.clip(bands["B08"] / 0.9, 0, 1) * 255).astype(np.uint8)
     np.testing.assert_array_equal(rgba[valid, 3], expected_alpha[valid])
@@ -134,9 +132,7 @@ def test_ndwi_value_transform():
 
 
 def test_evaluate_values_are_raw_and_nan_where_invalid(bands, valid):
-    spec = RenderSpec(
-        (NDVI,), (HIGHLIGHT,), Ramp(((0.0, (0, 0, 0)),)), parse_expression("v * 100", {"v"})
-    )
+    spec = RenderSpec((NDVI,), (HIGHLIGHT,), Ramp(((0.0, (0, 0, 0)),)), parse_expression("v * 100", {"v"}))
     (values,) = evaluate_values(spec, bands, valid)
     assert values.dtype == np.float32
     assert np.isnan(values[~valid]).all()

@@ -96,7 +96,10 @@ def test_items_carry_metadata_and_working_links(client) -> None:
     source = next(p for p in PRODUCTS if p["id"] == feature["id"])
     assert feature["type"] == "Feature" and feature["collection"] == source["collection"]
     assert feature["properties"]["eo:cloud_cover"] == source["cloud"]
-    assert datetime.fromisoformat(feature["properties"]["datetime"].replace("Z", "+00:00")).isoformat()[:19] == source["when"][:19]
+    assert (
+        datetime.fromisoformat(feature["properties"]["datetime"].replace("Z", "+00:00")).isoformat()[:19]
+        == source["when"][:19]
+    )
     assert feature["geometry"]["type"] == "Polygon" and len(feature["bbox"]) == 4
     thumbnail = client.get(feature["assets"]["thumbnail"]["href"])
     assert thumbnail.status_code == 200 and decode(thumbnail.content).shape[1] == 256

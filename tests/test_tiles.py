@@ -64,7 +64,30 @@ def test_ndvi_pixels_match_numpy(real_client, cog) -> None:
     ndvi = (b08 - b04) / (b08 + b04)
     expected = ndvi_palette(ndvi, STYLES_DIR / "NDVI.toml")
     # Stay off the palette's bounds, where float32 and float64 may round to different sides.
-    bounds = np.array([-0.5, -0.2, -0.1, 0, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6])
+    bounds = np.array(
+        [
+            -0.5,
+            -0.2,
+            -0.1,
+            0,
+            0.025,
+            0.05,
+            0.075,
+            0.1,
+            0.125,
+            0.15,
+            0.175,
+            0.2,
+            0.25,
+            0.3,
+            0.35,
+            0.4,
+            0.45,
+            0.5,
+            0.55,
+            0.6,
+        ]
+    )
     clear = np.min(np.abs(ndvi[..., None] - bounds), axis=-1) > 1e-4
     safe = ok4 & ok8 & (b04 > 0) & (b08 > 0) & clear
     assert safe.sum() > 10000
@@ -118,7 +141,9 @@ def test_partial_tile_is_transparent_exactly_where_data_is_missing(real_client, 
             break
     else:
         pytest.fail("no tile on the swath edge found")
-    rgba = decode(real_client.get(f"/tiles/11/{t.x}/{t.y}.png", params={"product": SAFE_L2A_ID, "layer": "TRUE_COLOR"}).content)
+    rgba = decode(
+        real_client.get(f"/tiles/11/{t.x}/{t.y}.png", params={"product": SAFE_L2A_ID, "layer": "TRUE_COLOR"}).content
+    )
     assert ((rgba[..., 3] > 0) == (dn > 0))[ok].mean() > 0.99
 
 
@@ -126,7 +151,15 @@ def test_every_layer_renders_a_non_empty_tile(demo_client, demo_archive) -> None
     _, products = demo_archive
     layers = demo_client.get("/layers").json()["layers"]
     assert {layer["name"] for layer in layers} >= {
-        "TRUE_COLOR", "TRUE_COLOR_SIMPLE", "FALSE_COLOR", "FALSE_COLOR_URBAN", "SWIR", "NDVI", "NDWI", "MOISTURE_INDEX", "SCL",
+        "TRUE_COLOR",
+        "TRUE_COLOR_SIMPLE",
+        "FALSE_COLOR",
+        "FALSE_COLOR_URBAN",
+        "SWIR",
+        "NDVI",
+        "NDWI",
+        "MOISTURE_INDEX",
+        "SCL",
     }
     l2a = next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe")
     meta = demo_client.get(f"/products/{l2a.id}").json()

@@ -63,7 +63,9 @@ def latlon(box) -> str:
 
 def test_getmap_works_without_service(demo_client, demo) -> None:
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
-    response = getmap(demo_client, SERVICE=None, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=64, HEIGHT=64)
+    response = getmap(
+        demo_client, SERVICE=None, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=64, HEIGHT=64
+    )
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
 
 
@@ -78,14 +80,26 @@ def test_parameter_names_are_case_insensitive_values_are_not(demo_client, demo) 
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
     mixed = demo_client.get(
         "/wms",
-        params={"sErViCe": "WMS", "rEqUeSt": "GetMap", "VeRsIoN": "1.3.0", "LaYeRs": "TRUE_COLOR", "StYlEs": "",
-                "cRs": "CRS:84", "bBoX": lonlat(box), "WiDtH": "16", "hEiGhT": "16", "FoRmAt": "image/png",
-                "unknown_vendor_thing": "ignored"},
+        params={
+            "sErViCe": "WMS",
+            "rEqUeSt": "GetMap",
+            "VeRsIoN": "1.3.0",
+            "LaYeRs": "TRUE_COLOR",
+            "StYlEs": "",
+            "cRs": "CRS:84",
+            "bBoX": lonlat(box),
+            "WiDtH": "16",
+            "hEiGhT": "16",
+            "FoRmAt": "image/png",
+            "unknown_vendor_thing": "ignored",
+        },
     )
     assert mixed.status_code == 200 and mixed.headers["content-type"] == "image/png"
     wrong_case_value = getmap(demo_client, LAYERS="true_color", CRS="CRS:84", BBOX=lonlat(box), WIDTH=8, HEIGHT=8)
     assert exception_code(wrong_case_value) == "LayerNotDefined"
-    wrong_format_case = getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=8, HEIGHT=8, FORMAT="IMAGE/PNG")
+    wrong_format_case = getmap(
+        demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=8, HEIGHT=8, FORMAT="IMAGE/PNG"
+    )
     assert exception_code(wrong_format_case) == "InvalidFormat"
 
 
@@ -107,7 +121,14 @@ def test_percent_escapes_and_plus_are_decoded(demo_client, demo) -> None:
 
 @pytest.mark.parametrize(
     "requested, expected",
-    [(None, "1.3.0"), ("100.0.0", "1.3.0"), ("1.3.0", "1.3.0"), ("1.2.0", "1.1.1"), ("1.1.1", "1.1.1"), ("0.0.0", "1.1.1")],
+    [
+        (None, "1.3.0"),
+        ("100.0.0", "1.3.0"),
+        ("1.3.0", "1.3.0"),
+        ("1.2.0", "1.1.1"),
+        ("1.1.1", "1.1.1"),
+        ("0.0.0", "1.1.1"),
+    ],
 )
 def test_version_negotiation(demo_client, requested, expected) -> None:
     params = {"SERVICE": "WMS", "REQUEST": "GetCapabilities"} | ({"VERSION": requested} if requested else {})
@@ -120,7 +141,9 @@ def test_update_sequence(demo_client) -> None:
     current = caps.get("updateSequence")
     same = demo_client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "UPDATESEQUENCE": current})
     assert exception_code(same) == "CurrentUpdateSequence"
-    newer = demo_client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "UPDATESEQUENCE": str(int(current) + 1)})
+    newer = demo_client.get(
+        "/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "UPDATESEQUENCE": str(int(current) + 1)}
+    )
     assert exception_code(newer) == "InvalidUpdateSequence"
     older = demo_client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "UPDATESEQUENCE": "0"})
     assert ET.fromstring(older.content).tag == f"{WMS}WMS_Capabilities"
@@ -135,7 +158,9 @@ def test_unknown_operation(demo_client) -> None:
 
 
 def test_capabilities_130(demo_client, demo) -> None:
-    response = demo_client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0", "FORMAT": "image/png"})
+    response = demo_client.get(
+        "/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "VERSION": "1.3.0", "FORMAT": "image/png"}
+    )
     assert response.headers["content-type"].startswith("text/xml")  # even with an odd FORMAT
     root = ET.fromstring(response.content)
     assert root.tag == f"{WMS}WMS_Capabilities" and root.get("version") == "1.3.0"
@@ -143,11 +168,25 @@ def test_capabilities_130(demo_client, demo) -> None:
     request = root.find(f"{WMS}Capability/{WMS}Request")
     assert [f.text for f in request.findall(f"{WMS}GetMap/{WMS}Format")] == ["image/png", "image/jpeg", "image/webp"]
     assert request.find("{http://www.opengis.net/sld}GetLegendGraphic") is not None
-    href = request.find(f"{WMS}GetMap/{WMS}DCPType/{WMS}HTTP/{WMS}Get/{WMS}OnlineResource").get("{http://www.w3.org/1999/xlink}href")
+    href = request.find(f"{WMS}GetMap/{WMS}DCPType/{WMS}HTTP/{WMS}Get/{WMS}OnlineResource").get(
+        "{http://www.w3.org/1999/xlink}href"
+    )
     assert href == "http://testserver/wms?"
     top = root.find(f"{WMS}Capability/{WMS}Layer")
     crs_list = [c.text for c in top.findall(f"{WMS}CRS")]
-    for code in ("EPSG:4326", "CRS:84", "EPSG:3857", "EPSG:4258", "EPSG:3035", "EPSG:25832", "EPSG:25833", "EPSG:32601", "EPSG:32660", "EPSG:32701", "EPSG:32760"):
+    for code in (
+        "EPSG:4326",
+        "CRS:84",
+        "EPSG:3857",
+        "EPSG:4258",
+        "EPSG:3035",
+        "EPSG:25832",
+        "EPSG:25833",
+        "EPSG:32601",
+        "EPSG:32660",
+        "EPSG:32701",
+        "EPSG:32760",
+    ):
         assert code in crs_list
     named = [layer for layer in root.iter(f"{WMS}Layer") if layer.find(f"{WMS}Name") is not None]
     names = {layer.find(f"{WMS}Name").text for layer in named}
@@ -157,7 +196,10 @@ def test_capabilities_130(demo_client, demo) -> None:
         assert layer.get("queryable") == "1"
         geo = layer.find(f"{WMS}EX_GeographicBoundingBox")
         west, east = float(geo.find(f"{WMS}westBoundLongitude").text), float(geo.find(f"{WMS}eastBoundLongitude").text)
-        south, north = float(geo.find(f"{WMS}southBoundLatitude").text), float(geo.find(f"{WMS}northBoundLatitude").text)
+        south, north = (
+            float(geo.find(f"{WMS}southBoundLatitude").text),
+            float(geo.find(f"{WMS}northBoundLatitude").text),
+        )
         assert west < east and south < north
         boxes = {b.get("CRS"): b for b in layer.findall(f"{WMS}BoundingBox")}
         assert set(boxes) == set(crs_list)
@@ -194,7 +236,9 @@ def test_capabilities_111(demo_client) -> None:
     latlon_box = layer.find("LatLonBoundingBox")
     assert float(box.get("minx")) == pytest.approx(float(latlon_box.get("minx")))  # lon first in 1.1.1
     assert [f.text for f in root.findall("Capability/Exception/Format")] == [
-        "application/vnd.ogc.se_xml", "application/vnd.ogc.se_inimage", "application/vnd.ogc.se_blank"
+        "application/vnd.ogc.se_xml",
+        "application/vnd.ogc.se_inimage",
+        "application/vnd.ogc.se_blank",
     ]
 
 
@@ -224,8 +268,16 @@ def test_crs84_pixels_are_georeferenced_to_1e4_degrees(demo_client, demo) -> Non
     box = inner_bbox(demo["meta"][product.id]["bounds"], 0.2)
     width, height = 120, 90
     response = getmap(
-        demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=width, HEIGHT=height,
-        PRODUCT=product.id, EXPRESSION="B04", RESCALE="0,1", TRANSPARENT="TRUE",
+        demo_client,
+        LAYERS="TRUE_COLOR",
+        CRS="CRS:84",
+        BBOX=lonlat(box),
+        WIDTH=width,
+        HEIGHT=height,
+        PRODUCT=product.id,
+        EXPRESSION="B04",
+        RESCALE="0,1",
+        TRANSPARENT="TRUE",
     )
     grey = decode(response.content)[..., 0].astype(int)
     band = next((product.path / "GRANULE").glob("*/IMG_DATA/R10m/*_B04_10m.jp2"))
@@ -259,8 +311,19 @@ def test_etrs89_utm_and_laea_areas(demo_client, demo) -> None:
     for code in ("EPSG:25832", "EPSG:32632", "EPSG:3035", "EPSG:3857"):
         x0, y0, x1, y1 = transform_bounds("EPSG:4326", code, *box)
         bbox_130 = f"{y0},{x0},{y1},{x1}" if code == "EPSG:3035" else f"{x0},{y0},{x1},{y1}"
-        new = getmap(demo_client, "1.3.0", LAYERS="TRUE_COLOR", CRS=code, BBOX=bbox_130, WIDTH=50, HEIGHT=50, TIME="2020-09-21")
-        old = getmap(demo_client, "1.1.1", LAYERS="TRUE_COLOR", SRS=code, BBOX=f"{x0},{y0},{x1},{y1}", WIDTH=50, HEIGHT=50, TIME="2020-09-21")
+        new = getmap(
+            demo_client, "1.3.0", LAYERS="TRUE_COLOR", CRS=code, BBOX=bbox_130, WIDTH=50, HEIGHT=50, TIME="2020-09-21"
+        )
+        old = getmap(
+            demo_client,
+            "1.1.1",
+            LAYERS="TRUE_COLOR",
+            SRS=code,
+            BBOX=f"{x0},{y0},{x1},{y1}",
+            WIDTH=50,
+            HEIGHT=50,
+            TIME="2020-09-21",
+        )
         a, b = decode(new.content), decode(old.content)
         assert np.array_equal(a, b), code
         assert (a[..., 3] == 255).all() and a[..., :3].std() > 5, code
@@ -272,7 +335,9 @@ def test_bbox_must_be_ordered(demo_client) -> None:
 
 
 def test_bbox_without_data_is_an_empty_image(demo_client) -> None:
-    transparent = getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="-60,-30,-59,-29", WIDTH=16, HEIGHT=16, TRANSPARENT="TRUE")
+    transparent = getmap(
+        demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="-60,-30,-59,-29", WIDTH=16, HEIGHT=16, TRANSPARENT="TRUE"
+    )
     assert (decode(transparent.content)[..., 3] == 0).all()
     white = getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="-60,-30,-59,-29", WIDTH=16, HEIGHT=16)
     assert (decode(white.content) == 255).all()
@@ -302,7 +367,12 @@ def test_missing_time_without_a_default(demo_archive) -> None:
     assert 'default="' not in caps
     response = getmap(client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=8, HEIGHT=8)
     assert exception_code(response) == "MissingDimensionValue"
-    assert getmap(client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=8, HEIGHT=8, TIME="2020-09-21").status_code == 200
+    assert (
+        getmap(
+            client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=8, HEIGHT=8, TIME="2020-09-21"
+        ).status_code
+        == 200
+    )
 
 
 def test_size_limit_refuses_before_drawing(demo_client, monkeypatch) -> None:
@@ -311,7 +381,9 @@ def test_size_limit_refuses_before_drawing(demo_client, monkeypatch) -> None:
     monkeypatch.setattr(tiler.wms, "draw_map", lambda *a, **k: pytest.fail("must not draw"))
     response = getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=100000, HEIGHT=100000)
     assert "4096" in response.text and response.headers["content-type"].startswith("text/xml")
-    assert getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=4097, HEIGHT=10).text.count("4096")
+    assert getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=4097, HEIGHT=10).text.count(
+        "4096"
+    )
 
 
 def test_not_transparent_fills_with_bgcolor(demo_client, demo) -> None:
@@ -319,10 +391,18 @@ def test_not_transparent_fills_with_bgcolor(demo_client, demo) -> None:
     # Half of this box lies west of every product.
     box = (w - (e - w), s, w + (e - w) * 0.5, n)
     for params, expected in (({}, (255, 255, 255)), ({"BGCOLOR": "0x00FF00"}, (0, 255, 0))):
-        image = decode(getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=40, HEIGHT=20, **params).content)
+        image = decode(
+            getmap(
+                demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=40, HEIGHT=20, **params
+            ).content
+        )
         assert (image[..., 3] == 255).all()
         assert (image[:, :5, :3] == expected).all()
-    transparent = decode(getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=40, HEIGHT=20, TRANSPARENT="TRUE").content)
+    transparent = decode(
+        getmap(
+            demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), WIDTH=40, HEIGHT=20, TRANSPARENT="TRUE"
+        ).content
+    )
     assert (transparent[:, :5, 3] == 0).all() and (transparent[:, -5:, 3] > 0).any()
 
 
@@ -341,7 +421,13 @@ def test_exception_formats(demo_client) -> None:
     image = decode(inimage.content)
     assert inimage.headers["content-type"] == "image/png" and image.shape == (40, 60, 4)
     assert (image[..., 0] > image[..., 1] + 100).any()  # red message text on white
-    inimage_111 = getmap(demo_client, "1.1.1", EXCEPTIONS="application/vnd.ogc.se_inimage", FORMAT="image/jpeg", **{**bad, "CRS": None, "SRS": "EPSG:4326"})
+    inimage_111 = getmap(
+        demo_client,
+        "1.1.1",
+        EXCEPTIONS="application/vnd.ogc.se_inimage",
+        FORMAT="image/jpeg",
+        **{**bad, "CRS": None, "SRS": "EPSG:4326"},
+    )
     assert inimage_111.headers["content-type"] == "image/jpeg"
     red = decode(getmap(demo_client, EXCEPTIONS="BLANK", BGCOLOR="0xFF0000", TRANSPARENT="FALSE", **bad).content)
     assert (red == (255, 0, 0, 255)).all()
@@ -354,7 +440,14 @@ def test_exception_formats(demo_client) -> None:
 
 def test_several_layers_are_drawn_in_order(demo_client, demo) -> None:
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
-    common = {"CRS": "CRS:84", "BBOX": lonlat(box), "WIDTH": 40, "HEIGHT": 40, "TIME": "2020-09-21", "TRANSPARENT": "TRUE"}
+    common = {
+        "CRS": "CRS:84",
+        "BBOX": lonlat(box),
+        "WIDTH": 40,
+        "HEIGHT": 40,
+        "TIME": "2020-09-21",
+        "TRANSPARENT": "TRUE",
+    }
     scl = decode(getmap(demo_client, LAYERS="SCL", **common).content)
     both = decode(getmap(demo_client, LAYERS="TRUE_COLOR,SCL", **common).content)
     reverse = decode(getmap(demo_client, LAYERS="SCL,TRUE_COLOR", **common).content)
@@ -368,18 +461,32 @@ def test_several_layers_are_drawn_in_order(demo_client, demo) -> None:
 def test_resx_resy_in_metres(demo_client, demo) -> None:
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
     x0, y0, _, _ = transform_bounds("EPSG:4326", "EPSG:32632", *box)
-    response = getmap(demo_client, LAYERS="TRUE_COLOR", CRS="EPSG:32632", BBOX=f"{x0},{y0},{x0 + 200},{y0 + 100}", RESX="10m", RESY="10m")
+    response = getmap(
+        demo_client,
+        LAYERS="TRUE_COLOR",
+        CRS="EPSG:32632",
+        BBOX=f"{x0},{y0},{x0 + 200},{y0 + 100}",
+        RESX="10m",
+        RESY="10m",
+    )
     assert decode(response.content).shape[:2] == (10, 20)
     degrees = getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX=lonlat(box), RESX="20m", RESY="20m")
     height, width = decode(degrees.content).shape[:2]
-    assert 2 < width and 2 < height
+    assert width > 2 and height > 2
 
 
 def test_maxcc_priority_and_product(demo_client, demo) -> None:
     first, second = demo["first"], demo["second"]
     a, b = demo["meta"][first.id]["bounds"], demo["meta"][second.id]["bounds"]
     overlap = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
-    common = {"LAYERS": "TRUE_COLOR", "CRS": "CRS:84", "BBOX": lonlat(overlap), "WIDTH": 20, "HEIGHT": 40, "TRANSPARENT": "TRUE"}
+    common = {
+        "LAYERS": "TRUE_COLOR",
+        "CRS": "CRS:84",
+        "BBOX": lonlat(overlap),
+        "WIDTH": 20,
+        "HEIGHT": 40,
+        "TRANSPARENT": "TRUE",
+    }
     newest = decode(getmap(demo_client, **common).content)
     oldest = decode(getmap(demo_client, PRIORITY="leastRecent", **common).content)
     only_second = decode(getmap(demo_client, PRODUCT=second.id, **common).content)
@@ -399,7 +506,14 @@ def test_maxcc_priority_and_product(demo_client, demo) -> None:
 
 def test_quality_gain_gamma_and_resampling(demo_client, demo) -> None:
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"], 0.45)
-    common = {"LAYERS": "TRUE_COLOR", "CRS": "CRS:84", "BBOX": lonlat(box), "WIDTH": 200, "HEIGHT": 200, "TIME": "2020-09-21"}
+    common = {
+        "LAYERS": "TRUE_COLOR",
+        "CRS": "CRS:84",
+        "BBOX": lonlat(box),
+        "WIDTH": 200,
+        "HEIGHT": 200,
+        "TIME": "2020-09-21",
+    }
     small = getmap(demo_client, FORMAT="image/jpeg", QUALITY="10", **common)
     large = getmap(demo_client, FORMAT="image/jpeg", QUALITY="95", **common)
     assert len(small.content) < len(large.content)
@@ -418,8 +532,17 @@ def test_quality_gain_gamma_and_resampling(demo_client, demo) -> None:
 
 def test_expression_rescale_colormap(demo_client, demo) -> None:
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
-    common = {"LAYERS": "TRUE_COLOR", "CRS": "CRS:84", "BBOX": lonlat(box), "WIDTH": 32, "HEIGHT": 32, "TIME": "2020-09-21"}
-    ndvi = decode(getmap(demo_client, EXPRESSION="(B08-B04)/(B08+B04)", RESCALE="-1,1", COLORMAP="viridis", **common).content)
+    common = {
+        "LAYERS": "TRUE_COLOR",
+        "CRS": "CRS:84",
+        "BBOX": lonlat(box),
+        "WIDTH": 32,
+        "HEIGHT": 32,
+        "TIME": "2020-09-21",
+    }
+    ndvi = decode(
+        getmap(demo_client, EXPRESSION="(B08-B04)/(B08+B04)", RESCALE="-1,1", COLORMAP="viridis", **common).content
+    )
     assert len(np.unique(ndvi.reshape(-1, 4), axis=0)) > 5
     refused = getmap(demo_client, EXPRESSION="__import__('os')", **common)
     assert exception_code(refused) is None and "expression" in refused.text
@@ -438,8 +561,16 @@ def test_feature_info_lists_the_stack_with_values(demo_client, demo) -> None:
     a, b = demo["meta"][first.id]["bounds"], demo["meta"][second.id]["bounds"]
     overlap = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
     response = getfeatureinfo(
-        demo_client, LAYERS="NDVI", QUERY_LAYERS="NDVI", CRS="CRS:84", BBOX=lonlat(overlap), WIDTH=11, HEIGHT=11,
-        I=5, J=5, INFO_FORMAT="application/json",
+        demo_client,
+        LAYERS="NDVI",
+        QUERY_LAYERS="NDVI",
+        CRS="CRS:84",
+        BBOX=lonlat(overlap),
+        WIDTH=11,
+        HEIGHT=11,
+        I=5,
+        J=5,
+        INFO_FORMAT="application/json",
     )
     info = response.json()["layers"][0]
     assert info["layer"] == "sentinel-2-l2a:NDVI"
@@ -464,8 +595,18 @@ def test_feature_info_lists_the_stack_with_values(demo_client, demo) -> None:
 def test_feature_info_formats(demo_client, demo, info_format) -> None:
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
     response = getfeatureinfo(
-        demo_client, "1.1.1", LAYERS="SCL", QUERY_LAYERS="SCL", SRS="EPSG:4326", BBOX=lonlat(box), WIDTH=10, HEIGHT=10,
-        X=5, Y=5, INFO_FORMAT=info_format, TIME="2020-09-21",
+        demo_client,
+        "1.1.1",
+        LAYERS="SCL",
+        QUERY_LAYERS="SCL",
+        SRS="EPSG:4326",
+        BBOX=lonlat(box),
+        WIDTH=10,
+        HEIGHT=10,
+        X=5,
+        Y=5,
+        INFO_FORMAT=info_format,
+        TIME="2020-09-21",
     )
     assert response.headers["content-type"].startswith(info_format)
     assert demo["first"].id in response.text
@@ -474,12 +615,31 @@ def test_feature_info_formats(demo_client, demo, info_format) -> None:
 
 
 def test_feature_info_exceptions(demo_client) -> None:
-    common = {"LAYERS": "NDVI", "QUERY_LAYERS": "NDVI", "CRS": "CRS:84", "BBOX": "11,50,12,51", "WIDTH": 10, "HEIGHT": 10, "I": 3, "J": 3}
+    common = {
+        "LAYERS": "NDVI",
+        "QUERY_LAYERS": "NDVI",
+        "CRS": "CRS:84",
+        "BBOX": "11,50,12,51",
+        "WIDTH": 10,
+        "HEIGHT": 10,
+        "I": 3,
+        "J": 3,
+    }
     assert exception_code(getfeatureinfo(demo_client, INFO_FORMAT="image/png", **common)) == "InvalidFormat"
-    assert exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "I": 10})) == "InvalidPoint"
-    assert exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "J": -1})) == "InvalidPoint"
-    assert exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "QUERY_LAYERS": "SCL"})) == "LayerNotQueryable"
-    assert exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "QUERY_LAYERS": "NOPE"})) == "LayerNotDefined"
+    assert (
+        exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "I": 10})) == "InvalidPoint"
+    )
+    assert (
+        exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "J": -1})) == "InvalidPoint"
+    )
+    assert (
+        exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "QUERY_LAYERS": "SCL"}))
+        == "LayerNotQueryable"
+    )
+    assert (
+        exception_code(getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "QUERY_LAYERS": "NOPE"}))
+        == "LayerNotDefined"
+    )
     missing = getfeatureinfo(demo_client, INFO_FORMAT="text/plain", **{**common, "QUERY_LAYERS": None})
     assert "QUERY_LAYERS" in missing.text
 
@@ -489,7 +649,16 @@ def test_feature_info_exceptions(demo_client) -> None:
 
 def test_legend_graphics(demo_client) -> None:
     def legend(layer):
-        response = demo_client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": "1.3.0", "FORMAT": "image/png", "LAYER": layer})
+        response = demo_client.get(
+            "/wms",
+            params={
+                "SERVICE": "WMS",
+                "REQUEST": "GetLegendGraphic",
+                "VERSION": "1.3.0",
+                "FORMAT": "image/png",
+                "LAYER": layer,
+            },
+        )
         assert response.headers["content-type"] == "image/png"
         return decode(response.content)
 
@@ -499,7 +668,9 @@ def test_legend_graphics(demo_client) -> None:
     ndvi = legend("sentinel-2-l2a:NDVI")
     assert len({tuple(c) for c in ndvi[..., :3].reshape(-1, 3)}) > 15  # a stepped ramp
     assert (ndvi[..., :3] == (0, 69, 0)).all(-1).any()  # the top colour, [0, 0.27, 0]
-    unknown = demo_client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": "1.3.0", "LAYER": "NOPE"})
+    unknown = demo_client.get(
+        "/wms", params={"SERVICE": "WMS", "REQUEST": "GetLegendGraphic", "VERSION": "1.3.0", "LAYER": "NOPE"}
+    )
     assert exception_code(unknown) == "LayerNotDefined"
 
 
@@ -510,11 +681,17 @@ def test_middleware_errors_are_ogc_exceptions(demo_archive, tmp_path) -> None:
     from starlette.testclient import TestClient
 
     root, _ = demo_archive
-    client = TestClient(create_app(Settings(data_roots=(root,), catalog=tmp_path / "c.sqlite", api_keys=("secret",), max_query_length=300)))
+    client = TestClient(
+        create_app(
+            Settings(data_roots=(root,), catalog=tmp_path / "c.sqlite", api_keys=("secret",), max_query_length=300)
+        )
+    )
     no_key = client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"})
     assert no_key.status_code == 401 and ET.fromstring(no_key.content).tag == f"{OGC}ServiceExceptionReport"
     wmts = client.get("/wmts", params={"SERVICE": "WMTS", "REQUEST": "GetCapabilities"})
-    assert wmts.status_code == 401 and ET.fromstring(wmts.content).tag == "{http://www.opengis.net/ows/1.1}ExceptionReport"
+    assert (
+        wmts.status_code == 401 and ET.fromstring(wmts.content).tag == "{http://www.opengis.net/ows/1.1}ExceptionReport"
+    )
     too_long = client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetMap", "LAYERS": "X" * 400})
     assert too_long.status_code == 414 and "ServiceExceptionReport" in too_long.text
     with_key = client.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities", "key": "secret"})
@@ -579,8 +756,12 @@ def test_layers_are_drawn_over_each_other_and_over_the_background(demo_client, d
     both = decode(getmap(demo_client, LAYERS="TRUE_COLOR,NDVI", STYLES=",", **common).content)
     assert (top[..., 3] == 0).any() and (top[..., 3] == 255).any() and set(np.unique(top[..., 3])) <= {0, 255}
     np.testing.assert_array_equal(both, np.where(top[..., 3:4] == 255, top, bottom))
-    red = decode(getmap(demo_client, LAYERS="TRUE_COLOR", **{**common, "TRANSPARENT": "FALSE", "BGCOLOR": "0xFF1020"}).content)
-    np.testing.assert_array_equal(red, np.where(bottom[..., 3:4] == 255, bottom, np.array([255, 16, 32, 255], np.uint8)))
+    red = decode(
+        getmap(demo_client, LAYERS="TRUE_COLOR", **{**common, "TRANSPARENT": "FALSE", "BGCOLOR": "0xFF1020"}).content
+    )
+    np.testing.assert_array_equal(
+        red, np.where(bottom[..., 3:4] == 255, bottom, np.array([255, 16, 32, 255], np.uint8))
+    )
 
 
 def test_over_keeps_straight_alpha() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import morecantile
 import numpy as np
 import pytest
@@ -15,7 +14,9 @@ from tests.pixels import decode
 @pytest.fixture(scope="module")
 def l2a(demo_archive):
     _, products = demo_archive
-    return next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe" and p.baseline == "02.14")
+    return next(
+        p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe" and p.baseline == "02.14"
+    )
 
 
 @pytest.mark.parametrize("version", ["1.1.1", "1.3.0"])
@@ -28,14 +29,35 @@ def test_owslib_reads_capabilities_map_and_feature_info(demo_server, l2a, versio
     assert "2020-09-21" in layer.timepositions
     west, south, east, north = layer.boundingBoxWGS84
     assert west < east and south < north
-    box = (west + (east - west) * 0.1, south + (north - south) * 0.4, west + (east - west) * 0.3, south + (north - south) * 0.6)
+    box = (
+        west + (east - west) * 0.1,
+        south + (north - south) * 0.4,
+        west + (east - west) * 0.3,
+        south + (north - south) * 0.6,
+    )
     srs = "CRS:84" if version == "1.3.0" else "EPSG:4326"
-    image = wms.getmap(layers=["sentinel-2-l2a:NDVI"], styles=[""], srs=srs, bbox=box, size=(64, 48), format="image/png", transparent=True, time="2020-09-21")
+    image = wms.getmap(
+        layers=["sentinel-2-l2a:NDVI"],
+        styles=[""],
+        srs=srs,
+        bbox=box,
+        size=(64, 48),
+        format="image/png",
+        transparent=True,
+        time="2020-09-21",
+    )
     pixels = decode(image.read())
     assert pixels.shape == (48, 64, 4) and pixels[..., 3].mean() > 0
     info = wms.getfeatureinfo(
-        layers=["sentinel-2-l2a:NDVI"], query_layers=["sentinel-2-l2a:NDVI"], srs=srs, bbox=box, size=(64, 48),
-        format="image/png", info_format="application/json", xy=(32, 24), styles=[""],
+        layers=["sentinel-2-l2a:NDVI"],
+        query_layers=["sentinel-2-l2a:NDVI"],
+        srs=srs,
+        bbox=box,
+        size=(64, 48),
+        format="image/png",
+        info_format="application/json",
+        xy=(32, 24),
+        styles=[""],
     )
     body = info.read().decode()
     assert l2a.id in body and '"value"' in body
@@ -69,7 +91,11 @@ def test_gdal_wms_driver_matches_the_tile_route(demo_server, demo_client, l2a) -
         assert src.crs.to_epsg() == 3857
         assert src.bounds.left == pytest.approx(x0) and src.bounds.top == pytest.approx(y1)
         via_gdal = np.moveaxis(src.read(), 0, -1)
-    via_tiles = decode(demo_client.get(f"/tiles/{tile.z}/{tile.x}/{tile.y}.png", params={"product": l2a.id, "layer": "TRUE_COLOR"}).content)
+    via_tiles = decode(
+        demo_client.get(
+            f"/tiles/{tile.z}/{tile.x}/{tile.y}.png", params={"product": l2a.id, "layer": "TRUE_COLOR"}
+        ).content
+    )
     assert via_gdal[..., 3].mean() > 200
     assert np.array_equal(via_gdal, via_tiles)
 
@@ -85,7 +111,12 @@ def test_qgis_opens_the_wms_layer_and_draws_the_same_map(demo_server, demo_clien
 
     meta = demo_client.get(f"/products/{l2a.id}").json()
     west, south, east, north = meta["bounds"]
-    inner = (west + (east - west) * 0.2, south + (north - south) * 0.2, west + (east - west) * 0.8, south + (north - south) * 0.8)
+    inner = (
+        west + (east - west) * 0.2,
+        south + (north - south) * 0.2,
+        west + (east - west) * 0.8,
+        south + (north - south) * 0.8,
+    )
     x0, y0, x1, y1 = transform_bounds("EPSG:4326", "EPSG:25832", *inner)
     out = tmp_path / "qgis.png"
     script = Path(__file__).with_name("qgis_client.py")

@@ -21,7 +21,9 @@ def centre_tile(demo_app, demo_archive):
     from starlette.testclient import TestClient
 
     _, products = demo_archive
-    first = next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe" and p.baseline == "02.14")
+    first = next(
+        p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe" and p.baseline == "02.14"
+    )
     west, south, east, north = TestClient(demo_app).get(f"/products/{first.id}").json()["bounds"]
     return morecantile.tms.get("WebMercatorQuad").tile((west + east) / 2, (south + north) / 2, 16)
 
@@ -36,7 +38,10 @@ def test_capabilities_kvp_and_rest(demo_client) -> None:
     layers = {layer.find(f"{OWS}Identifier").text: layer for layer in root.iter(f"{WMTS}Layer")}
     assert "sentinel-2-l2a:NDVI" in layers and "sentinel-2-l1c:TRUE_COLOR" in layers
     layer = layers["sentinel-2-l2a:TRUE_COLOR"]
-    assert {link.find(f"{WMTS}TileMatrixSet").text for link in layer.findall(f"{WMTS}TileMatrixSetLink")} == {"WebMercatorQuad", "WorldCRS84Quad"}
+    assert {link.find(f"{WMTS}TileMatrixSet").text for link in layer.findall(f"{WMTS}TileMatrixSetLink")} == {
+        "WebMercatorQuad",
+        "WorldCRS84Quad",
+    }
     dimension = layer.find(f"{WMTS}Dimension")
     assert dimension.find(f"{OWS}Identifier").text == "Time"
     values = [v.text for v in dimension.findall(f"{WMTS}Value")]
@@ -55,12 +60,24 @@ def test_capabilities_kvp_and_rest(demo_client) -> None:
 
 def test_get_tile_kvp_and_rest_share_the_tile_pipeline(demo_client, centre_tile) -> None:
     t = centre_tile
-    xyz = demo_client.get(f"/tiles/{t.z}/{t.x}/{t.y}.png", params={"collection": "sentinel-2-l2a", "layer": "NDVI", "time": "2020-09-21"})
+    xyz = demo_client.get(
+        f"/tiles/{t.z}/{t.x}/{t.y}.png", params={"collection": "sentinel-2-l2a", "layer": "NDVI", "time": "2020-09-21"}
+    )
     kvp = demo_client.get(
         "/wmts",
-        params={"SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": "sentinel-2-l2a:NDVI", "STYLE": "default",
-                "FORMAT": "image/png", "TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": t.z, "TILEROW": t.y, "TILECOL": t.x,
-                "TIME": "2020-09-21"},
+        params={
+            "SERVICE": "WMTS",
+            "REQUEST": "GetTile",
+            "VERSION": "1.0.0",
+            "LAYER": "sentinel-2-l2a:NDVI",
+            "STYLE": "default",
+            "FORMAT": "image/png",
+            "TILEMATRIXSET": "WebMercatorQuad",
+            "TILEMATRIX": t.z,
+            "TILEROW": t.y,
+            "TILECOL": t.x,
+            "TIME": "2020-09-21",
+        },
     )
     rest = demo_client.get(f"/wmts/1.0.0/sentinel-2-l2a:NDVI/default/2020-09-21/WebMercatorQuad/{t.z}/{t.y}/{t.x}.png")
     assert xyz.headers["x-cache"] == "miss"
@@ -70,8 +87,18 @@ def test_get_tile_kvp_and_rest_share_the_tile_pipeline(demo_client, centre_tile)
 
 
 def test_get_tile_errors(demo_client) -> None:
-    base = {"SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": "sentinel-2-l2a:NDVI", "STYLE": "default",
-            "FORMAT": "image/png", "TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": 3, "TILEROW": 2, "TILECOL": 4}
+    base = {
+        "SERVICE": "WMTS",
+        "REQUEST": "GetTile",
+        "VERSION": "1.0.0",
+        "LAYER": "sentinel-2-l2a:NDVI",
+        "STYLE": "default",
+        "FORMAT": "image/png",
+        "TILEMATRIXSET": "WebMercatorQuad",
+        "TILEMATRIX": 3,
+        "TILEROW": 2,
+        "TILECOL": 4,
+    }
 
     def code(response):
         node = ET.fromstring(response.content).find(f"{OWS}Exception")
@@ -80,9 +107,21 @@ def test_get_tile_errors(demo_client) -> None:
     assert code(demo_client.get("/wmts", params={**base, "TILEROW": 8})) == (400, "TileOutOfRange", "TILEROW")
     assert code(demo_client.get("/wmts", params={**base, "TILEMATRIX": 40})) == (400, "TileOutOfRange", "TILEMATRIX")
     assert code(demo_client.get("/wmts", params={**base, "LAYER": "NOPE"})) == (400, "InvalidParameterValue", "LAYER")
-    assert code(demo_client.get("/wmts", params={**base, "FORMAT": "image/gif"})) == (400, "InvalidParameterValue", "FORMAT")
-    assert code(demo_client.get("/wmts", params={**base, "TILEMATRIXSET": "Nope"})) == (400, "InvalidParameterValue", "TILEMATRIXSET")
-    assert code(demo_client.get("/wmts", params={**base, "REQUEST": "GetFeatureInfo"})) == (501, "OperationNotSupported", "REQUEST")
+    assert code(demo_client.get("/wmts", params={**base, "FORMAT": "image/gif"})) == (
+        400,
+        "InvalidParameterValue",
+        "FORMAT",
+    )
+    assert code(demo_client.get("/wmts", params={**base, "TILEMATRIXSET": "Nope"})) == (
+        400,
+        "InvalidParameterValue",
+        "TILEMATRIXSET",
+    )
+    assert code(demo_client.get("/wmts", params={**base, "REQUEST": "GetFeatureInfo"})) == (
+        501,
+        "OperationNotSupported",
+        "REQUEST",
+    )
     assert code(demo_client.get("/wmts", params={"SERVICE": "WMTS"})) == (400, "MissingParameterValue", "REQUEST")
     assert code(demo_client.get("/wmts", params={**base, "TIME": "never"}))[:2] == (400, "InvalidParameterValue")
 
@@ -93,7 +132,11 @@ def test_owslib_wmts_client_reads_a_tile(demo_server, centre_tile) -> None:
     assert "sentinel-2-l2a:TRUE_COLOR" in service.contents
     assert "WebMercatorQuad" in service.tilematrixsets
     tile = service.gettile(
-        layer="sentinel-2-l2a:TRUE_COLOR", tilematrixset="WebMercatorQuad", tilematrix=str(t.z), row=t.y, column=t.x,
+        layer="sentinel-2-l2a:TRUE_COLOR",
+        tilematrixset="WebMercatorQuad",
+        tilematrix=str(t.z),
+        row=t.y,
+        column=t.x,
         format="image/png",
     )
     image = decode(tile.read())

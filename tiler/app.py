@@ -85,7 +85,9 @@ def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) 
         Middleware(QueryLengthLimit, max_length=settings.max_query_length),
     ]
     if settings.api_keys:
-        middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota_per_minute=settings.api_quota_per_minute))
+        middleware.append(
+            Middleware(ApiKeyAuth, keys=settings.api_keys, quota_per_minute=settings.api_quota_per_minute)
+        )
     app = Starlette(
         routes=[*routes, *wms.routes, *wmts.routes, *observability.routes],
         middleware=middleware,

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -149,7 +149,7 @@ def footprint_bbox(product: Product) -> BBox:
 
 
 def _epoch(value: datetime) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +443,7 @@ class SqliteCatalog:
     @staticmethod
     def _mark_complete(db: sqlite3.Connection) -> None:
         """Recorded only when an update ran to its end: an interrupted first build is redone."""
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('updated', ?)", (datetime.now(timezone.utc).isoformat(),))
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('updated', ?)", (datetime.now(UTC).isoformat(),))
 
     def _read_one(
         self, db: sqlite3.Connection, candidate: Candidate, signature: str, known: dict[str, str], report: IndexReport

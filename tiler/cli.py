@@ -81,7 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     def server_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default=None, help=f"address to listen on (env {ENV_PREFIX}HOST, default 127.0.0.1)")
         p.add_argument("--port", type=int, default=None, help=f"port (env {ENV_PREFIX}PORT, default 8000)")
-        p.add_argument("--workers", type=int, default=None, help=f"worker processes (env {ENV_PREFIX}WORKERS, default 1)")
+        p.add_argument(
+            "--workers", type=int, default=None, help=f"worker processes (env {ENV_PREFIX}WORKERS, default 1)"
+        )
 
     serve = commands.add_parser("serve", help="serve the products found under the data roots")
     serve.add_argument("--data", type=Path, action="append", default=[], metavar="DIR", help="a data root (repeatable)")
@@ -89,10 +91,17 @@ def main(argv: list[str] | None = None) -> None:
 
     index = commands.add_parser("index", help="build or update the catalog of the products under data roots")
     index.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="data roots, as given to serve --data")
-    index.add_argument("--catalog", type=Path, default=None, help=f"catalog file (env {ENV_PREFIX}CATALOG, default: in ~/.cache/eo-tiler)")
+    index.add_argument(
+        "--catalog",
+        type=Path,
+        default=None,
+        help=f"catalog file (env {ENV_PREFIX}CATALOG, default: in ~/.cache/eo-tiler)",
+    )
 
     demo = commands.add_parser("demo", help="generate a synthetic demo archive once, then serve it")
-    demo.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo archive lives (default ./demo-data)")
+    demo.add_argument(
+        "--dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo archive lives (default ./demo-data)"
+    )
     demo.add_argument("--size", type=int, default=1200, help="10 m raster size in pixels (multiple of 6)")
     server_options(demo)
 

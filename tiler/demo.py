@@ -42,17 +42,17 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import rasterio
 from rasterio.transform import Affine
 from rasterio.warp import transform as warp_transform
 
-__all__ = ["DemoProduct", "generate_archive", "GENERATOR_VERSION", "MANIFEST_NAME"]
+__all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
 GENERATOR_VERSION = 1
 MANIFEST_NAME = "demo-manifest.json"
@@ -81,26 +81,83 @@ class DemoProduct:
 BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 _BI = {b: i for i, b in enumerate(BANDS)}
 NATIVE_RES = {
-    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20,
-    "B08": 10, "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20,
+    "B01": 60,
+    "B02": 10,
+    "B03": 10,
+    "B04": 10,
+    "B05": 20,
+    "B06": 20,
+    "B07": 20,
+    "B08": 10,
+    "B8A": 20,
+    "B09": 60,
+    "B10": 60,
+    "B11": 20,
+    "B12": 20,
 }
 # physicalBand, MIN, MAX, CENTRAL wavelength (nm), as in the real MTD_MSIL2A.xml
 _WAVE = {
-    "B01": ("B1", 412, 456, 442.7), "B02": ("B2", 456, 533, 492.7), "B03": ("B3", 538, 583, 559.8),
-    "B04": ("B4", 646, 684, 664.6), "B05": ("B5", 695, 714, 704.1), "B06": ("B6", 731, 749, 740.5),
-    "B07": ("B7", 769, 797, 782.8), "B08": ("B8", 760, 907, 832.8), "B8A": ("B8A", 837, 881, 864.7),
-    "B09": ("B9", 932, 958, 945.1), "B10": ("B10", 1337, 1412, 1373.5),
-    "B11": ("B11", 1539, 1682, 1613.7), "B12": ("B12", 2078, 2320, 2202.4),
+    "B01": ("B1", 412, 456, 442.7),
+    "B02": ("B2", 456, 533, 492.7),
+    "B03": ("B3", 538, 583, 559.8),
+    "B04": ("B4", 646, 684, 664.6),
+    "B05": ("B5", 695, 714, 704.1),
+    "B06": ("B6", 731, 749, 740.5),
+    "B07": ("B7", 769, 797, 782.8),
+    "B08": ("B8", 760, 907, 832.8),
+    "B8A": ("B8A", 837, 881, 864.7),
+    "B09": ("B9", 932, 958, 945.1),
+    "B10": ("B10", 1337, 1412, 1373.5),
+    "B11": ("B11", 1539, 1682, 1613.7),
+    "B12": ("B12", 2078, 2320, 2202.4),
 }
 _SOLAR_IRRADIANCE = {
-    "S2A": (1884.69, 1959.66, 1823.24, 1512.06, 1424.64, 1287.61, 1162.08, 1041.63, 955.32,
-            812.92, 367.15, 245.59, 85.25),
-    "S2B": (1874.30, 1959.75, 1824.93, 1512.79, 1425.78, 1291.13, 1175.57, 1041.28, 953.93,
-            817.58, 365.41, 247.08, 87.75),
+    "S2A": (
+        1884.69,
+        1959.66,
+        1823.24,
+        1512.06,
+        1424.64,
+        1287.61,
+        1162.08,
+        1041.63,
+        955.32,
+        812.92,
+        367.15,
+        245.59,
+        85.25,
+    ),
+    "S2B": (
+        1874.30,
+        1959.75,
+        1824.93,
+        1512.79,
+        1425.78,
+        1291.13,
+        1175.57,
+        1041.28,
+        953.93,
+        817.58,
+        365.41,
+        247.08,
+        87.75,
+    ),
 }
-_PHYSICAL_GAINS = (4.10589348, 3.75167664, 4.17821228, 4.50978749, 5.19090354, 4.85492584,
-                   4.51619442, 6.13591171, 5.1160038, 8.49525017, 54.83199041, 35.15974393,
-                   106.2130944)
+_PHYSICAL_GAINS = (
+    4.10589348,
+    3.75167664,
+    4.17821228,
+    4.50978749,
+    5.19090354,
+    4.85492584,
+    4.51619442,
+    6.13591171,
+    5.1160038,
+    8.49525017,
+    54.83199041,
+    35.15974393,
+    106.2130944,
+)
 
 # STAC asset keys (common names), eo:bands centre/FWHM (µm) and titles, as in the real item
 _STAC_BANDS = {
@@ -154,14 +211,19 @@ _S = {
 _S = {k: np.array(v, dtype=np.float32) for k, v in _S.items()}
 # per class: endmember A, B (mixed in by t1) and C (mixed in by t2)
 _TA = np.stack([_S["water_clear"], _S["conifer"], _S["crop_sparse"], _S["grass_dry"], _S["soil_moist"], _S["asphalt"]])
-_TB = np.stack([_S["water_turbid"], _S["deciduous"], _S["crop_dense"], _S["grass_lush"], _S["soil_dry"], _S["concrete"]])
+_TB = np.stack(
+    [_S["water_turbid"], _S["deciduous"], _S["crop_dense"], _S["grass_lush"], _S["soil_dry"], _S["concrete"]]
+)
 _TC = np.stack([_S["water_clear"], _S["conifer"], _S["crop_sparse"], _S["grass_dry"], _S["soil_moist"], _S["roof_red"]])
 # and D (mixed in by t3): gardens and street trees in towns
-_TD = np.stack([_S["water_clear"], _S["conifer"], _S["crop_sparse"], _S["grass_dry"], _S["soil_moist"], _S["grass_lush"]])
+_TD = np.stack(
+    [_S["water_clear"], _S["conifer"], _S["crop_sparse"], _S["grass_dry"], _S["soil_moist"], _S["grass_lush"]]
+)
 # top of atmosphere (L1C): toa = boa * T + P * haze
 _TOA_T = np.array([0.85, 0.88, 0.91, 0.93, 0.94, 0.95, 0.955, 0.96, 0.96, 0.62, 1.0, 0.97, 0.96], dtype=np.float32)
-_TOA_P = np.array([0.080, 0.060, 0.040, 0.026, 0.022, 0.018, 0.016, 0.014, 0.013, 0.010, 0.0, 0.005, 0.002],
-                  dtype=np.float32)
+_TOA_P = np.array(
+    [0.080, 0.060, 0.040, 0.026, 0.022, 0.018, 0.016, 0.014, 0.013, 0.010, 0.0, 0.005, 0.002], dtype=np.float32
+)
 
 # --------------------------------------------------------------------------------------
 # Deterministic value noise
@@ -240,8 +302,9 @@ _LAND_SEED = 20200921
 
 def _river_centre(u: np.ndarray) -> np.ndarray:
     n = _value_noise(u * np.float32(3.1) + np.float32(7.7), np.full_like(u, 0.37), _LAND_SEED + 5) - 0.5
-    return (-0.55 + 0.13 * np.sin(2 * np.pi * u / 1.1 + 0.4) + 0.05 * np.sin(2 * np.pi * u / 0.43 + 2.1)
-            + 0.09 * n).astype(np.float32)
+    return (
+        -0.55 + 0.13 * np.sin(2 * np.pi * u / 1.1 + 0.4) + 0.05 * np.sin(2 * np.pi * u / 0.43 + 2.1) + 0.09 * n
+    ).astype(np.float32)
 
 
 def _town_texture(u, v, urban_d, is_urban, t1, t2, t3, m, fine) -> None:
@@ -273,16 +336,17 @@ def _town_texture(u, v, urban_d, is_urban, t1, t2, t3, m, fine) -> None:
     m[is_urban] = 1.0 + 0.1 * fine[is_urban]
 
 
-def _by_rows(fn: Callable[..., dict[str, np.ndarray]], u: np.ndarray, v: np.ndarray, *args,
-             rows: int = 128) -> dict[str, np.ndarray]:
+def _by_rows(
+    fn: Callable[..., dict[str, np.ndarray]], u: np.ndarray, v: np.ndarray, *args, rows: int = 128
+) -> dict[str, np.ndarray]:
     """Apply a pointwise field function to blocks of rows (bounds the memory of temporaries)."""
     out: dict[str, np.ndarray] = {}
     for r0 in range(0, u.shape[0], rows):
-        part = fn(u[r0:r0 + rows], v[r0:r0 + rows], *args)
+        part = fn(u[r0 : r0 + rows], v[r0 : r0 + rows], *args)
         for k, a in part.items():
             if k not in out:
                 out[k] = np.empty(u.shape, dtype=a.dtype)
-            out[k][r0:r0 + rows] = a
+            out[k][r0 : r0 + rows] = a
     return out
 
 
@@ -341,7 +405,7 @@ def _landscape_rows(u: np.ndarray, v: np.ndarray, size: int, season: str) -> dic
     forest = _fbm(u, v, S + 3, 2.2, 5, size)
     forest += 0.55 * np.exp(-((u - 0.78) ** 2 + (v + 0.12) ** 2) / 0.02)
     forest += 0.35 * np.exp(-((u - 2.05) ** 2 + (v + 0.15) ** 2) / 0.008)
-    forest += 0.25 * np.exp(-(dist_river / 0.06) ** 2) * (np.sin(u * 9.0) > 0.2)
+    forest += 0.25 * np.exp(-((dist_river / 0.06) ** 2)) * (np.sin(u * 9.0) > 0.2)
     is_forest = forest > 0.33
     cls[is_forest] = FOREST
     kind = _fbm(u, v, S + 4, 5.0, 2, size)
@@ -349,8 +413,16 @@ def _landscape_rows(u: np.ndarray, v: np.ndarray, size: int, season: str) -> dic
     m[is_forest] = 0.9 + 0.2 * fine[is_forest] + 0.05 * (forest[is_forest] - 0.33)
 
     # ---- towns and villages (urban with parks)
-    towns = ((1.36, -0.36, 0.17), (2.42, -0.42, 0.22), (0.16, -0.80, 0.05), (0.68, -0.10, 0.06),
-             (1.10, -0.86, 0.05), (2.10, -0.95, 0.05), (0.52, -0.92, 0.04), (1.72, -0.08, 0.045))
+    towns = (
+        (1.36, -0.36, 0.17),
+        (2.42, -0.42, 0.22),
+        (0.16, -0.80, 0.05),
+        (0.68, -0.10, 0.06),
+        (1.10, -0.86, 0.05),
+        (2.10, -0.95, 0.05),
+        (0.52, -0.92, 0.04),
+        (1.72, -0.08, 0.045),
+    )
     tn = _fbm(u, v, S + 6, 6.0, 3, size)
     urban_d = np.full(shape, 9.0, dtype=np.float32)
     for cu, cv, r in towns:
@@ -382,8 +454,12 @@ def _landscape_rows(u: np.ndarray, v: np.ndarray, size: int, season: str) -> dic
     is_lake = np.zeros(shape, dtype=bool)
     lake_t = np.zeros(shape, dtype=np.float32)  # turbid/shallow near the shore
     # (centre u, v, semi-axes a, b, rotation, superellipse exponent)
-    lakes = ((0.33, -0.30, 0.13, 0.09, 0.45, 2.0), (2.46, -0.86, 0.07, 0.05, 0.2, 4.0),
-             (2.63, -0.47, 0.05, 0.08, -0.3, 4.0), (1.60, -0.20, 0.035, 0.028, 0.0, 2.0))
+    lakes = (
+        (0.33, -0.30, 0.13, 0.09, 0.45, 2.0),
+        (2.46, -0.86, 0.07, 0.05, 0.2, 4.0),
+        (2.63, -0.47, 0.05, 0.08, -0.3, 4.0),
+        (1.60, -0.20, 0.035, 0.028, 0.0, 2.0),
+    )
     for cu, cv, a, b, rot, p in lakes:
         c, s = math.cos(rot), math.sin(rot)
         x = ((u - cu) * c + (v - cv) * s) / a
@@ -504,8 +580,10 @@ class _Spec:
 
     @property
     def name(self) -> str:
-        return (f"{self.platform}_MSI{self.level}_{_ts(self.start)}_{self.nbase}_R{self.rel_orbit:03d}"
-                f"_T{self.tile}_{_ts(self.discriminator)}")
+        return (
+            f"{self.platform}_MSI{self.level}_{_ts(self.start)}_{self.nbase}_R{self.rel_orbit:03d}"
+            f"_T{self.tile}_{_ts(self.discriminator)}"
+        )
 
     @property
     def collection(self) -> str:
@@ -522,8 +600,16 @@ class _Spec:
     def relpath(self) -> Path:
         if self.layout == "cog":
             zone, band, sq = self.tile[:2], self.tile[2], self.tile[3:]
-            return (Path("sentinel-cogs") / "sentinel-s2-l2a-cogs" / zone / band / sq / str(self.start.year)
-                    / str(self.start.month) / self.cog_id)
+            return (
+                Path("sentinel-cogs")
+                / "sentinel-s2-l2a-cogs"
+                / zone
+                / band
+                / sq
+                / str(self.start.year)
+                / str(self.start.month)
+                / self.cog_id
+            )
         d = self.start
         return Path("Sentinel-2") / "MSI" / self.level / f"{d:%Y}" / f"{d:%m}" / f"{d:%d}" / (self.name + ".SAFE")
 
@@ -545,12 +631,14 @@ def _iso_us(d: datetime) -> str:
 
 
 def _utc(*a) -> datetime:
-    return datetime(*a, tzinfo=timezone.utc)
+    return datetime(*a, tzinfo=UTC)
 
 
 # local metres per degree at ~51°N (only used to lay products out and to scale the landscape)
 _LAT_REF = 51.0
-_M_PER_DEG_LAT = 111132.954 - 559.822 * math.cos(2 * math.radians(_LAT_REF)) + 1.175 * math.cos(4 * math.radians(_LAT_REF))
+_M_PER_DEG_LAT = (
+    111132.954 - 559.822 * math.cos(2 * math.radians(_LAT_REF)) + 1.175 * math.cos(4 * math.radians(_LAT_REF))
+)
 _M_PER_DEG_LON = 111412.84 * math.cos(math.radians(_LAT_REF)) - 93.5 * math.cos(3 * math.radians(_LAT_REF))
 
 
@@ -562,8 +650,8 @@ def _xy(src: int, dst: int, x, y):
 def _snap(value: float, ending: int | None) -> int:
     """Snap to the 60 m grid; with ``ending``, to a value ending in it (like 499980 / 5900040)."""
     if ending is None:
-        return int(round(value / 60.0)) * 60
-    base = int(round(value / 1000.0))
+        return round(value / 60.0) * 60
+    base = round(value / 1000.0)
     cands = [(base + k) * 1000 + ending for k in range(-4, 5)]
     cands = [c for c in cands if c % 60 == 0]
     return min(cands, key=lambda c: abs(c - value))
@@ -576,7 +664,7 @@ def _layout(size: int) -> tuple[list[_Spec], tuple[float, float, float]]:
     lon_t = 12.0 - 1.85 * L / _M_PER_DEG_LON
     lat_t = 51.0 + 0.5 * L / _M_PER_DEG_LAT
     (x1,), (y1,) = _xy(4326, 32632, lon_t, lat_t)
-    lattice = 3000 <= 0.25 * L
+    lattice = 0.25 * L >= 3000
     g1 = _Grid(32632, _snap(x1, 980 if lattice else None), _snap(y1, 40 if lattice else None), size)
     g2 = _Grid(32632, g1.ulx + _snap(0.9 * L, None), g1.uly, size)
     (lo4,), (la4,) = _xy(32632, 4326, g2.ulx + 0.9 * L, g2.uly - 0.15 * L)
@@ -584,26 +672,97 @@ def _layout(size: int) -> tuple[list[_Spec], tuple[float, float, float]]:
     g4 = _Grid(32633, _snap(x4, None), _snap(y4, None), size)
     (lon0,), (lat0,) = _xy(32632, 4326, g1.ulx, g1.uly)
 
-    p1 = _Spec("p1", "L2A", "safe", "S2B", _utc(2020, 9, 21, 10, 36, 49, 24000), _utc(2020, 9, 21, 13, 24, 41),
-               "02.14", 8, 18284, "32UPB", g1,
-               _Weather(seed=921, cloud_threshold=0.10, cirrus_threshold=0.27, cirrus_angle=0.5,
-                        sun_azimuth=164.0, shadow_dist=0.07),
-               "autumn", 54.3, True, "VGS2")
-    p2 = _Spec("p2", "L2A", "safe", "S2B", _utc(2022, 6, 15, 10, 36, 29, 24000), _utc(2022, 6, 15, 13, 52, 26),
-               "04.00", 8, 27293, "32UQB", g2,
-               _Weather(seed=615, cloud_threshold=0.40, cirrus_threshold=9.0, cirrus_angle=0.0,
-                        sun_azimuth=152.0, shadow_dist=0.035),
-               "summer", 30.8, False, "2BPS")
-    p3 = _Spec("p3", "L1C", "safe", "S2A", _utc(2020, 9, 16, 10, 30, 31, 24000), _utc(2020, 9, 16, 12, 41, 8),
-               "02.14", 8, 27322, "32UPB", g1,
-               _Weather(seed=916, cloud_threshold=0.36, cirrus_threshold=0.28, cirrus_angle=-0.7,
-                        sun_azimuth=161.0, shadow_dist=0.065, haze=1.3),
-               "autumn", 52.4, True, "MPS_")
-    p4 = _Spec("p4", "L2A", "cog", "S2A", _utc(2020, 9, 19, 10, 10, 31, 24000), _utc(2020, 9, 19, 13, 2, 1),
-               "02.14", 51, 27365, "33UUS", g4,
-               _Weather(seed=919, cloud_threshold=0.45, cirrus_threshold=0.56, cirrus_angle=1.1,
-                        sun_azimuth=158.0, shadow_dist=0.065),
-               "autumn", 53.6, False, "MPS_")
+    p1 = _Spec(
+        "p1",
+        "L2A",
+        "safe",
+        "S2B",
+        _utc(2020, 9, 21, 10, 36, 49, 24000),
+        _utc(2020, 9, 21, 13, 24, 41),
+        "02.14",
+        8,
+        18284,
+        "32UPB",
+        g1,
+        _Weather(
+            seed=921, cloud_threshold=0.10, cirrus_threshold=0.27, cirrus_angle=0.5, sun_azimuth=164.0, shadow_dist=0.07
+        ),
+        "autumn",
+        54.3,
+        True,
+        "VGS2",
+    )
+    p2 = _Spec(
+        "p2",
+        "L2A",
+        "safe",
+        "S2B",
+        _utc(2022, 6, 15, 10, 36, 29, 24000),
+        _utc(2022, 6, 15, 13, 52, 26),
+        "04.00",
+        8,
+        27293,
+        "32UQB",
+        g2,
+        _Weather(
+            seed=615, cloud_threshold=0.40, cirrus_threshold=9.0, cirrus_angle=0.0, sun_azimuth=152.0, shadow_dist=0.035
+        ),
+        "summer",
+        30.8,
+        False,
+        "2BPS",
+    )
+    p3 = _Spec(
+        "p3",
+        "L1C",
+        "safe",
+        "S2A",
+        _utc(2020, 9, 16, 10, 30, 31, 24000),
+        _utc(2020, 9, 16, 12, 41, 8),
+        "02.14",
+        8,
+        27322,
+        "32UPB",
+        g1,
+        _Weather(
+            seed=916,
+            cloud_threshold=0.36,
+            cirrus_threshold=0.28,
+            cirrus_angle=-0.7,
+            sun_azimuth=161.0,
+            shadow_dist=0.065,
+            haze=1.3,
+        ),
+        "autumn",
+        52.4,
+        True,
+        "MPS_",
+    )
+    p4 = _Spec(
+        "p4",
+        "L2A",
+        "cog",
+        "S2A",
+        _utc(2020, 9, 19, 10, 10, 31, 24000),
+        _utc(2020, 9, 19, 13, 2, 1),
+        "02.14",
+        51,
+        27365,
+        "33UUS",
+        g4,
+        _Weather(
+            seed=919,
+            cloud_threshold=0.45,
+            cirrus_threshold=0.56,
+            cirrus_angle=1.1,
+            sun_azimuth=158.0,
+            shadow_dist=0.065,
+        ),
+        "autumn",
+        53.6,
+        False,
+        "MPS_",
+    )
     return [p1, p2, p3, p4], (lon0, lat0, L)
 
 
@@ -704,8 +863,13 @@ class _Scene:
         key = ("scl", res)
         if key not in self._cache:
             f = res // 10
-            self._cache[key] = _classify(_block(self.wx["a"], f), _block(self.wx["ac"], f), _block(self.wx["s"], f),
-                                         _majority(self.land["cls"], f), self.valid_at(res))
+            self._cache[key] = _classify(
+                _block(self.wx["a"], f),
+                _block(self.wx["ac"], f),
+                _block(self.wx["s"], f),
+                _majority(self.land["cls"], f),
+                self.valid_at(res),
+            )
         return self._cache[key]
 
     def valid_at(self, res: int) -> np.ndarray:
@@ -726,8 +890,15 @@ def _jp2_resolutions(n: int) -> int:
 def _write_jp2(path: Path, arr: np.ndarray, grid: _Grid, res: int) -> None:
     n = arr.shape[0]
     block = {10: 1024, 20: 640, 60: 192}.get(res, 1024)
-    profile = dict(driver="JP2OpenJPEG", width=n, height=n, count=1, dtype=arr.dtype.name,
-                   crs=f"EPSG:{grid.epsg}", transform=grid.transform(res))
+    profile = dict(
+        driver="JP2OpenJPEG",
+        width=n,
+        height=n,
+        count=1,
+        dtype=arr.dtype.name,
+        crs=f"EPSG:{grid.epsg}",
+        transform=grid.transform(res),
+    )
     opts = dict(QUALITY=100, REVERSIBLE="YES", RESOLUTIONS=_jp2_resolutions(n))
     if n > block:  # codestream tiles like the real products (1024 / 640 / 192 px)
         opts.update(BLOCKXSIZE=block, BLOCKYSIZE=block)
@@ -737,11 +908,27 @@ def _write_jp2(path: Path, arr: np.ndarray, grid: _Grid, res: int) -> None:
 
 def _write_cog(path: Path, arr: np.ndarray, grid: _Grid, res: int, resampling: str) -> None:
     n = arr.shape[0]
-    profile = dict(driver="COG", width=n, height=n, count=1, dtype=arr.dtype.name, crs=f"EPSG:{grid.epsg}",
-                   transform=grid.transform(res), nodata=0)
+    profile = dict(
+        driver="COG",
+        width=n,
+        height=n,
+        count=1,
+        dtype=arr.dtype.name,
+        crs=f"EPSG:{grid.epsg}",
+        transform=grid.transform(res),
+        nodata=0,
+    )
     ovr = min(5, sum(1 for k in range(1, 12) if n / 2**k >= 8))
-    with rasterio.open(path, "w", **profile, BLOCKSIZE=512 if n > 512 else 256, COMPRESS="DEFLATE",
-                       PREDICTOR="YES", OVERVIEW_COUNT=ovr, RESAMPLING=resampling) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        **profile,
+        BLOCKSIZE=512 if n > 512 else 256,
+        COMPRESS="DEFLATE",
+        PREDICTOR="YES",
+        OVERVIEW_COUNT=ovr,
+        RESAMPLING=resampling,
+    ) as dst:
         dst.write(arr, 1)
 
 
@@ -807,9 +994,20 @@ def _spectral_information(b: str) -> str:
 """
 
 
-_SCL_NAMES = ("SC_NODATA", "SC_SATURATED_DEFECTIVE", "SC_DARK_FEATURE_SHADOW", "SC_CLOUD_SHADOW",
-              "SC_VEGETATION", "SC_NOT_VEGETATED", "SC_WATER", "SC_UNCLASSIFIED", "SC_CLOUD_MEDIUM_PROBA",
-              "SC_CLOUD_HIGH_PROBA", "SC_THIN_CIRRUS", "SC_SNOW_ICE")
+_SCL_NAMES = (
+    "SC_NODATA",
+    "SC_SATURATED_DEFECTIVE",
+    "SC_DARK_FEATURE_SHADOW",
+    "SC_CLOUD_SHADOW",
+    "SC_VEGETATION",
+    "SC_NOT_VEGETATED",
+    "SC_WATER",
+    "SC_UNCLASSIFIED",
+    "SC_CLOUD_MEDIUM_PROBA",
+    "SC_CLOUD_HIGH_PROBA",
+    "SC_THIN_CIRRUS",
+    "SC_SNOW_ICE",
+)
 
 
 def _granule_dir(spec: _Spec) -> str:
@@ -822,14 +1020,22 @@ def _ids(spec: _Spec) -> dict[str, str]:
     return {
         "datastrip": f"{spec.platform}_OPER_MSI_{spec.level}_DS_{spec.centre}_{gen}_S{_ts(spec.datastrip_start)}_{nb}",
         "granule": f"{spec.platform}_OPER_MSI_{spec.level}_TL_{spec.centre}_{gen}_A{spec.abs_orbit:06d}_T{spec.tile}_{nb}",
-        "l1c_granule": (f"{spec.platform}_OPER_MSI_L1C_TL_{spec.centre}_{_ts(spec.discriminator - timedelta(minutes=42))}"
-                        f"_A{spec.abs_orbit:06d}_T{spec.tile}_{nb}"),
+        "l1c_granule": (
+            f"{spec.platform}_OPER_MSI_L1C_TL_{spec.centre}_{_ts(spec.discriminator - timedelta(minutes=42))}"
+            f"_A{spec.abs_orbit:06d}_T{spec.tile}_{nb}"
+        ),
         "datatake": f"G{spec.platform}_{_ts(spec.start)}_{spec.abs_orbit:06d}_{nb}",
     }
 
 
-def _product_mtd(spec: _Spec, image_files: list[str], footprint: list[tuple[float, float]],
-                 cloud: float, qi: dict[int, float] | None, land_cloud: float) -> str:
+def _product_mtd(
+    spec: _Spec,
+    image_files: list[str],
+    footprint: list[tuple[float, float]],
+    cloud: float,
+    qi: dict[int, float] | None,
+    land_cloud: float,
+) -> str:
     l2a = spec.level == "L2A"
     ids = _ids(spec)
     root = "Level-2A_User_Product" if l2a else "Level-1C_User_Product"
@@ -848,15 +1054,21 @@ def _product_mtd(spec: _Spec, image_files: list[str], footprint: list[tuple[floa
             </QUANTIFICATION_VALUES_LIST>
 """
         if spec.baseline >= "04.00":
-            quant += "            <BOA_ADD_OFFSET_VALUES_LIST>\n" + "".join(
-                f'        <BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>\n' for i in range(13)
-            ) + "      </BOA_ADD_OFFSET_VALUES_LIST>\n"
+            quant += (
+                "            <BOA_ADD_OFFSET_VALUES_LIST>\n"
+                + "".join(f'        <BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>\n' for i in range(13))
+                + "      </BOA_ADD_OFFSET_VALUES_LIST>\n"
+            )
     else:
         quant = '            <QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>\n'
         if spec.baseline >= "04.00":
-            quant += "            <Radiometric_Offset_List>\n" + "".join(
-                f'                <RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>\n' for i in range(13)
-            ) + "            </Radiometric_Offset_List>\n"
+            quant += (
+                "            <Radiometric_Offset_List>\n"
+                + "".join(
+                    f'                <RADIO_ADD_OFFSET band_id="{i}">-1000</RADIO_ADD_OFFSET>\n' for i in range(13)
+                )
+                + "            </Radiometric_Offset_List>\n"
+            )
     doy = spec.start.timetuple().tm_yday
     u_factor = 1.0 / (1 - 0.01672 * math.cos(math.radians(0.9856 * (doy - 4)))) ** 2
     irr = "".join(
@@ -864,16 +1076,23 @@ def _product_mtd(spec: _Spec, image_files: list[str], footprint: list[tuple[floa
         for i, e in enumerate(_SOLAR_IRRADIANCE[spec.platform])
     )
     spectral = "".join(_spectral_information(b) for b in BANDS)
-    gains = "".join(f'            <PHYSICAL_GAINS bandId="{i}">{g}</PHYSICAL_GAINS>\n'
-                    for i, g in enumerate(_PHYSICAL_GAINS))
+    gains = "".join(
+        f'            <PHYSICAL_GAINS bandId="{i}">{g}</PHYSICAL_GAINS>\n' for i, g in enumerate(_PHYSICAL_GAINS)
+    )
     scl_list = ""
     if l2a:
-        scl_list = "            <Scene_Classification_List>\n" + "".join(
-            f"""                <Scene_Classification_ID>
+        scl_list = (
+            "            <Scene_Classification_List>\n"
+            + "".join(
+                f"""                <Scene_Classification_ID>
                     <SCENE_CLASSIFICATION_TEXT>{name}</SCENE_CLASSIFICATION_TEXT>
                     <SCENE_CLASSIFICATION_INDEX>{i}</SCENE_CLASSIFICATION_INDEX>
                 </Scene_Classification_ID>
-""" for i, name in enumerate(_SCL_NAMES)) + "            </Scene_Classification_List>\n"
+"""
+                for i, name in enumerate(_SCL_NAMES)
+            )
+            + "            </Scene_Classification_List>\n"
+        )
     pos = " ".join(f"{lat!r} {lon!r}" for lon, lat in footprint) + " "
     checks = ["FORMAT_CORRECTNESS", "GENERAL_QUALITY", "GEOMETRIC_QUALITY"]
     checks += ["L2A_QUALITY"] if l2a else []
@@ -906,9 +1125,9 @@ def _product_mtd(spec: _Spec, image_files: list[str], footprint: list[tuple[floa
 """
     else:
         content_qi = ""
-    aux = ("""        <PRODUCTION_DEM_TYPE>CopernicusDEM90</PRODUCTION_DEM_TYPE>
+    aux = """        <PRODUCTION_DEM_TYPE>CopernicusDEM90</PRODUCTION_DEM_TYPE>
         <IERS_BULLETIN_FILENAME>None</IERS_BULLETIN_FILENAME>
-""")
+"""
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <n1:{root} xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/{xsd}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="https://psd-14.sentinel2.eo.esa.int/PSD/{xsd}">
     <!-- Synthetic demo product generated by eo-tiler (tiler/demo.py); not real Sentinel-2 data. -->
@@ -923,7 +1142,7 @@ def _product_mtd(spec: _Spec, image_files: list[str], footprint: list[tuple[floa
             <GENERATION_TIME>{_iso_us(spec.discriminator)}</GENERATION_TIME>
             <PREVIEW_IMAGE_URL>Not applicable</PREVIEW_IMAGE_URL>
             <PREVIEW_GEO_INFO>Not applicable</PREVIEW_GEO_INFO>
-            <Datatake datatakeIdentifier="{ids['datatake']}">
+            <Datatake datatakeIdentifier="{ids["datatake"]}">
       <SPACECRAFT_NAME>Sentinel-2{spec.platform[-1]}</SPACECRAFT_NAME>
       <DATATAKE_TYPE>INS-NOBS</DATATAKE_TYPE>
       <DATATAKE_SENSING_START>{start}</DATATAKE_SENSING_START>
@@ -935,7 +1154,7 @@ def _product_mtd(spec: _Spec, image_files: list[str], footprint: list[tuple[floa
 </Query_Options>
 <Product_Organisation>
                 <Granule_List>
-                    <Granule datastripIdentifier="{ids['datastrip']}" granuleIdentifier="{ids['granule']}" imageFormat="JPEG2000">
+                    <Granule datastripIdentifier="{ids["datastrip"]}" granuleIdentifier="{ids["granule"]}" imageFormat="JPEG2000">
 {files}
                     </Granule>
                 </Granule_List>
@@ -1005,29 +1224,35 @@ def _tile_mtd(spec: _Spec, cloud: float, nodata_pct: float) -> str:
     root = "Level-2A_Tile_ID" if l2a else "Level-1C_Tile_ID"
     xsd = "S2_PDI_Level-2A_Tile_Metadata.xsd" if l2a else "S2_PDI_Level-1C_Tile_Metadata.xsd"
     zone = g.epsg - 32600
-    sizes = "".join(f"""      <Size resolution="{r}">
+    sizes = "".join(
+        f"""      <Size resolution="{r}">
         <NROWS>{g.n(r)}</NROWS>
         <NCOLS>{g.n(r)}</NCOLS>
       </Size>
-""" for r in (10, 20, 60))
-    geopos = "".join(f"""      <Geoposition resolution="{r}">
+"""
+        for r in (10, 20, 60)
+    )
+    geopos = "".join(
+        f"""      <Geoposition resolution="{r}">
         <ULX>{g.ulx}</ULX>
         <ULY>{g.uly}</ULY>
         <XDIM>{r}</XDIM>
         <YDIM>-{r}</YDIM>
       </Geoposition>
-""" for r in (10, 20, 60))
+"""
+        for r in (10, 20, 60)
+    )
     l1c_id = f'\n    <L1C_TILE_ID metadataLevel="Brief">{ids["l1c_granule"]}</L1C_TILE_ID>' if l2a else ""
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <n1:{root} xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/{xsd}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="https://psd-14.sentinel2.eo.esa.int/PSD/{xsd}">
   <!-- Synthetic demo product generated by eo-tiler (tiler/demo.py); not real Sentinel-2 data. -->
   <n1:General_Info>{l1c_id}
-    <TILE_ID metadataLevel="Brief">{ids['granule']}</TILE_ID>
-    <DATASTRIP_ID metadataLevel="Standard">{ids['datastrip']}</DATASTRIP_ID>
+    <TILE_ID metadataLevel="Brief">{ids["granule"]}</TILE_ID>
+    <DATASTRIP_ID metadataLevel="Standard">{ids["datastrip"]}</DATASTRIP_ID>
     <DOWNLINK_PRIORITY metadataLevel="Standard">NOMINAL</DOWNLINK_PRIORITY>
     <SENSING_TIME metadataLevel="Standard">{_iso_us(spec.sensing_time)}</SENSING_TIME>
     <Archiving_Info metadataLevel="Expertise">
-      <ARCHIVING_CENTRE>{spec.centre.rstrip('_')}</ARCHIVING_CENTRE>
+      <ARCHIVING_CENTRE>{spec.centre.rstrip("_")}</ARCHIVING_CENTRE>
       <ARCHIVING_TIME>{_iso_us(spec.discriminator + timedelta(minutes=31))}</ARCHIVING_TIME>
     </Archiving_Info>
   </n1:General_Info>
@@ -1054,8 +1279,9 @@ def _tile_mtd(spec: _Spec, cloud: float, nodata_pct: float) -> str:
 """
 
 
-def _stac_item(spec: _Spec, footprint: list[tuple[float, float]], cloud: float, qi: dict[int, float],
-               land_cloud: float) -> dict:
+def _stac_item(
+    spec: _Spec, footprint: list[tuple[float, float]], cloud: float, qi: dict[int, float], land_cloud: float
+) -> dict:
     g = spec.grid
     zone, band, sq = spec.tile[:2], spec.tile[2], spec.tile[3:]
     s3 = f"sentinel-s2-l2a-cogs/{zone}/{band}/{sq}/{spec.start.year}/{spec.start.month}/{spec.cog_id}"
@@ -1069,13 +1295,28 @@ def _stac_item(spec: _Spec, footprint: list[tuple[float, float]], cloud: float, 
             "href": f"{http}/{b}.tif",
             "type": "image/tiff; application=geotiff; profile=cloud-optimized",
             "title": f"{desc} - {res}m",
-            "eo:bands": [{"name": key, "common_name": common, "description": desc, "center_wavelength": cw,
-                          "full_width_half_max": fwhm}],
+            "eo:bands": [
+                {
+                    "name": key,
+                    "common_name": common,
+                    "description": desc,
+                    "center_wavelength": cw,
+                    "full_width_half_max": fwhm,
+                }
+            ],
             "gsd": res,
             "proj:shape": [g.n(res), g.n(res)],
             "proj:transform": [res, 0, g.ulx, 0, -res, g.uly],
-            "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15, "spatial_resolution": res,
-                              "scale": 0.0001, "offset": 0}],
+            "raster:bands": [
+                {
+                    "nodata": 0,
+                    "data_type": "uint16",
+                    "bits_per_sample": 15,
+                    "spatial_resolution": res,
+                    "scale": 0.0001,
+                    "offset": 0,
+                }
+            ],
             "roles": ["data", "reflectance"],
         }
     assets["scl"] = {
@@ -1237,8 +1478,17 @@ def _product_record(spec: _Spec, path: Path, cloud: float) -> DemoProduct:
         dt = _iso_us(spec.sensing_time)
     else:
         dt = _iso_ms(spec.start)
-    return DemoProduct(id=spec.name, path=path, collection=spec.collection, layout=spec.layout, epsg=spec.grid.epsg,
-                       bounds=spec.grid.bounds, datetime=dt, cloud_cover=cloud, baseline=spec.baseline)
+    return DemoProduct(
+        id=spec.name,
+        path=path,
+        collection=spec.collection,
+        layout=spec.layout,
+        epsg=spec.grid.epsg,
+        bounds=spec.grid.bounds,
+        datetime=dt,
+        cloud_cover=cloud,
+        baseline=spec.baseline,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1254,8 +1504,9 @@ def _load_manifest(root: Path, size: int) -> list[DemoProduct] | None:
     if data.get("generator_version") != GENERATOR_VERSION or data.get("size") != size:
         return None
     try:
-        products = [DemoProduct(**{**p, "path": root / p["path"], "bounds": tuple(p["bounds"])})
-                    for p in data["products"]]
+        products = [
+            DemoProduct(**{**p, "path": root / p["path"], "bounds": tuple(p["bounds"])}) for p in data["products"]
+        ]
     except (KeyError, TypeError):
         return None
     if not all(p.path.is_dir() for p in products):
@@ -1263,8 +1514,9 @@ def _load_manifest(root: Path, size: int) -> list[DemoProduct] | None:
     return products
 
 
-def generate_archive(root: Path, *, size: int = 1200, force: bool = False,
-                     progress: Progress | None = None) -> list[DemoProduct]:
+def generate_archive(
+    root: Path, *, size: int = 1200, force: bool = False, progress: Progress | None = None
+) -> list[DemoProduct]:
     """Write the synthetic demo archive under ``root`` and return its products.
 
     Idempotent: if ``root/demo-manifest.json`` was written by this generator version for the
@@ -1317,8 +1569,9 @@ def generate_archive(root: Path, *, size: int = 1200, force: bool = False,
         "generator_version": GENERATOR_VERSION,
         "size": size,
         "note": "Synthetic data for demos and tests; not real Sentinel-2 measurements.",
-        "products": [{**asdict(p), "path": p.path.relative_to(root).as_posix(), "bounds": list(p.bounds)}
-                     for p in products],
+        "products": [
+            {**asdict(p), "path": p.path.relative_to(root).as_posix(), "bounds": list(p.bounds)} for p in products
+        ],
     }
     tmp_manifest = root / f"{MANIFEST_NAME}.{os.getpid()}.tmp"
     tmp_manifest.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
@@ -1333,8 +1586,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=1200, help="10 m raster width in pixels (multiple of 6)")
     parser.add_argument("--force", action="store_true", help="regenerate even if the manifest is up to date")
     args = parser.parse_args(argv)
-    products = generate_archive(args.root, size=args.size, force=args.force,
-                                progress=lambda m: print(m, file=sys.stderr))
+    products = generate_archive(
+        args.root, size=args.size, force=args.force, progress=lambda m: print(m, file=sys.stderr)
+    )
     for p in products:
         print(f"{p.id}  {p.layout}  EPSG:{p.epsg}  {p.datetime}  cloud {p.cloud_cover:.2f} %  {p.path}")
     return 0

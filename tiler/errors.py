@@ -1,13 +1,13 @@
 """Domain errors. They know nothing of HTTP: `tiler.routes` maps them to status codes.
 
-    TilerError
-    ├── BadRequest            the request itself is malformed (400)
-    │   ├── UnsafeReference   an ID or path that would leave the data roots
-    │   └── InvalidParameter  a query parameter out of range or unparsable
-    ├── NotFound              a product, layer or band that does not exist (404)
-    ├── TooLarge              a requested size over a configured limit (413)
-    ├── RenderTimeout         a render over its deadline (503, with Retry-After)
-    └── ProductUnreadable     a product whose files cannot be read (500, logged, generic body)
+TilerError
+├── BadRequest            the request itself is malformed (400)
+│   ├── UnsafeReference   an ID or path that would leave the data roots
+│   └── InvalidParameter  a query parameter out of range or unparsable
+├── NotFound              a product, layer or band that does not exist (404)
+├── TooLarge              a requested size over a configured limit (413)
+├── RenderTimeout         a render over its deadline (503, with Retry-After)
+└── ProductUnreadable     a product whose files cannot be read (500, logged, generic body)
 """
 
 

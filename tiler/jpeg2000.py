@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 def available() -> bool:
     """Whether glymur found an OpenJPEG it can decode areas with (checked once, logged if not)."""
     if glymur.version.openjpeg_version < "2.4.0":
-        log.warning("JPEG 2000 area decoding is off: glymur found no OpenJPEG 2.4+ (libopenjp2), found %r",
-                    glymur.version.openjpeg_version)
+        log.warning(
+            "JPEG 2000 area decoding is off: glymur found no OpenJPEG 2.4+ (libopenjp2), found %r",
+            glymur.version.openjpeg_version,
+        )
         return False
     return True
 
@@ -49,7 +51,7 @@ def read_window(path: str, window: Window) -> np.ndarray:
     Raises OSError when the file cannot be decoded, as GDAL's reads do."""
     row0, col0 = int(window.row_off), int(window.col_off)
     try:
-        data = glymur.Jp2kr(path)[row0:row0 + int(window.height), col0:col0 + int(window.width)]
+        data = glymur.Jp2kr(path)[row0 : row0 + int(window.height), col0 : col0 + int(window.width)]
     except RuntimeError as exc:  # glymur's "not a JPEG 2000 file" and the layouts it cannot read
         raise OSError(f"{path}: {exc}") from exc
     return data if data.ndim == 2 else data[:, :, 0]

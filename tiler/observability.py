@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -42,10 +42,17 @@ class Metrics:
     def __init__(self, cache: ImageCache) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "eo_tiler_requests", "HTTP requests by route template and status", ["route", "status"], registry=self.registry
+            "eo_tiler_requests",
+            "HTTP requests by route template and status",
+            ["route", "status"],
+            registry=self.registry,
         )
         self.duration = Histogram(
-            "eo_tiler_request_duration_seconds", "HTTP request duration", ["route"], buckets=_BUCKETS, registry=self.registry
+            "eo_tiler_request_duration_seconds",
+            "HTTP request duration",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
         )
         self.stage_duration = Histogram(
             "eo_tiler_render_stage_seconds",
@@ -130,7 +137,7 @@ class ObservabilityMiddleware:
             if outcome["cache"] in ("hit", "miss"):
                 self.metrics.cache_requests.labels(outcome["cache"]).inc()
             record = {
-                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "request_id": request_id,
                 "method": scope["method"],
                 "route": template,

@@ -9,7 +9,7 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
@@ -100,7 +100,7 @@ def service_base(request: Request) -> str:
     return f"{proto}://{host}{prefix}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _proj(code: str) -> ProjCRS:
     return ProjCRS.from_user_input("OGC:CRS84" if code == "CRS:84" else code)
 
@@ -124,7 +124,9 @@ def bounds_in(code: str, west: float, south: float, east: float, north: float) -
     from the data, where the projection is undefined), the CRS's own area of use stands in."""
     transformer = Transformer.from_crs("OGC:CRS84", _proj(code), always_xy=True)
     area = _proj(code).area_of_use
-    if area is None or (area.west - 3 <= west and east <= area.east + 3 and area.south - 3 <= south and north <= area.north + 3):
+    if area is None or (
+        area.west - 3 <= west and east <= area.east + 3 and area.south - 3 <= south and north <= area.north + 3
+    ):
         box = transformer.transform_bounds(west, south, east, north, densify_pts=21)
         if all(math.isfinite(v) for v in box):
             return box
@@ -159,7 +161,11 @@ def ogc_layers(products: Iterable[Product], styles: Mapping[str, Layer]) -> dict
             if collection in style.collections:
                 name = f"{collection}:{style.name}"
                 layers[name] = OgcLayer(
-                    name, collection, style, tuple(extents[collection]), tuple(sorted(dates[collection]))  # type: ignore[arg-type]
+                    name,
+                    collection,
+                    style,
+                    tuple(extents[collection]),
+                    tuple(sorted(dates[collection])),  # type: ignore[arg-type]
                 )
     return layers
 

@@ -166,7 +166,9 @@ def styling_for(
         except ExpressionError as exc:
             raise InvalidParameter(f"expression: {exc}") from None
         # Reflectances and normalised indices both live in 0..1 for the most part.
-        stretches = _rescale(rescale, len(expressions)) if rescale else (Stretch("linear", 0.0, 1.0),) * len(expressions)
+        stretches = (
+            _rescale(rescale, len(expressions)) if rescale else (Stretch("linear", 0.0, 1.0),) * len(expressions)
+        )
         colormap = None
         if colormap_name:
             if len(expressions) != 1:
@@ -191,5 +193,7 @@ def styling_for(
         raise InvalidParameter(f"layer {name} needs band {', '.join(missing)}, which {subject} lacks")
     spec = layer.spec
     if rescale:
-        spec = RenderSpec(spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform)
+        spec = RenderSpec(
+            spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform
+        )
     return Styling(spec, f"layer={name}|rescale={rescale}")

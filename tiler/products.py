@@ -18,7 +18,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -121,8 +121,11 @@ class Product:
 
 def _has_gdal_prefix(text: str) -> bool:
     lowered = text.lower()
-    return lowered.startswith("vsi") or "/vsi" in lowered or "://" in lowered or lowered.startswith(
-        ("http:", "https:", "ftp:", "file:", "s3:", "gs:", "zip:", "tar:")
+    return (
+        lowered.startswith("vsi")
+        or "/vsi" in lowered
+        or "://" in lowered
+        or lowered.startswith(("http:", "https:", "ftp:", "file:", "s3:", "gs:", "zip:", "tar:"))
     )
 
 
@@ -179,7 +182,7 @@ def _find_text(root: ET.Element, name: str) -> str | None:
 
 def _parse_time(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _footprint_from_pos_list(text: str | None) -> dict | None:
@@ -351,8 +354,10 @@ def parse_band_folder(folder: Path, root: Path) -> Product:
     ]
     bands = _choose_finest(candidates, root)
     date = re.search(r"(\d{8})", folder.name)
-    when = datetime.strptime(date[1], "%Y%m%d").replace(tzinfo=timezone.utc) if date else datetime.fromtimestamp(
-        folder.stat().st_mtime, timezone.utc
+    when = (
+        datetime.strptime(date[1], "%Y%m%d").replace(tzinfo=UTC)
+        if date
+        else datetime.fromtimestamp(folder.stat().st_mtime, UTC)
     )
     return _product(
         id=folder.name,
@@ -380,9 +385,7 @@ def _product(**kwargs) -> Product:
     crs, bounds, pixel_size = _grid(finest)
     scale = pixel_size / finest.resolution
     if abs(scale - 1) > 0.01:
-        bands = {
-            name: BandAsset(name, b.path, b.resolution * scale, b.source_band) for name, b in bands.items()
-        }
+        bands = {name: BandAsset(name, b.path, b.resolution * scale, b.source_band) for name, b in bands.items()}
         kwargs["bands"] = bands
     bounds_wgs84 = tuple(transform_bounds(crs, "EPSG:4326", *bounds, densify_pts=21))
     return Product(crs=crs, bounds=bounds, bounds_wgs84=bounds_wgs84, **kwargs)
@@ -472,7 +475,9 @@ class ProductIndex:
         self._products: dict[str, Product] = {}
         for product in products:
             if product.id in self._products:
-                log.warning("duplicate product %s at %s; keeping %s", product.id, product.path, self._products[product.id].path)
+                log.warning(
+                    "duplicate product %s at %s; keeping %s", product.id, product.path, self._products[product.id].path
+                )
                 continue
             self._products[product.id] = product
             for key in product_keys(product):
@@ -504,7 +509,7 @@ def reference_keys(reference: str, roots: Iterable[Path]) -> tuple[str, ...]:
     """The keys a reference may match in `product_keys`, after refusing unsafe references."""
     text = check_reference(reference)
     if text.startswith(EODATA_PREFIX):
-        text = text[len(EODATA_PREFIX):]
+        text = text[len(EODATA_PREFIX) :]
     elif text.startswith("/"):
         real = os.path.realpath(text)
         if not any(os.path.commonpath([real, str(root)]) == str(root) for root in roots):

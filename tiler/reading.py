@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-from rasterio._err import CPLE_BaseError  # GDAL's own errors; rasterio exports no public name for them
 from affine import Affine
+from rasterio._err import CPLE_BaseError  # GDAL's own errors; rasterio exports no public name for them
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
@@ -71,8 +71,9 @@ def read_part(
                 method = "nearest" if band.is_class_band else resampling
                 try:
                     with _open(datasets, key) as dataset:
-                        read_by_path[key] = _read_warped(dataset, bounds, crs, width, height, Resampling[method],
-                                                         datasets, band.is_class_band)
+                        read_by_path[key] = _read_warped(
+                            dataset, bounds, crs, width, height, Resampling[method], datasets, band.is_class_band
+                        )
                 except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
                     raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}", product.id) from exc
             dn, band_valid = read_by_path[key]
@@ -82,8 +83,14 @@ def read_part(
 
 
 def _read_warped(
-    dataset: DatasetReader, bounds, crs: CRS, width: int, height: int, resampling: Resampling,
-    datasets: DatasetPool | None = None, classes: bool = False,
+    dataset: DatasetReader,
+    bounds,
+    crs: CRS,
+    width: int,
+    height: int,
+    resampling: Resampling,
+    datasets: DatasetPool | None = None,
+    classes: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One band on the output grid, and where it has data. The source window under the output is
     read once, at the resolution the output needs (GDAL takes it from the overviews and keeps the
@@ -100,8 +107,13 @@ def _read_warped(
         return dst, np.zeros((height, width), dtype=bool)
     window = Window(col0, row0, col1 - col0, row1 - row0)
     # Source pixels per output pixel; read no finer than that (never coarser than the file).
-    factor = max(1.0, min((src_bounds[2] - src_bounds[0]) / width / dataset.res[0],
-                          (src_bounds[3] - src_bounds[1]) / height / dataset.res[1]))
+    factor = max(
+        1.0,
+        min(
+            (src_bounds[2] - src_bounds[0]) / width / dataset.res[0],
+            (src_bounds[3] - src_bounds[1]) / height / dataset.res[1],
+        ),
+    )
     if classes and dataset.driver == "JP2OpenJPEG":
         # JPEG 2000's reduced resolutions are wavelet averages: they invent class codes (in ESA's SCL at a
         # quarter resolution, 4.7 % of the pixels hold a class absent from their 4 x 4 pixels). Read class
@@ -113,8 +125,9 @@ def _read_warped(
     else:
         shape = (max(1, math.ceil(window.height / factor)), max(1, math.ceil(window.width / factor)))
         data = dataset.read(1, window=window, out_shape=shape, resampling=resampling)
-        src_transform = dataset.window_transform(window) * Affine.scale(window.width / shape[1],
-                                                                        window.height / shape[0])
+        src_transform = dataset.window_transform(window) * Affine.scale(
+            window.width / shape[1], window.height / shape[0]
+        )
     reproject(
         data, dst, src_transform=src_transform, src_crs=dataset.crs, src_nodata=NODATA,
         dst_transform=from_bounds_transform(*bounds, width, height), dst_crs=crs, dst_nodata=NODATA,

@@ -28,7 +28,14 @@ from tiler.catalog import Catalog
 from tiler.datasets import DatasetPool
 from tiler.errors import InvalidParameter, ProductUnreadable
 from tiler.limits import Deadline, RenderPool
-from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, is_mosaic_request, parse_mosaic_query, read_mosaic, select_products
+from tiler.mosaic import (
+    COLLECTION_BANDS,
+    MosaicQuery,
+    is_mosaic_request,
+    parse_mosaic_query,
+    read_mosaic,
+    select_products,
+)
 from tiler.observability import StageTimer
 from tiler.ogc import OgcLayerCache
 from tiler.params import (
@@ -97,7 +104,17 @@ def tile(request: Request) -> Response:
         address = tile_address(request.query_params, params["z"], params["x"], params["y"], services.settings)
         product = services.index.resolve(_required(request, "product"))
         style = styling(request.query_params, product, services.layers, services.settings)
-    key = ("tile", product.id, style.cache_token, fmt, address.tms.id, address.tilesize, address.z, address.x, address.y)
+    key = (
+        "tile",
+        product.id,
+        style.cache_token,
+        fmt,
+        address.tms.id,
+        address.tilesize,
+        address.z,
+        address.x,
+        address.y,
+    )
 
     def draw() -> tuple[bytes, str]:
         size = address.tilesize
@@ -152,7 +169,14 @@ def _render(
 ):
     with stages.stage("read"):
         stack = read_part(
-            product, style.spec.bands, bounds, crs, width, height, gdal_options=services.settings.gdal, deadline=deadline,
+            product,
+            style.spec.bands,
+            bounds,
+            crs,
+            width,
+            height,
+            gdal_options=services.settings.gdal,
+            deadline=deadline,
             datasets=services.datasets,
         )
     return _draw(style, stack, fmt, stages, deadline)
@@ -221,9 +245,18 @@ def _mosaic_tile(request: Request, services: Services, stages: StageTimer) -> Re
     def draw() -> tuple[bytes, str]:
         return services.renders.run(
             lambda deadline: _render_mosaic(
-                services, query, style, address.geographic_bounds, address.bounds, address.tms.rasterio_crs,
-                size, size, fmt, stages, deadline,
-            ),  # fmt: skip
+                services,
+                query,
+                style,
+                address.geographic_bounds,
+                address.bounds,
+                address.tms.rasterio_crs,
+                size,
+                size,
+                fmt,
+                stages,
+                deadline,
+            ),
             size * size,
         )
 
@@ -316,7 +349,9 @@ def tilejson(request: Request) -> Response:
         with Reader(str(product.finest_band.path), tms=tms) as src:
             minzoom, maxzoom = src.minzoom, src.maxzoom
     except (RasterioError, RioTilerError, OSError) as exc:
-        raise ProductUnreadable(f"cannot open {product.finest_band.path.name} of {product.id}: {exc}", product.id) from exc
+        raise ProductUnreadable(
+            f"cannot open {product.finest_band.path.name} of {product.id}: {exc}", product.id
+        ) from exc
     template = _tile_template(request, fmt)
     west, south, east, north = product.bounds_wgs84
     return JSONResponse(

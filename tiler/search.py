@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from tiler.catalog import COLLECTIONS, BBox, SearchResult
@@ -29,20 +29,20 @@ def _period(text: str, name: str) -> tuple[datetime, datetime]:
     try:
         if m := _REDUCED.match(text):
             year, month, day = int(m["year"]), int(m["month"] or 1), int(m["day"] or 1)
-            start = datetime(year, month, day, tzinfo=timezone.utc)
+            start = datetime(year, month, day, tzinfo=UTC)
             if m["day"]:
                 after = start + timedelta(days=1)
             elif m["month"]:
-                after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone.utc)
+                after = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
             else:
-                after = datetime(year + 1, 1, 1, tzinfo=timezone.utc)
+                after = datetime(year + 1, 1, 1, tzinfo=UTC)
             return start, after - timedelta(microseconds=1)
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except (ValueError, OverflowError):
         raise InvalidParameter(
             f"{name}: '{text[:40]}' is not a date (YYYY, YYYY-MM, YYYY-MM-DD or an ISO 8601 date-time)"
         ) from None
-    value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     return value, value
 
 
@@ -191,9 +191,7 @@ def stac_item(product: Product, base: str) -> dict:
     }
 
 
-def item_collection(
-    result: SearchResult, query: SearchQuery, base: str, params: list[tuple[str, str]]
-) -> dict:
+def item_collection(result: SearchResult, query: SearchQuery, base: str, params: list[tuple[str, str]]) -> dict:
     """One page of results, newest first, with `next`/`prev` links that keep the other parameters."""
 
     def page_link(rel: str, page: int) -> dict:
@@ -210,6 +208,11 @@ def item_collection(
         "features": [stac_item(p, base) for p in result.products],
         "numberMatched": result.total,
         "numberReturned": len(result.products),
-        "context": {"page": query.page, "limit": query.limit, "matched": result.total, "returned": len(result.products)},
+        "context": {
+            "page": query.page,
+            "limit": query.limit,
+            "matched": result.total,
+            "returned": len(result.products),
+        },
         "links": links,
     }

@@ -56,7 +56,13 @@ class Settings:
             raise ValueError("open_datasets must not be negative")
         if self.max_tile_size < 256:
             raise ValueError("max_tile_size must be at least 256")
-        for name in ("max_query_length", "render_threads", "render_pixels", "api_quota_per_minute", "max_mosaic_products"):
+        for name in (
+            "max_query_length",
+            "render_threads",
+            "render_pixels",
+            "api_quota_per_minute",
+            "max_mosaic_products",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 < self.render_timeout < math.inf:
@@ -99,12 +105,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
         "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
         "wms_time_default": environ.get(ENV_PREFIX + "WMS_TIME_DEFAULT", "true").lower() not in ("false", "0", "no"),
-        "max_expression_length": _cast(
-            environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length
-        ),
-        "max_expression_depth": _cast(
-            environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth
-        ),
+        "max_expression_length": _cast(environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length),
+        "max_expression_depth": _cast(environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth),
         "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),
         "max_query_length": _cast(environ, "MAX_QUERY_LENGTH", int, defaults.max_query_length),
         "render_timeout": _cast(environ, "RENDER_TIMEOUT", float, defaults.render_timeout),

@@ -30,9 +30,9 @@ from tiler.limits import Deadline
 from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, parse_mosaic_query, read_mosaic, select_products
 from tiler.ogc import (
     CRS_CODES,
-    XSI_NS,
-    XLINK_NS,
     IMAGE_FORMATS,
+    XLINK_NS,
+    XSI_NS,
     OgcLayer,
     bounds_in,
     find_layer,
@@ -114,12 +114,20 @@ class ImageFrame:
 def image_frame(params: Mapping[str, str], max_size: int) -> ImageFrame | None:
     """The exception image's frame, or None when the request is too broken to draw one."""
     exceptions = params.get("exceptions", "XML").upper().rsplit(".", 1)[-1]
-    exceptions = {"SE_INIMAGE": "INIMAGE", "INIMAGE": "INIMAGE", "SE_BLANK": "BLANK", "BLANK": "BLANK"}.get(exceptions, "XML")
+    exceptions = {"SE_INIMAGE": "INIMAGE", "INIMAGE": "INIMAGE", "SE_BLANK": "BLANK", "BLANK": "BLANK"}.get(
+        exceptions, "XML"
+    )
     media = params.get("format", "")
     try:
         width, height = int(params.get("width", "")), int(params.get("height", ""))
         frame = ImageFrame(
-            width, height, IMAGE_FORMATS[media], media, _bool(params, "transparent"), _parse_bgcolor(params.get("bgcolor")), exceptions
+            width,
+            height,
+            IMAGE_FORMATS[media],
+            media,
+            _bool(params, "transparent"),
+            _parse_bgcolor(params.get("bgcolor")),
+            exceptions,
         )
     except (ValueError, KeyError, WmsError):
         return None
@@ -130,7 +138,9 @@ def _exception_image(error: WmsError, frame: ImageFrame) -> Response:
     transparent = frame.transparent and frame.fmt != "jpg"
     image = Image.new("RGBA", (frame.width, frame.height), (*frame.bgcolor, 0 if transparent else 255))
     if frame.exceptions == "INIMAGE":
-        ImageDraw.Draw(image).multiline_text((5, 5), _wrap(str(error), frame.width), fill=(200, 0, 0, 255), font=_font())
+        ImageDraw.Draw(image).multiline_text(
+            (5, 5), _wrap(str(error), frame.width), fill=(200, 0, 0, 255), font=_font()
+        )
     return Response(encode(np.asarray(image), frame.fmt), media_type=frame.media_type)
 
 
@@ -343,7 +353,9 @@ def product_stack(services, layer: OgcLayer, req: MapRequest, area_wgs84) -> lis
     if req.product:
         product = services.index.resolve(req.product)
         if product.collection != layer.collection:
-            raise WmsError(f"PRODUCT {product.id} is not in {layer.collection}; layer {layer.name} draws that collection")
+            raise WmsError(
+                f"PRODUCT {product.id} is not in {layer.collection}; layer {layer.name} draws that collection"
+            )
         return [product]
     return select_products(
         services.index, mosaic_query(req.mosaic_params, layer), area_wgs84, services.settings.max_mosaic_products
@@ -366,7 +378,9 @@ def _layer_styling(services, layer: OgcLayer, req: MapRequest, product: Product 
         if product is not None:
             return styling(query, product, services.layers, services.settings)
         bands = COLLECTION_BANDS[layer.collection]
-        return styling_for(query, bands, layer.collection, f"a {layer.collection} mosaic", services.layers, services.settings)
+        return styling_for(
+            query, bands, layer.collection, f"a {layer.collection} mosaic", services.layers, services.settings
+        )
     except (TilerError, ExpressionError) as exc:
         raise WmsError(str(exc)) from None
 
@@ -410,8 +424,9 @@ def _over(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
     t, b = top.astype(np.float32) / 255, bottom.astype(np.float32) / 255
     top_alpha, bottom_alpha = t[..., 3:4], b[..., 3:4] * (1 - t[..., 3:4])
     alpha = top_alpha + bottom_alpha
-    rgb = np.divide(t[..., :3] * top_alpha + b[..., :3] * bottom_alpha, alpha,
-                    out=np.zeros_like(t[..., :3]), where=alpha > 0)
+    rgb = np.divide(
+        t[..., :3] * top_alpha + b[..., :3] * bottom_alpha, alpha, out=np.zeros_like(t[..., :3]), where=alpha > 0
+    )
     return np.round(np.concatenate([rgb, alpha], axis=-1) * 255).astype(np.uint8)
 
 
@@ -488,11 +503,15 @@ def get_feature_info(services, params: Mapping[str, str], req: MapRequest) -> Re
         queried.append(layer)
     info_format = _require(params, "info_format")
     if info_format not in INFO_FORMATS:
-        raise WmsError(f"INFO_FORMAT '{info_format[:40]}' is not offered; use {', '.join(INFO_FORMATS)}", "InvalidFormat")
+        raise WmsError(
+            f"INFO_FORMAT '{info_format[:40]}' is not offered; use {', '.join(INFO_FORMATS)}", "InvalidFormat"
+        )
     i_key, j_key = ("i", "j") if req.version == "1.3.0" else ("x", "y")
     i, j = _int(params, i_key), _int(params, j_key)
     if not (0 <= i < req.width and 0 <= j < req.height):
-        raise WmsError(f"{i_key.upper()}/{j_key.upper()} ({i}, {j}) lies outside the {req.width}x{req.height} map", "InvalidPoint")
+        raise WmsError(
+            f"{i_key.upper()}/{j_key.upper()} ({i}, {j}) lies outside the {req.width}x{req.height} map", "InvalidPoint"
+        )
     feature_count = int(_float(params, "feature_count", 50))
     query = replace(req, layers=tuple(queried))
     results = [
@@ -587,14 +606,23 @@ def _bounding_boxes(node: ET.Element, version: str, bounds: tuple[float, float, 
         x0, y0, x1, y1 = bounds if code in ("CRS:84", "EPSG:4326") else bounds_in(code, *bounds)
         if version == "1.3.0" and northing_first(code):
             x0, y0, x1, y1 = y0, x0, y1, x1
-        _sub(node, "BoundingBox", **{crs_attr: code, "minx": _fmt(x0), "miny": _fmt(y0), "maxx": _fmt(x1), "maxy": _fmt(y1)})
+        _sub(
+            node,
+            "BoundingBox",
+            **{crs_attr: code, "minx": _fmt(x0), "miny": _fmt(y0), "maxx": _fmt(x1), "maxy": _fmt(y1)},
+        )
 
 
 def _geographic(node: ET.Element, version: str, bounds: tuple[float, float, float, float]) -> None:
     west, south, east, north = bounds
     if version == "1.3.0":
         box = _sub(node, "EX_GeographicBoundingBox")
-        for tag, value in (("westBoundLongitude", west), ("eastBoundLongitude", east), ("southBoundLatitude", south), ("northBoundLatitude", north)):
+        for tag, value in (
+            ("westBoundLongitude", west),
+            ("eastBoundLongitude", east),
+            ("southBoundLatitude", south),
+            ("northBoundLatitude", north),
+        ):
             _sub(box, tag, _fmt(value))
     else:
         _sub(node, "LatLonBoundingBox", minx=_fmt(west), miny=_fmt(south), maxx=_fmt(east), maxy=_fmt(north))
@@ -631,7 +659,11 @@ def capabilities(services, request: Request, version: str, update_sequence: str,
     service = _sub(root, "Service")
     _sub(service, "Name", "WMS" if version == "1.3.0" else "OGC:WMS")
     _sub(service, "Title", "eo-tiler")
-    _sub(service, "Abstract", "Copernicus Sentinel-2 layers: true and false colour, indices and scene classification, mosaicked by date and cloud cover.")
+    _sub(
+        service,
+        "Abstract",
+        "Copernicus Sentinel-2 layers: true and false colour, indices and scene classification, mosaicked by date and cloud cover.",
+    )
     _online(service, href)
     _sub(service, "Fees", "none")
     _sub(service, "AccessConstraints", "none")
@@ -647,8 +679,10 @@ def capabilities(services, request: Request, version: str, update_sequence: str,
     _operation(ops, "GetFeatureInfo", INFO_FORMATS, href)
     _operation(ops, f"{{{SLD_NS}}}GetLegendGraphic" if version == "1.3.0" else "GetLegendGraphic", ("image/png",), href)
     exceptions = _sub(capability, "Exception")
-    formats = ("XML", "INIMAGE", "BLANK") if version == "1.3.0" else (
-        "application/vnd.ogc.se_xml", "application/vnd.ogc.se_inimage", "application/vnd.ogc.se_blank"
+    formats = (
+        ("XML", "INIMAGE", "BLANK")
+        if version == "1.3.0"
+        else ("application/vnd.ogc.se_xml", "application/vnd.ogc.se_inimage", "application/vnd.ogc.se_blank")
     )
     for fmt in formats:
         _sub(exceptions, "Format", fmt)
@@ -681,11 +715,15 @@ def capabilities(services, request: Request, version: str, update_sequence: str,
             _sub(style, "Title", layer.style.title)
             legend_node = _sub(style, "LegendURL", width="220", height="60")
             _sub(legend_node, "Format", "image/png")
-            legend_href = f"{href}SERVICE=WMS&REQUEST=GetLegendGraphic&VERSION={version}&FORMAT=image/png&LAYER={layer.name}"
+            legend_href = (
+                f"{href}SERVICE=WMS&REQUEST=GetLegendGraphic&VERSION={version}&FORMAT=image/png&LAYER={layer.name}"
+            )
             _online(legend_node, legend_href)
     prolog = b'<?xml version="1.0" encoding="UTF-8"?>\n'
     if version == "1.1.1":
-        prolog += b'<!DOCTYPE WMT_MS_Capabilities SYSTEM "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd">\n'
+        prolog += (
+            b'<!DOCTYPE WMT_MS_Capabilities SYSTEM "http://schemas.opengis.net/wms/1.1.1/WMS_MS_Capabilities.dtd">\n'
+        )
     return Response(prolog + ET.tostring(root), media_type=caps_format if version == "1.1.1" else "text/xml")
 
 

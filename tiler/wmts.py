@@ -14,9 +14,9 @@ from starlette.routing import Route
 
 from renderers import ExpressionError
 from tiler.errors import NotFound, ProductUnreadable, RenderTimeout, TilerError
+from tiler.ogc import IMAGE_FORMATS, OWS_NS, XLINK_NS, OgcLayer, find_layer, lower_keys, ows_exception, service_base
 from tiler.params import shared_tms
 from tiler.routes import tile
-from tiler.ogc import IMAGE_FORMATS, OWS_NS, XLINK_NS, OgcLayer, find_layer, lower_keys, ows_exception, service_base
 
 TILE_MATRIX_SETS = ("WebMercatorQuad", "WorldCRS84Quad")
 WMTS_NS = "http://www.opengis.net/wmts/1.0"
@@ -35,7 +35,9 @@ class WmtsError(Exception):
 
 
 def exception_report(error: WmtsError) -> Response:
-    return Response(ows_exception(str(error), error.code, error.locator), status_code=error.status, media_type="application/xml")
+    return Response(
+        ows_exception(str(error), error.code, error.locator), status_code=error.status, media_type="application/xml"
+    )
 
 
 def _urn(uri: str) -> str:
@@ -43,7 +45,7 @@ def _urn(uri: str) -> str:
     prefix = "http://www.opengis.net/def/"
     if not uri.startswith(prefix):
         return uri
-    kind, authority, version, code = uri[len(prefix):].split("/")
+    kind, authority, version, code = uri[len(prefix) :].split("/")
     return f"urn:ogc:def:{kind}:{authority}:{'' if version == '0' else version}:{code}"
 
 
@@ -146,15 +148,21 @@ def _tile_request(request: Request, layers: Mapping[str, OgcLayer], params: Mapp
     """The XYZ tile request that draws this GetTile: same pipeline, same cache."""
     layer = find_layer(layers, params.get("layer", ""))
     if layer is None:
-        raise WmtsError(f"layer '{params.get('layer', '')[:80]}' is not defined", "InvalidParameterValue", locator="LAYER")
+        raise WmtsError(
+            f"layer '{params.get('layer', '')[:80]}' is not defined", "InvalidParameterValue", locator="LAYER"
+        )
     if params.get("style", "default") not in ("", "default"):
         raise WmtsError(f"style '{params['style'][:40]}' is not defined", "InvalidParameterValue", locator="STYLE")
     ext = EXTENSIONS.get(params.get("format", "image/png"))
     if ext is None:
-        raise WmtsError(f"format '{params.get('format', '')[:40]}' is not offered", "InvalidParameterValue", locator="FORMAT")
+        raise WmtsError(
+            f"format '{params.get('format', '')[:40]}' is not offered", "InvalidParameterValue", locator="FORMAT"
+        )
     tms_id = params.get("tilematrixset", "")
     if tms_id not in TILE_MATRIX_SETS:
-        raise WmtsError(f"tile matrix set '{tms_id[:40]}' is not offered", "InvalidParameterValue", locator="TILEMATRIXSET")
+        raise WmtsError(
+            f"tile matrix set '{tms_id[:40]}' is not offered", "InvalidParameterValue", locator="TILEMATRIXSET"
+        )
     tms = shared_tms(tms_id)
     try:
         z, row, col = int(params.get("tilematrix", "")), int(params.get("tilerow", "")), int(params.get("tilecol", ""))
@@ -195,7 +203,9 @@ def wmts(request: Request) -> Response:
                 raise WmtsError("VERSION must be 1.0.0", "InvalidParameterValue", locator="VERSION")
             return _get_tile(request, params)
         if not operation:
-            raise WmtsError("REQUEST is required: GetCapabilities or GetTile", "MissingParameterValue", locator="REQUEST")
+            raise WmtsError(
+                "REQUEST is required: GetCapabilities or GetTile", "MissingParameterValue", locator="REQUEST"
+            )
         raise WmtsError(f"REQUEST '{operation[:40]}' is not supported", "OperationNotSupported", 501, "REQUEST")
     except WmtsError as error:
         return exception_report(error)
@@ -237,8 +247,6 @@ def _get_tile(request: Request, params: Mapping[str, str]) -> Response:
 def _layers(request: Request) -> dict[str, OgcLayer]:
     services = request.app.state.services
     return services.ogc_layers.get(services.index, services.layers)
-
-
 
 
 routes = [
