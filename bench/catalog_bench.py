@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rasterio.crs import CRS
 
-from tiler.catalog import SqliteCatalog
+from tiler.catalog.sqlite import SqliteCatalog
 from tiler.products import BandAsset, Product
 
 ROOT = Path("/bench-data")  # never read: no pixels are touched

@@ -28,13 +28,13 @@ import numpy as np
 import rasterio
 from rasterio.warp import transform_bounds
 
-from tiler import demo
+import demo
 
 FULL_SIZE = 10980
 # Bump when the files written here change, so a cached data set is rebuilt.
 DATA_VERSION = 2
 MOSAIC_VERSION = 1
-# Which of the demo layout's products (tiler.demo._layout) the single-product cases use, and which
+# Which of the demo layout's products (demo._layout) the single-product cases use, and which
 # L2A products the mosaic is made of: 32UPB (autumn 2020, swath edge), 32UQB (the single product,
 # summer 2022) and 33UUS (autumn 2020, the next UTM zone), each overlapping the next by a tenth.
 SINGLE = 1

@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = args.data
     if data is None:
-        from tiler.demo import generate_archive
+        from demo import generate_archive
 
         data = REPO / "bench" / "data" / f"demo-{args.demo_size}"
         generate_archive(data, size=args.demo_size)

@@ -43,11 +43,11 @@ from bench.servers import (
 )
 from renderers import encode, render
 from styles import load_layers
-from tiler.catalog import MemoryCatalog
-from tiler.datasets import DatasetPool
-from tiler.mosaic import parse_mosaic_query, read_mosaic, select_products
+from tiler.catalog.sqlite import MemoryCatalog
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
-from tiler.reading import read_part
+from tiler.reading.bands import read_part
+from tiler.reading.datasets import DatasetPool
+from tiler.reading.mosaic import parse_mosaic_query, read_mosaic, select_products
 from tiler.settings import Settings
 
 MiB = 1024 * 1024

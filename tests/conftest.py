@@ -52,7 +52,7 @@ def real_client(real_app) -> TestClient:
 
 @pytest.fixture(scope="session")
 def demo_archive(tmp_path_factory: pytest.TempPathFactory):
-    from tiler.demo import generate_archive
+    from demo import generate_archive
 
     root = tmp_path_factory.mktemp("demo")
     return root, generate_archive(root, size=120)

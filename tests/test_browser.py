@@ -17,8 +17,8 @@ import uvicorn
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
+from tiler.api.tiles import STATIC_DIR
 from tiler.app import create_app
-from tiler.routes import STATIC_DIR
 from tiler.settings import Settings
 
 from .conftest import REPO

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.test_tiles import centre_tile
-from tiler import routes
+from tiler.api import tiles as routes
 from tiler.cache import ImageCache
 
 

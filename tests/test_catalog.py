@@ -18,7 +18,7 @@ from tests.pixels import WEB_MERCATOR, decode
 from tests.stac_products import write_product
 from tests.test_products import COG_REL, SAFE_REL
 from tiler.app import create_app
-from tiler.catalog import SqliteCatalog, product_from_json, product_to_json
+from tiler.catalog.sqlite import SqliteCatalog, product_from_json, product_to_json
 from tiler.errors import NotFound, UnsafeReference
 from tiler.products import ProductIndex
 from tiler.settings import Settings
@@ -198,7 +198,7 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
 
 def test_the_memory_backend_answers_like_sqlite(tmp_path) -> None:
     """`create_app(settings, index=ProductIndex(...))` serves through MemoryCatalog: same answers."""
-    from tiler.catalog import MemoryCatalog
+    from tiler.catalog.sqlite import MemoryCatalog
 
     root = tmp_path / "data"
     for i in range(8):

@@ -13,10 +13,10 @@ from rasterio.transform import from_origin
 from starlette.testclient import TestClient
 
 from tiler.app import create_app
-from tiler.datasets import DatasetPool
 from tiler.errors import ProductUnreadable
 from tiler.products import BandAsset, Product
-from tiler.reading import read_part
+from tiler.reading.bands import read_part
+from tiler.reading.datasets import DatasetPool
 from tiler.settings import Settings
 
 

@@ -14,8 +14,8 @@ import pytest
 import rasterio
 from rasterio.warp import transform as warp_transform
 
-from tiler import demo
-from tiler.demo import DemoProduct, generate_archive
+import demo
+from demo import DemoProduct, generate_archive
 
 SIZE = 120
 REPO = Path(__file__).resolve().parents[1]
@@ -551,7 +551,7 @@ def test_jp2_has_resolution_levels(tmp_path):
 def test_cli(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     res = subprocess.run(
-        [sys.executable, "-m", "tiler.demo", str(tmp_path / "a"), "--size", "24"],
+        [sys.executable, "-m", "demo", str(tmp_path / "a"), "--size", "24"],
         capture_output=True,
         text=True,
         env=env,

@@ -9,10 +9,11 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from tiler import jpeg2000, reading
-from tiler.datasets import DatasetPool
-from tiler.jpeg2000 import TouchedBlocks
 from tiler.products import ProductIndex
+from tiler.reading import bands as reading
+from tiler.reading import jpeg2000
+from tiler.reading.datasets import DatasetPool
+from tiler.reading.jpeg2000 import TouchedBlocks
 from tiler.settings import Settings
 
 SAFE_ID = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454"

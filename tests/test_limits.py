@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 from tests.pixels import WEB_MERCATOR
 from tiler.app import create_app
 from tiler.errors import RenderTimeout
-from tiler.limits import Deadline, PixelBudget, RenderPool
-from tiler.reading import BandStack, read_part
+from tiler.pipeline.limits import Deadline, PixelBudget, RenderPool
+from tiler.reading.bands import BandStack, read_part
 from tiler.settings import Settings
 
 
@@ -79,8 +79,8 @@ def test_render_over_the_deadline_gets_503_and_frees_everyone(demo_app, demo_arc
         renders.append(1)
         raise AssertionError("a render past its deadline must not go on to evaluate")
 
-    monkeypatch.setattr("tiler.routes.read_part", stuck_read)
-    monkeypatch.setattr("tiler.routes.render", counting_render)
+    monkeypatch.setattr("tiler.api.tiles.read_part", stuck_read)
+    monkeypatch.setattr("tiler.api.tiles.render", counting_render)
     url = centre_tile_url(product)
     try:
         first = client.get(url, params={"product": product.id, "layer": "NDVI"})

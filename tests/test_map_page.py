@@ -7,8 +7,8 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
+from tiler.api.tiles import STATIC_DIR
 from tiler.app import create_app
-from tiler.routes import STATIC_DIR
 from tiler.settings import Settings
 
 

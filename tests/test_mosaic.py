@@ -13,12 +13,12 @@ import pytest
 from rasterio.warp import transform
 from starlette.testclient import TestClient
 
-import tiler.mosaic
+import tiler.reading.mosaic
 from tests.pixels import WEB_MERCATOR, decode, pixel_centres
 from tests.stac_products import write_product
+from tiler.api.catalog import parse_interval
 from tiler.app import create_app
 from tiler.errors import InvalidParameter
-from tiler.search import parse_interval
 from tiler.settings import Settings
 
 SIZE, RES, ULX, ULY, EPSG = 64, 10.0, 700_000.0, 5_660_000.0, 32632
@@ -158,12 +158,12 @@ def test_quadrants_by_hand(client) -> None:
 
 def test_read_mosaic_on_the_products_own_grid(archive, app) -> None:
     catalog = app.state.services.index
-    query = tiler.mosaic.parse_mosaic_query({"time": "2020-06", "priority": "leastCC", "cloudmask": "true"})
+    query = tiler.reading.mosaic.parse_mosaic_query({"time": "2020-06", "priority": "leastCC", "cloudmask": "true"})
     (west, south, east, north) = catalog.resolve("P1").bounds_wgs84
-    products = tiler.mosaic.select_products(catalog, query, (west, south, east, north), 10)
+    products = tiler.reading.mosaic.select_products(catalog, query, (west, south, east, north), 10)
     assert [p.id for p in products] == ["P2", "P3", "P1"]
     bounds = (ULX, ULY - SIZE * RES, ULX + SIZE * RES, ULY)
-    stack = tiler.mosaic.read_mosaic(
+    stack = tiler.reading.mosaic.read_mosaic(
         products, ["B04"], bounds, f"EPSG:{EPSG}", SIZE, SIZE, gdal_options={}, cloudmask=True
     )
     expected = expected_source(["P2", "P3", "P1"], cloudmask=True)
@@ -185,19 +185,19 @@ def test_l1c_mosaic_and_its_cloud_mask(client) -> None:
 def test_only_footprints_meeting_the_tile_are_opened(client, monkeypatch) -> None:
     catalog = client.app.state.services.index
     tile = product_tile(16)
-    whole_year = tiler.mosaic.parse_mosaic_query({"time": "2020"})
-    chosen = tiler.mosaic.select_products(catalog, whole_year, tuple(WEB_MERCATOR.bounds(tile)), 10)
+    whole_year = tiler.reading.mosaic.parse_mosaic_query({"time": "2020"})
+    chosen = tiler.reading.mosaic.select_products(catalog, whole_year, tuple(WEB_MERCATOR.bounds(tile)), 10)
     # FAR is in 2020 too, but elsewhere; P5 is L1C.
     assert [p.id for p in chosen] == ["P4", "P3", "P2", "P1"]
 
     opened: list[str] = []
-    real = tiler.mosaic.read_part
+    real = tiler.reading.mosaic.read_part
 
     def spy(product, *args, **kwargs):
         opened.append(product.id)
         return real(product, *args, **kwargs)
 
-    monkeypatch.setattr(tiler.mosaic, "read_part", spy)
+    monkeypatch.setattr(tiler.reading.mosaic, "read_part", spy)
     url = f"/tiles/{tile.z}/{tile.x}/{tile.y}.png"
     assert client.get(url, params={"time": "2020-06", "cloudmask": "true"}).status_code == 200
     # P3 leaves its cirrus and empty quadrants open, P2 fills them: P1 is never read.
@@ -210,8 +210,8 @@ def test_only_footprints_meeting_the_tile_are_opened(client, monkeypatch) -> Non
 def test_the_cap_on_products_per_tile_reads_only_the_first(archive, tmp_path, monkeypatch) -> None:
     app = create_app(Settings(data_roots=(archive,), catalog=tmp_path / "c.sqlite", max_mosaic_products=1))
     opened: list[str] = []
-    real = tiler.mosaic.read_part
-    monkeypatch.setattr(tiler.mosaic, "read_part", lambda p, *a, **k: opened.append(p.id) or real(p, *a, **k))
+    real = tiler.reading.mosaic.read_part
+    monkeypatch.setattr(tiler.reading.mosaic, "read_part", lambda p, *a, **k: opened.append(p.id) or real(p, *a, **k))
     tile = product_tile(16)
     params = {"time": "2020-06", "expression": "B04", "rescale": "0.1,0.15"}
     rgba = decode(TestClient(app).get(f"/tiles/{tile.z}/{tile.x}/{tile.y}.png", params=params).content)
@@ -325,11 +325,11 @@ def test_bad_time_intervals(raw) -> None:
 def test_a_mosaic_past_its_deadline_stops_rather_than_skipping_products(app) -> None:
     """A render deadline is not a broken product: read_mosaic gives up instead of trying the next one."""
     from tiler.errors import RenderTimeout
-    from tiler.limits import Deadline
+    from tiler.pipeline.limits import Deadline
 
     products = [app.state.services.index.resolve(name) for name in JUNE]
     bounds = (ULX, ULY - SIZE * RES, ULX + SIZE * RES, ULY)
     with pytest.raises(RenderTimeout):
-        tiler.mosaic.read_mosaic(
+        tiler.reading.mosaic.read_mosaic(
             products, ["B04"], bounds, f"EPSG:{EPSG}", SIZE, SIZE, gdal_options={}, deadline=Deadline(1e-9)
         )

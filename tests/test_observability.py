@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from tests.test_limits import centre_tile_url, demo_variant
 from tiler.app import create_app
-from tiler.observability import redact_query
+from tiler.http.observability import redact_query
 from tiler.products import ProductIndex
 from tiler.settings import Settings
 

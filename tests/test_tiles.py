@@ -315,7 +315,7 @@ def test_etag_and_not_modified(real_client, cog) -> None:
 def test_a_cache_hit_touches_neither_disk_nor_renderer(real_settings, monkeypatch) -> None:
     from starlette.testclient import TestClient
 
-    import tiler.routes
+    import tiler.api.tiles
 
     client = TestClient(create_app(real_settings))
     meta = client.get(f"/products/{COG_ID}").json()
@@ -327,9 +327,9 @@ def test_a_cache_hit_touches_neither_disk_nor_renderer(real_settings, monkeypatc
     def forbidden(*args, **kwargs):
         raise AssertionError("a cache hit must not read or render")
 
-    monkeypatch.setattr(tiler.routes, "read_part", forbidden)
-    monkeypatch.setattr(tiler.routes, "render", forbidden)
-    monkeypatch.setattr(tiler.routes, "encode", forbidden)
+    monkeypatch.setattr(tiler.api.tiles, "read_part", forbidden)
+    monkeypatch.setattr(tiler.api.tiles, "render", forbidden)
+    monkeypatch.setattr(tiler.api.tiles, "encode", forbidden)
     second = client.get(url, params=params)
     assert second.status_code == 200 and second.headers["x-cache"] == "hit"
     assert second.content == first.content

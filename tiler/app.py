@@ -14,15 +14,17 @@ from starlette.responses import JSONResponse
 
 from renderers import ExpressionError
 from styles import load_layers
-from tiler import observability, wms, wmts
-from tiler.auth import ApiKeyAuth
+from tiler.api.tiles import Services, routes
 from tiler.cache import ImageCache
-from tiler.catalog import Catalog, MemoryCatalog, open_catalog
-from tiler.datasets import DatasetPool
+from tiler.catalog.sqlite import Catalog, MemoryCatalog, open_catalog
 from tiler.errors import BadRequest, NotFound, ProductUnreadable, RenderTimeout, TilerError, TooLarge
-from tiler.limits import QueryLengthLimit, RenderPool
+from tiler.http import observability
+from tiler.http.auth import ApiKeyAuth
+from tiler.http.limits import QueryLengthLimit
+from tiler.ogc import wms, wmts
+from tiler.pipeline.limits import RenderPool
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
-from tiler.routes import Services, routes
+from tiler.reading.datasets import DatasetPool
 from tiler.settings import Settings, settings_from_env
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import uvicorn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tiler.catalog import SqliteCatalog, open_catalog
+from tiler.catalog.sqlite import SqliteCatalog, open_catalog
 from tiler.settings import ENV_PREFIX, settings_from_env
 
 DEFAULT_DEMO_DIR = Path("demo-data")
@@ -65,7 +65,7 @@ def _index(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from tiler.demo import generate_archive
+    from demo import generate_archive
 
     directory = args.dir.resolve()
     print(f"eo-tiler: demo archive in {directory} (generated once, then reused)", flush=True)

@@ -13,10 +13,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from renderers import ExpressionError
+from tiler.api.tiles import tile
 from tiler.errors import NotFound, ProductUnreadable, RenderTimeout, TilerError
-from tiler.ogc import IMAGE_FORMATS, OWS_NS, XLINK_NS, OgcLayer, find_layer, lower_keys, ows_exception, service_base
+from tiler.ogc.common import (
+    IMAGE_FORMATS,
+    OWS_NS,
+    XLINK_NS,
+    OgcLayer,
+    find_layer,
+    lower_keys,
+    ows_exception,
+    service_base,
+)
 from tiler.params import shared_tms
-from tiler.routes import tile
 
 TILE_MATRIX_SETS = ("WebMercatorQuad", "WorldCRS84Quad")
 WMTS_NS = "http://www.opengis.net/wmts/1.0"

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import rasterio
 from rasterio.io import DatasetReader
 
-from tiler.jpeg2000 import TouchedBlocks
+from tiler.reading.jpeg2000 import TouchedBlocks
 
 # About what GDAL's default 256 MiB block cache holds of 1024 x 1024 uint16 codestream tiles, twice.
 TOUCHED_BLOCKS = 256

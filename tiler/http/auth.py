@@ -23,7 +23,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tiler.ogc import error_response
+from tiler.ogc.common import error_response
 
 OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
 OPEN_PREFIX = "/static/"  # the map page's script, styles and libraries

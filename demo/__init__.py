@@ -1581,7 +1581,7 @@ def generate_archive(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tiler.demo", description="Generate the synthetic demo archive.")
+    parser = argparse.ArgumentParser(prog="python -m demo", description="Generate the synthetic demo archive.")
     parser.add_argument("root", type=Path, help="archive folder")
     parser.add_argument("--size", type=int, default=1200, help="10 m raster width in pixels (multiple of 6)")
     parser.add_argument("--force", action="store_true", help="regenerate even if the manifest is up to date")

@@ -23,21 +23,12 @@ from starlette.staticfiles import StaticFiles
 
 from renderers import MEDIA_TYPES, encode, render
 from styles import Layer
+from tiler.api.catalog import item_collection, parse_bbox, parse_search_query
 from tiler.cache import CachedImage, ImageCache
-from tiler.catalog import Catalog
-from tiler.datasets import DatasetPool
+from tiler.catalog.sqlite import Catalog
 from tiler.errors import InvalidParameter, ProductUnreadable
-from tiler.limits import Deadline, RenderPool
-from tiler.mosaic import (
-    COLLECTION_BANDS,
-    MosaicQuery,
-    is_mosaic_request,
-    parse_mosaic_query,
-    read_mosaic,
-    select_products,
-)
-from tiler.observability import StageTimer
-from tiler.ogc import OgcLayerCache
+from tiler.http.observability import StageTimer
+from tiler.ogc.common import OgcLayerCache
 from tiler.params import (
     Styling,
     image_format,
@@ -48,12 +39,21 @@ from tiler.params import (
     tile_address,
     tile_matrix_set,
 )
+from tiler.pipeline.limits import Deadline, RenderPool
 from tiler.products import Product
-from tiler.reading import BandStack, read_part
-from tiler.search import item_collection, parse_bbox, parse_search_query
+from tiler.reading.bands import BandStack, read_part
+from tiler.reading.datasets import DatasetPool
+from tiler.reading.mosaic import (
+    COLLECTION_BANDS,
+    MosaicQuery,
+    is_mosaic_request,
+    parse_mosaic_query,
+    read_mosaic,
+    select_products,
+)
 from tiler.settings import Settings
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent.parent / "static"
 MERCATOR = CRS.from_epsg(3857)
 
 

@@ -26,9 +26,7 @@ from starlette.routing import Route
 from renderers import Classes, ExpressionError, encode, evaluate_values, render
 from renderers.legend import legend
 from tiler.errors import InvalidParameter, ProductUnreadable, RenderTimeout, TilerError
-from tiler.limits import Deadline
-from tiler.mosaic import COLLECTION_BANDS, MosaicQuery, parse_mosaic_query, read_mosaic, select_products
-from tiler.ogc import (
+from tiler.ogc.common import (
     CRS_CODES,
     IMAGE_FORMATS,
     XLINK_NS,
@@ -44,8 +42,10 @@ from tiler.ogc import (
     wms_exception,
 )
 from tiler.params import Styling, styling, styling_for
+from tiler.pipeline.limits import Deadline
 from tiler.products import Product
-from tiler.reading import read_part
+from tiler.reading.bands import read_part
+from tiler.reading.mosaic import COLLECTION_BANDS, MosaicQuery, parse_mosaic_query, read_mosaic, select_products
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ import numpy as np
 from rasterio.crs import CRS
 from shapely.geometry import box, shape
 
-from tiler.catalog import ORDERS, BBox, Catalog
-from tiler.datasets import DatasetPool
+from tiler.api.catalog import parse_collection, parse_interval, parse_max_cloud
+from tiler.catalog.sqlite import ORDERS, BBox, Catalog
 from tiler.errors import InvalidParameter, NotFound, ProductUnreadable
-from tiler.limits import Deadline
+from tiler.pipeline.limits import Deadline
 from tiler.products import S2_BANDS, Product
-from tiler.reading import BandStack, read_part
-from tiler.search import parse_collection, parse_interval, parse_max_cloud
+from tiler.reading.bands import BandStack, read_part
+from tiler.reading.datasets import DatasetPool
 
 log = logging.getLogger(__name__)
 

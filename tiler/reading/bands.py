@@ -18,11 +18,11 @@ from rasterio.transform import from_bounds as from_bounds_transform
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from tiler import jpeg2000
-from tiler.datasets import DatasetPool
 from tiler.errors import NotFound, ProductUnreadable
-from tiler.limits import Deadline
+from tiler.pipeline.limits import Deadline
 from tiler.products import Product
+from tiler.reading import jpeg2000
+from tiler.reading.datasets import DatasetPool
 
 # DN 0 is "no data" in every Sentinel-2 band file; JP2 files carry no nodata tag to say so.
 NODATA = 0

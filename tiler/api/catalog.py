@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-from tiler.catalog import COLLECTIONS, BBox, SearchResult
+from tiler.catalog.sqlite import COLLECTIONS, BBox, SearchResult
 from tiler.errors import InvalidParameter
 from tiler.products import Product
 
