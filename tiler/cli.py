@@ -12,7 +12,8 @@ import uvicorn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tiler.catalog.sqlite import SqliteCatalog, open_catalog
+from tiler.catalog import SqliteCatalog, open_catalog
+from tiler.collections import load_collections
 from tiler.settings import ENV_PREFIX, settings_from_env
 
 DEFAULT_DEMO_DIR = Path("demo-data")
@@ -31,7 +32,9 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
     if not settings.data_roots:
         raise SystemExit(f"eo-tiler: give --data DIR (or set {ENV_PREFIX}DATA)")
     # Build a missing catalog once here, not in each worker.
-    catalog = open_catalog(settings.catalog_path, settings.data_roots)
+    catalog = open_catalog(
+        settings.catalog_path, settings.data_roots, load_collections(extra=settings.collection_files)
+    )
     print(f"eo-tiler: catalog {settings.catalog_path}: {len(catalog)} products", flush=True)
     catalog.close()
     # Worker processes build their app from the environment, so hand the settings on through it.
@@ -56,7 +59,8 @@ def _index(args: argparse.Namespace) -> None:
     if missing:
         raise SystemExit(f"eo-tiler: data root not found: {', '.join(missing)}")
     settings = settings_from_env(data_roots=tuple(p.resolve() for p in args.dirs), catalog=args.catalog)
-    catalog = SqliteCatalog(settings.catalog_path, settings.data_roots)
+    collections = load_collections(extra=settings.collection_files)
+    catalog = SqliteCatalog(settings.catalog_path, settings.data_roots, collections)
     print(f"eo-tiler: updating the catalog {settings.catalog_path}", file=sys.stderr, flush=True)
     # Unreadable products are logged as they come, above the bar rather than through it.
     with logging_redirect_tqdm():
@@ -75,7 +79,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="eo-tiler", description="Tile server for Sentinel-2 products.")
+    parser = argparse.ArgumentParser(prog="eo-tiler", description="Tile server for Copernicus satellite products.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def server_options(p: argparse.ArgumentParser) -> None:
