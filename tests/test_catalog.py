@@ -13,10 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import COG_ID, SAFE_L2A_ID
-from tests.pixels import WEB_MERCATOR, decode
-from tests.stac_products import write_product
-from tests.test_products import COG_REL, SAFE_REL
+from tests.helpers import COG_ID, COG_REL, SAFE_L2A_ID, SAFE_REL, WEB_MERCATOR, decode, write_product
 from tiler.app import create_app
 from tiler.catalog import MemoryCatalog
 from tiler.catalog.sqlite import SqliteCatalog, product_from_json, product_to_json
@@ -186,7 +183,7 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
     """bench/catalog_bench.py (100,000 products by default) stays runnable; here 2,000."""
     import importlib.util
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     spec = importlib.util.spec_from_file_location("catalog_bench", REPO / "bench" / "catalog_bench.py")
     bench = importlib.util.module_from_spec(spec)
