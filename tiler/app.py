@@ -15,10 +15,9 @@ from starlette.responses import JSONResponse
 from renderers import ExpressionError
 from styles import load_layers
 from tiler.api.tiles import Services, routes
-from tiler.cache import ImageCache
 from tiler.catalog.sqlite import Catalog, MemoryCatalog, open_catalog
 from tiler.errors import BadRequest, NotFound, ProductUnreadable, RenderTimeout, TilerError, TooLarge
-from tiler.http import observability
+from tiler.http import multiprocess, observability
 from tiler.http.auth import ApiKeyAuth
 from tiler.http.limits import QueryLengthLimit
 from tiler.ogc import wms, wmts
@@ -26,6 +25,7 @@ from tiler.pipeline.limits import RenderPool
 from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
 from tiler.reading.datasets import DatasetPool
 from tiler.settings import Settings, settings_from_env
+from tiler.shared import api_quota, image_cache
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,12 @@ def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) 
     elif index is None:
         index = open_catalog(settings.catalog_path, settings.data_roots)
         log.info("catalog %s: %d products", settings.catalog_path, len(index))
+    metrics = observability.Metrics(settings.cache_bytes)
     services = Services(
         settings=settings,
         index=index,
         layers=load_layers(set(S2_BANDS) | CLASS_BANDS),
-        cache=ImageCache(settings.cache_bytes),
+        cache=image_cache(settings, lambda: index.version, metrics),
         renders=RenderPool(settings.render_threads, settings.render_timeout, settings.render_pixels),
         datasets=DatasetPool(settings.open_datasets, per_path=len(os.sched_getaffinity(0))),
     )
@@ -79,17 +80,15 @@ def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         services.datasets.close()
+        multiprocess.worker_exiting()
 
-    metrics = observability.Metrics(services.cache)
     # Outermost first: every request is logged and counted, even one refused by a limit or for its key.
     middleware = [
         Middleware(observability.ObservabilityMiddleware, metrics=metrics),
         Middleware(QueryLengthLimit, max_length=settings.max_query_length),
     ]
     if settings.api_keys:
-        middleware.append(
-            Middleware(ApiKeyAuth, keys=settings.api_keys, quota_per_minute=settings.api_quota_per_minute)
-        )
+        middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota=api_quota(settings, metrics)))
     app = Starlette(
         routes=[*routes, *wms.routes, *wmts.routes, *observability.routes],
         middleware=middleware,
