@@ -4,7 +4,7 @@ VENV ?= .venv
 VENDOR := tiler/static/vendor
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test chromium qgis redis openjpeg bench
+.PHONY: install demo test chromium qgis redis nginx openjpeg bench
 
 install: openjpeg $(VENV)/.installed $(VENDOR)/.installed
 
@@ -39,10 +39,14 @@ qgis:
 redis:
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 
+# nginx runs deploy/nginx.conf, the compose example's proxy, in front of loopback replicas in the tests.
+nginx:
+	@test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx; }
+
 demo: install
 	$(VENV)/bin/eo-tiler demo
 
-test: install chromium qgis redis
+test: install chromium qgis redis nginx
 	$(VENV)/bin/pytest -q
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").

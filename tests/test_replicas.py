@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -237,3 +239,59 @@ def test_redis_killed_in_the_middle_of_a_load_run_fails_no_request(shared_data, 
         for server in servers:
             server.stop()
         redis.stop()
+
+
+# deploy/nginx.conf is included as it stands, with the replicas' loopback addresses for the Docker name.
+NGINX_MAIN = """
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    include {directory}/site.conf;
+}}
+"""
+
+
+@pytest.fixture()
+def proxy(replicas, tmp_path: Path) -> Iterator[str]:
+    """A real nginx running deploy/nginx.conf in front of the two replicas."""
+    _, servers = replicas
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    assert Path(nginx).exists(), "nginx is missing: `make test` installs Debian's nginx"
+    port = free_port()
+    site = (REPO / "deploy" / "nginx.conf").read_text()
+    upstreams = "".join(f"server {s.base.removeprefix('http://')};\n    " for s in servers)
+    site = site.replace("server eo-tiler:8000;\n    ", upstreams).replace("listen 80;", f"listen 127.0.0.1:{port};")
+    (tmp_path / "site.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(NGINX_MAIN.format(directory=tmp_path))
+    process = subprocess.Popen([nginx, "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        assert process.poll() is None, process.stderr.read()
+        try:
+            httpx.get(base + "/healthz", timeout=2)
+            break
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "nginx did not start"
+            time.sleep(0.05)
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_the_compose_proxy_config_serves_the_replicas_under_its_public_url(proxy, cog_tiles) -> None:
+    capabilities = httpx.get(proxy + "/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"})
+    assert capabilities.status_code == 200
+    hrefs = re.findall(rb'xlink:href="([^"]+)"', capabilities.content)
+    assert hrefs and all(h.startswith(f"{proxy}/".encode()) for h in hrefs)  # the proxy's URL, not a replica's
+    wmts = httpx.get(proxy + "/wmts", params={"SERVICE": "WMTS", "REQUEST": "GetCapabilities"})
+    assert wmts.status_code == 200 and f"{proxy}/wmts".encode() in wmts.content
+    path, params = cog_tiles[2], {"product": COG_ID, "layer": "SWIR"}
+    first, again = (httpx.get(proxy + path, params=params, timeout=60) for _ in range(2))
+    assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")  # whichever replica answers
+    assert httpx.get(proxy + "/metrics").status_code == 404  # scraped on each replica, not through the proxy
