@@ -20,7 +20,8 @@ def test_a_given_directory_loses_an_earlier_runs_samples_and_nothing_else(tmp_pa
 
 
 def test_one_worker_keeps_samples_in_memory_and_several_get_an_empty_directory(monkeypatch) -> None:
-    monkeypatch.delenv(DIRECTORY_VARIABLE, raising=False)
+    monkeypatch.setenv(DIRECTORY_VARIABLE, "")  # so that the test's end restores the variable as it was
+    monkeypatch.delenv(DIRECTORY_VARIABLE)
     prepare(workers=1)
     assert DIRECTORY_VARIABLE not in os.environ
     prepare(workers=3)
