@@ -177,3 +177,20 @@ def test_quotas_in_redis_hold_across_processes_and_fall_back_to_memory_without_i
         assert len(unavailable) == 4
 
     asyncio.run(run())
+
+
+def test_an_app_started_while_redis_is_down_serves_and_counts_it(demo_app, demo_archive, redis_server) -> None:
+    from tests.test_limits import centre_tile_url, demo_variant
+    from tests.test_observability import samples
+
+    redis_server.kill()
+    client = demo_variant(demo_app, demo_archive, cache_url=redis_server.url, api_keys=("k",), api_quota_per_minute=3)
+    product = next(iter(demo_app.state.services.index))
+    url, params = centre_tile_url(product), {"product": product.id, "layer": "NDVI", "key": "k"}
+    answers = [client.get(url, params=params) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200] * 3
+    assert [a.headers["x-cache"] for a in answers] == ["miss", "hit", "hit"]  # the in-process level still works
+    assert client.get(url, params=params).status_code == 429  # quotas counted in memory meanwhile
+    m = samples(client)
+    assert m[("eo_tiler_shared_store_unavailable_total", (("store", "cache"),))] >= 1
+    assert m[("eo_tiler_shared_store_unavailable_total", (("store", "quota"),))] == 4

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import redis
 from redis.exceptions import LockNotOwnedError, RedisError
@@ -81,7 +81,7 @@ class RedisStore:
 
     def get(self, key: str) -> CachedImage | None:
         raw = self.call(lambda: self._redis.get(IMAGE_PREFIX + key))
-        return None if raw is None else _decode(raw)
+        return None if raw is None else _decode(cast(bytes, raw))  # decode_responses is off: bytes
 
     def put(self, key: str, image: CachedImage) -> None:
         self.call(lambda: self._redis.set(IMAGE_PREFIX + key, _encode(image)))
