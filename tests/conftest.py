@@ -85,3 +85,13 @@ def demo_server(demo_app):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path):
+    """A fresh, empty redis-server of this test's own."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()

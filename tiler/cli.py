@@ -14,6 +14,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tiler.catalog import SqliteCatalog, open_catalog
 from tiler.collections import load_collections
+from tiler.http import multiprocess
 from tiler.settings import ENV_PREFIX, settings_from_env
 
 DEFAULT_DEMO_DIR = Path("demo-data")
@@ -28,6 +29,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        cache_url=args.cache,
     )
     if not settings.data_roots:
         raise SystemExit(f"eo-tiler: give --data DIR (or set {ENV_PREFIX}DATA)")
@@ -40,6 +42,9 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
     # Worker processes build their app from the environment, so hand the settings on through it.
     os.environ[ENV_PREFIX + "DATA"] = os.pathsep.join(map(str, settings.data_roots))
     os.environ[ENV_PREFIX + "CATALOG"] = str(settings.catalog_path)
+    if settings.cache_url:
+        os.environ[ENV_PREFIX + "CACHE_URL"] = settings.cache_url
+    multiprocess.prepare(settings.workers)
     print(f"eo-tiler: map page at http://{settings.host}:{settings.port}/", flush=True)
     uvicorn.run(
         "tiler.app:create_app_from_env",
@@ -87,6 +92,12 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--port", type=int, default=None, help=f"port (env {ENV_PREFIX}PORT, default 8000)")
         p.add_argument(
             "--workers", type=int, default=None, help=f"worker processes (env {ENV_PREFIX}WORKERS, default 1)"
+        )
+        p.add_argument(
+            "--cache",
+            default=None,
+            metavar="URL",
+            help=f"redis://host:port/db: share rendered images in Redis (env {ENV_PREFIX}CACHE_URL, default in-process only)",
         )
 
     serve = commands.add_parser("serve", help="serve the products found under the data roots")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "EO_TILER_"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    cache_bytes: int = 256 * 1024 * 1024
+    cache_bytes: int = 256 * 1024 * 1024  # the in-process image cache; in front of Redis, keep it small
+    # Redis for rendered images shared by all workers and replicas (redis://, rediss:// or unix://);
+    # None: in-process only. May hold a password: never printed.
+    cache_url: str | None = field(default=None, repr=False)
     cache_max_age: int = 3600
     open_datasets: int = 32  # band files kept open between requests, per worker
     max_preview_size: int = 2048
@@ -38,7 +42,9 @@ class Settings:
     render_pixels: int = 4096 * 4096
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
-    api_quota_per_minute: int = 600  # requests per key and minute, per worker process
+    api_quota_per_minute: int = 600  # requests per key and minute (per worker process unless in Redis)
+    quota_url: str | None = field(default=None, repr=False)  # Redis for the quotas; None: cache_url's, if any
+    redis_timeout: float = 0.25  # seconds one Redis call may take before the request goes on without Redis
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
@@ -68,6 +74,17 @@ class Settings:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 < self.render_timeout < math.inf:
             raise ValueError("render_timeout must be a positive number of seconds")
+        if not 0 < self.redis_timeout < math.inf:
+            raise ValueError("redis_timeout must be a positive number of seconds")
+        for name in ("cache_url", "quota_url"):
+            url = getattr(self, name)
+            if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
+                raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
+
+    @property
+    def quota_store_url(self) -> str | None:
+        """Where API-key quotas are counted: None in memory, per process."""
+        return self.quota_url or self.cache_url
 
     @property
     def catalog_path(self) -> Path:
@@ -136,6 +153,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
+        "cache_url": environ.get(ENV_PREFIX + "CACHE_URL") or None,
+        "quota_url": environ.get(ENV_PREFIX + "QUOTA_URL") or None,
+        "redis_timeout": _cast(environ, "REDIS_TIMEOUT", float, defaults.redis_timeout),
     }
     if environ.get(ENV_PREFIX + "CATALOG"):
         values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tiler.http import multiprocess
 from tiler.services import services
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
@@ -45,7 +46,8 @@ def readyz(request: Request) -> Response:
 
 
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """This worker's metrics, or with several workers all of theirs (tiler.http.multiprocess)."""
+    return Response(multiprocess.scrape(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [
