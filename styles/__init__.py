@@ -42,22 +42,29 @@ class LayerError(ValueError):
 
 
 class ClassEntryLike(Protocol):
-    value: int
-    label: str
-    colour: tuple[int, int, int]
+    @property
+    def value(self) -> int: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def colour(self) -> tuple[int, int, int]: ...
 
 
 class BandLike(Protocol):
     @property
     def is_class(self) -> bool: ...
 
-    classes: Sequence[ClassEntryLike]
+    @property
+    def classes(self) -> Sequence[ClassEntryLike]: ...
 
 
 class CollectionLike(Protocol):
     """What a layer is checked against: `tiler.collections.Collection` is one."""
 
-    bands: Mapping[str, BandLike]
+    @property
+    def bands(self) -> Mapping[str, BandLike]: ...
 
 
 @dataclass(frozen=True)

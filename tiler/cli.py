@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -55,7 +56,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         log_level="info",
         # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
     )
 
 
