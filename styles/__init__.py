@@ -1,4 +1,11 @@
-"""Layer definitions as data: one TOML file per layer in this folder; the file name is the layer name.
+"""Layer definitions as data: one TOML file per layer; the file name is the layer name.
+
+Files in this folder are shared layers: `collections` lists the ids of the collections each fits.
+Files in a subfolder named after a collection (`sentinel-1-grd/FALSE_COLOR.toml`) are that
+collection's own layers: they may take a name a shared layer has (Sentinel-1's FALSE_COLOR beside
+Sentinel-2's), and for their collection they win over it; `collections` may be left out there.
+The registry (`Layers`) keys shared layers by name and a collection's own by `<collection>/<NAME>`;
+`Layers.find(name, collection)` is the layer a request for `name` on a collection means.
 
 A file gives `title`, `description`, `collections` (the ids of the collections it fits) and either
 `bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
@@ -11,7 +18,7 @@ every collection they name; a broken file stops the start-up with its name.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,7 +36,7 @@ from renderers import (
     parse_hex,
 )
 
-__all__ = ["STYLES_DIR", "Layer", "LayerError", "load_layers"]
+__all__ = ["STYLES_DIR", "Layer", "LayerError", "Layers", "load_layers"]
 
 STYLES_DIR = Path(__file__).parent
 _KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range"}
@@ -75,9 +82,16 @@ class Layer:
     collections: tuple[str, ...]
     spec: RenderSpec
     value_range: tuple[float, float] | None
+    owner: str | None = None  # the collection whose own layer this is (its subfolder); None: shared
+
+    @property
+    def key(self) -> str:
+        """The layer's key in `Layers`: its name, or `<collection>/<name>` for a collection's own."""
+        return f"{self.owner}/{self.name}" if self.owner else self.name
 
     def to_json(self) -> dict:
         return {
+            "id": self.key,
             "name": self.name,
             "title": self.title,
             "description": self.description,
@@ -122,8 +136,8 @@ def _stretch(raw: object, where: str) -> Stretch:
     return Stretch(raw["kind"], float(raw["min"]), float(raw["max"]))
 
 
-def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
-    where = path.name
+def _load(path: Path, collections: Mapping[str, CollectionLike], owner: str | None = None) -> Layer:
+    where = f"{owner}/{path.name}" if owner else path.name
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -131,6 +145,9 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
     unknown = set(raw) - _KEYS
     if unknown:
         raise LayerError(f"{where}: unknown keys {sorted(unknown)}")
+    # A collection's own layer fits that collection alone.
+    if owner is not None and raw.setdefault("collections", [owner]) != [owner]:
+        raise LayerError(f"{where}: a layer in the {owner}/ folder fits {owner} alone")
     fits = raw.get("collections")
     if not isinstance(fits, list) or not fits:
         raise LayerError(f"{where}: collections must list the collections the layer fits")
@@ -167,6 +184,7 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
             collections=tuple(fits),
             spec=RenderSpec(expressions, stretches, colormap, transform),
             value_range=value_range,  # type: ignore[arg-type]
+            owner=owner,
         )
     except ExpressionError as exc:
         raise LayerError(f"{where}: {exc}") from exc
@@ -176,10 +194,46 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
         raise LayerError(f"{where}: malformed ({exc!r})") from exc
 
 
+class Layers(Mapping[str, Layer]):
+    """Every layer, by `Layer.key`: shared layers by name, a collection's own by `<collection>/<name>`."""
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        self._by_key = {layer.key: layer for layer in layers}
+
+    def __getitem__(self, key: str) -> Layer:
+        return self._by_key[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_key)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def find(self, name: str, collection: str) -> Layer | None:
+        """The layer `name` means for `collection`: its own layer of that name, else the shared one."""
+        return self._by_key.get(f"{collection}/{name}") or self._by_key.get(name)
+
+    def for_collection(self, collection: str) -> list[Layer]:
+        """The layers that draw `collection`, one per name (its own before a shared one), by name."""
+        found = {}
+        for layer in self._by_key.values():
+            if collection in layer.collections and (layer.name not in found or layer.owner == collection):
+                found[layer.name] = layer
+        return [found[name] for name in sorted(found)]
+
+
 def load_layers(
     collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR, extra: Sequence[Path] = ()
-) -> dict[str, Layer]:
-    """Load and validate every `*.toml` in `directory`, then in the `extra` folders (a deployment's
-    own layers), against `collections`, keyed by layer name; a later file of the same name wins."""
-    files = [path for folder in (directory, *extra) for path in sorted(Path(folder).glob("*.toml"))]
-    return {path.stem: _load(path, collections) for path in files}
+) -> Layers:
+    """Load and validate every `*.toml` in `directory` and its collection subfolders, then in the
+    `extra` folders (a deployment's own layers, laid out alike), against `collections`; a later
+    file of the same key wins. A subfolder that names no configured collection stops the start-up."""
+    layers = []
+    for folder in (Path(directory), *map(Path, extra)):
+        layers += [_load(path, collections) for path in sorted(folder.glob("*.toml"))]
+        subfolders = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        for sub in (p for p in subfolders if any(p.glob("*.toml"))):
+            if sub.name not in collections:
+                raise LayerError(f"{sub.name}/: layer folders are named after a configured collection")
+            layers += [_load(path, collections, sub.name) for path in sorted(sub.glob("*.toml"))]
+    return Layers(layers)

@@ -12,12 +12,12 @@ from pathlib import Path
 from rasterio.crs import CRS
 from shapely.geometry import shape
 
-from tiler.products import BandAsset, Product
+from tiler.products import BandAsset, Calibration, Product
 
 log = logging.getLogger(__name__)
 
 # Bumped whenever the record's form changes: a backend holding older records rebuilds them.
-RECORD_FORMAT = "2"
+RECORD_FORMAT = "3"
 
 BBox = tuple[float, float, float, float]
 
@@ -41,6 +41,7 @@ def product_to_json(product: Product) -> str:
             "path": str(product.path),
             "root": str(product.root),
             "aliases": product.aliases,
+            "properties": product.properties,
         }
     )
 
@@ -62,11 +63,20 @@ def product_from_json(text: str) -> Product:
         crs=CRS.from_user_input(d["crs"]),
         bounds=tuple(d["bounds"]),
         bounds_wgs84=tuple(d["bounds_wgs84"]),
-        bands={name: BandAsset(**(band | {"path": Path(band["path"])})) for name, band in d["bands"].items()},
+        bands={name: _band(band) for name, band in d["bands"].items()},
         path=Path(d["path"]),
         root=Path(d["root"]),
         aliases=tuple(d["aliases"]),
+        properties=d["properties"],
     )
+
+
+def _band(d: dict) -> BandAsset:
+    calibration = d.get("calibration")
+    if calibration is not None:
+        size = calibration["image_size"]
+        calibration = Calibration(**(calibration | {"image_size": tuple(size) if size else None}))
+    return BandAsset(**(d | {"path": Path(d["path"]), "calibration": calibration}))
 
 
 def footprint_bbox(product: Product) -> BBox:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 __all__ = [
     "BUILTIN_DIR",
+    "CALIBRATIONS",
     "KINDS",
     "Band",
     "ClassEntry",
@@ -37,6 +38,8 @@ __all__ = [
 
 BUILTIN_DIR = Path(__file__).parent
 KINDS = ("reflectance", "class", "physical")
+# The calibration LUTs of Sentinel-1's calibration-*.xml a band may be calibrated with.
+CALIBRATIONS = ("sigmaNought", "betaNought", "gamma")
 _HEX = re.compile(r"#([0-9a-fA-F]{6})")
 _BAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 _BAND_KEYS = {
@@ -53,6 +56,8 @@ _BAND_KEYS = {
     "substitute",
     "band_index",
     "classes",
+    "squared",
+    "calibration",
 }
 _COLLECTION_KEYS = {
     "id",
@@ -70,6 +75,7 @@ _COLLECTION_KEYS = {
     "default",
     "fallback",
     "cloud_mask",
+    "searchable",
 }
 
 
@@ -100,6 +106,8 @@ class Band:
     substitute: str | None = None  # the band that stands in when a product lacks this one
     band_index: int | None = None  # the band's number in the product metadata
     classes: tuple[ClassEntry, ...] = ()
+    squared: bool = False  # SAR amplitude: physical = DN² * scale + offset (intensity, linear power)
+    calibration: str | None = None  # the LUT (one of CALIBRATIONS) a product's calibration XML gives
 
     @property
     def is_class(self) -> bool:
@@ -135,6 +143,7 @@ class Collection:
     cloud_mask: CloudMask | None = None
     default: bool = False  # the collection of mosaics and bare layer names when none is given
     fallback: bool = False  # taken when a bare band folder could be of several collections
+    searchable: tuple[str, ...] = ()  # product properties mosaics and searches may filter on
     source: Path | None = field(default=None, compare=False)  # the file it was read from
 
     def attribution_for(self, year: int | None) -> str:
@@ -262,6 +271,12 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
         scale, offset, minimum = 1.0, 0.0, None
     if scale == 0:
         raise CollectionError(f"{where}: scale must not be 0")
+    squared = values.get("squared", False)
+    if not isinstance(squared, bool) or (squared and kind != "physical"):
+        raise CollectionError(f"{where}: squared is true or false, and only for physical bands")
+    calibration = values.get("calibration")
+    if calibration is not None and (calibration not in CALIBRATIONS or not squared):
+        raise CollectionError(f"{where}: calibration is one of {', '.join(CALIBRATIONS)}, for squared bands")
     return Band(
         name=name,
         title=str(values.get("title", name)),
@@ -277,6 +292,8 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
         substitute=values.get("substitute"),
         band_index=index,
         classes=classes,
+        squared=squared,
+        calibration=calibration,
     )
 
 
@@ -321,6 +338,7 @@ def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collecti
         cloud_mask=cloud_mask,
         default=bool(raw.get("default", False)),
         fallback=bool(raw.get("fallback", False)),
+        searchable=_strings(raw, "searchable", where),
         source=path,
     )
 

@@ -404,7 +404,10 @@ function fitBbox([w, s, e, n]) { map.fitBounds([[s, w], [n, e]]); }
 async function showProduct(product, zoom) {
   state.mode = "product";
   state.product = product;
-  if (!layers[state.layer]?.collections.includes(product.collection)) state.layer = "TRUE_COLOR";
+  if (!layers[state.layer]?.collections.includes(product.collection)) {
+    const fits = Object.values(layers).filter((layer) => layer.collections.includes(product.collection));
+    state.layer = (fits.find((layer) => layer.name === "TRUE_COLOR") || fits[0] || { name: "TRUE_COLOR" }).name;
+  }
   stateToForm();
   if (zoom) fitBbox(product.bbox);
   await show();
@@ -473,7 +476,11 @@ async function start() {
   try {
     const listing = await getJSON(api("layers"));
     for (const layer of listing.layers) {
-      layers[layer.name] = layer;
+      // A collection's own layer may share a name with a shared one (Sentinel-1's FALSE_COLOR):
+      // one entry, for the collections of both; the server picks each collection's own.
+      const known = layers[layer.name];
+      if (known) { known.collections = [...known.collections, ...layer.collections]; continue; }
+      layers[layer.name] = { ...layer };
       $("layer").add(new Option(layer.title, layer.name));
     }
     stateToForm();
