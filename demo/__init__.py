@@ -1,8 +1,10 @@
-"""Synthetic Sentinel-2 demo archive.
+"""Synthetic demo archive: Sentinel-2, and Sentinel-1 over the same ground.
 
-``generate_archive(root)`` writes four small products that have the same structure as real
-ones (SAFE folders with JPEG 2000 bands and ESA metadata, and an Element84 "sentinel-cogs"
-COG product with a STAC item), so the same readers handle both:
+``generate_archive(root)`` writes four small Sentinel-2 products that have the same structure as
+real ones (SAFE folders with JPEG 2000 bands and ESA metadata, and an Element84 "sentinel-cogs"
+COG product with a STAC item), so the same readers handle both, and two Sentinel-1 GRD products
+(`demo.sentinel1`: one descending in AWS's sentinel-s1-l1c layout, one ascending SAFE with
+calibration XML), placed by GCPs over products 1 and 2:
 
 1. L2A SAFE, baseline 02.14, EPSG:32632, 2020-09-21, a corner outside the swath (DN 0).
 2. L2A SAFE, baseline 04.00 (DN = reflectance * 10000 + 1000), EPSG:32632, 2022-06-15,
@@ -52,11 +54,12 @@ import rasterio
 from rasterio.transform import Affine
 from rasterio.warp import transform as warp_transform
 
+from demo import sentinel1
 from tiler.collections import builtin_collections
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST_NAME = "demo-manifest.json"
 
 Progress = Callable[[str], None]
@@ -65,14 +68,15 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class DemoProduct:
     id: str  # SAFE name without ".SAFE"; for the COG product the product_uri without ".SAFE"
-    path: Path  # the .SAFE folder, or the COG folder
-    collection: str  # "sentinel-2-l2a" or "sentinel-2-l1c"
-    layout: str  # "safe" or "cog"
-    epsg: int
-    bounds: tuple[float, float, float, float]  # native CRS, of the 10 m grid
+    path: Path  # the .SAFE folder, or the COG folder (Sentinel-1: the product folder)
+    collection: str  # "sentinel-2-l2a", "sentinel-2-l1c" or "sentinel-1-grd"
+    layout: str  # "safe" or "cog"; Sentinel-1: "safe" or "sentinel-s1-l1c"
+    epsg: int  # Sentinel-1: 4326, its GCPs'
+    bounds: tuple[float, float, float, float]  # native CRS, of the 10 m grid (Sentinel-1: its GCPs')
     datetime: str  # ISO 8601 UTC, exactly as in the metadata (PRODUCT_START_TIME / STAC datetime)
-    cloud_cover: float  # percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m)
-    baseline: str  # "02.14" or "04.00"
+    # Percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m); None for radar.
+    cloud_cover: float | None
+    baseline: str  # "02.14" or "04.00"; Sentinel-1: the IPF version
 
 
 # --------------------------------------------------------------------------------------
@@ -1539,6 +1543,43 @@ def _load_manifest(root: Path, size: int) -> list[DemoProduct] | None:
     return products
 
 
+def _write_sentinel1(root: Path, size: int, frame: tuple[float, float, float], say: Progress) -> list[DemoProduct]:
+    """The Sentinel-1 products over products 1 and 2, their pixels from the same landscape."""
+    lon0, lat0, L = frame
+
+    def ground(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        u = ((lon - lon0) * (_M_PER_DEG_LON / L)).astype(np.float32)
+        v = ((lat - lat0) * (_M_PER_DEG_LAT / L)).astype(np.float32)
+        return _landscape(u, v, size, "autumn")["cls"]
+
+    centre = (lon0 + 1.0 * L / _M_PER_DEG_LON, lat0 - 0.5 * L / _M_PER_DEG_LAT)
+    records = []
+    for p in sentinel1.passes(size, centre):
+        out = root / p.relpath()
+        say(f"generating {p.name} (Sentinel-1 GRD, {p.orbit_state}, {p.layout})")
+        tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        sentinel1.write_product(p, tmp, ground)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        records.append(
+            DemoProduct(
+                id=p.name,
+                path=out,
+                collection=sentinel1.COLLECTION.id,
+                layout=p.layout,
+                epsg=4326,
+                bounds=sentinel1.bounds(p),
+                datetime=f"{p.start:%Y-%m-%dT%H:%M:%S}Z",
+                cloud_cover=None,
+                baseline="003.20",
+            )
+        )
+    return records
+
+
 def generate_archive(
     root: Path, *, size: int = 1200, force: bool = False, progress: Progress | None = None
 ) -> list[DemoProduct]:
@@ -1589,6 +1630,7 @@ def generate_archive(
         say(f"  done in {time.perf_counter() - t:.1f} s, cloud cover {cloud:.2f} %")
     cache.clear()
     products = [records[spec.key] for spec in specs]
+    products += _write_sentinel1(root, size, frame, say)
     manifest = {
         "generator": "eo-tiler demo (tiler/demo.py)",
         "generator_version": GENERATOR_VERSION,

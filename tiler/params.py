@@ -272,13 +272,16 @@ def styling(
 
     name = query.get("layer") or default_layer(collection, bands, layers)
     layer = layers.find(name, collection.id)
-    if layer is None:
+    if layer is None and not any(other.name == name for other in layers.values()):
         raise LayerNotDefined(f"unknown layer '{name[:60]}'; see /layers", "layer")
-    if collection.id not in layer.collections:
+    if layer is None or collection.id not in layer.collections:
         raise InvalidParameter(f"layer {name} does not apply to {collection.id} products", "layer")
     missing = sorted(layer.spec.bands - set(bands))
     if missing:
-        raise InvalidParameter(f"layer {name} needs band {', '.join(missing)}, which {subject} lacks", "layer")
+        raise InvalidParameter(
+            f"layer {name} needs band {', '.join(missing)}, which {subject} lacks (it has {', '.join(sorted(bands))})",
+            "layer",
+        )
     spec = layer.spec
     if rescale:
         spec = RenderSpec(

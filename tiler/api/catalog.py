@@ -81,6 +81,7 @@ def stac_item(product: Product, collection: Collection | None, base: str) -> dic
         "s2:processing_baseline": product.processing_baseline,
         "grid:code": f"MGRS-{product.tile}" if product.tile else None,
         "proj:code": product.crs.to_string(),
+        **product.properties,  # sar:*, sat:* and the like, under their STAC names already
     }
     return {
         "type": "Feature",

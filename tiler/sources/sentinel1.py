@@ -14,6 +14,7 @@ lines run in time order, so latitude falls along them on a descending pass.
 from __future__ import annotations
 
 import logging
+import os
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -26,7 +27,7 @@ import numpy as np
 import rasterio
 from pyproj import Geod
 from rasterio.crs import CRS
-from shapely.geometry import MultiPoint, mapping
+from shapely.geometry import MultiPoint
 
 from tiler.collections import Collection
 from tiler.errors import ProductUnreadable
@@ -119,7 +120,7 @@ def gcp_geometry(path: Path) -> Geometry:
     if hull.geom_type != "Polygon":
         raise ProductUnreadable(f"the GCPs of {path.name} do not span an area")
     return Geometry(
-        footprint=mapping(hull),
+        footprint={"type": "Polygon", "coordinates": [[[x, y] for x, y in hull.exterior.coords]]},
         bounds=hull.bounds,
         pixel_size=_pixel_size(rows, cols, lon, lat),
         orbit_state=_orbit_state(rows, lat),
@@ -226,7 +227,9 @@ def make_product(
         for m in found:
             lut_name = collection.bands[m.polarisation].calibration or ""
             size = _image_size(m.annotation)
-            calibration = Calibration(str(m.calibration), lut_name, size if size != geometry.size else None)
+            calibration = Calibration(
+                os.path.realpath(m.calibration), lut_name, size if size != geometry.size else None
+            )
             bands[m.polarisation] = replace(bands[m.polarisation], calibration=calibration)
     band = collection.bands[found[0].polarisation]
     mode = "SM" if identity.mode.startswith("S") else identity.mode
