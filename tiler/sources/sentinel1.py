@@ -14,8 +14,8 @@ lines run in time order, so latitude falls along them on a descending pass.
 from __future__ import annotations
 
 import logging
-import os
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -221,16 +221,20 @@ def make_product(
     geometry = gcp_geometry(found[0].path)
     files = [(m.polarisation, geometry.pixel_size, m.path) for m in found]
     bands = band_assets(collection, files, root)
-    calibrated = all(m.calibration is not None and collection.bands[m.polarisation].calibration for m in found)
+    # Calibrated only when every band is: all of a product's bands show one quantity.
+    xmls = {
+        m.polarisation: m.calibration for m in found if m.calibration and collection.bands[m.polarisation].calibration
+    }
+    calibrated = len(xmls) == len(found)
     lut = collection.bands[found[0].polarisation].calibration
-    if calibrated:
-        for m in found:
-            lut_name = collection.bands[m.polarisation].calibration or ""
-            size = _image_size(m.annotation)
-            calibration = Calibration(
-                os.path.realpath(m.calibration), lut_name, size if size != geometry.size else None
-            )
-            bands[m.polarisation] = replace(bands[m.polarisation], calibration=calibration)
+    for m in found if calibrated else ():
+        size = _image_size(m.annotation)
+        calibration = Calibration(
+            os.path.realpath(xmls[m.polarisation]),
+            collection.bands[m.polarisation].calibration or "",
+            None if size == geometry.size else size,
+        )
+        bands[m.polarisation] = replace(bands[m.polarisation], calibration=calibration)
     band = collection.bands[found[0].polarisation]
     mode = "SM" if identity.mode.startswith("S") else identity.mode
     properties: dict[str, object] = {
