@@ -4,9 +4,11 @@ test wrote itself. A new backend joins by adding a factory to BACKENDS."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import dataclasses
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.helpers import write_product
@@ -139,3 +141,41 @@ def test_mosaics_select_through_search(catalog) -> None:
 
 def test_the_version_is_a_stable_token(catalog) -> None:
     assert isinstance(catalog.version, str) and catalog.version == catalog.version
+
+
+# ---------------------------------------------------------------------------------------------
+# Product properties: two demo Sentinel-1 passes and a third, later ascending one, beside one
+# Sentinel-2 product without properties, far from the archive above.
+
+
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def radar_catalog(request, tmp_path_factory):
+    from demo import sentinel1
+
+    root = tmp_path_factory.mktemp("radar") / "data"
+    ascending, descending = sorted(sentinel1.passes(60, (20.0, 10.0)), key=lambda p: p.orbit_state)
+    later = dataclasses.replace(ascending, start=ascending.start + timedelta(days=12), orbit=ascending.orbit + 175)
+    for p in (ascending, descending, later):
+        sentinel1.write_product(p, root / p.relpath(), lambda lon, lat: np.full(lon.shape, 2, dtype=np.uint8))
+    write_product(root, "S2", when="2020-09-25T10:00:00Z", cloud_cover=1.0, epsg=32634, ulx=280_000.0, uly=1_110_000.0)
+    catalog = BACKENDS[request.param](root, tmp_path_factory.mktemp(request.param))
+    return catalog, {"ascending": [later.name, ascending.name], "descending": [descending.name]}
+
+
+def test_search_filters_on_product_properties(radar_catalog) -> None:
+    catalog, names = radar_catalog
+    for state, expected in names.items():
+        found = catalog.search(properties={"sat:orbit_state": state}, limit=100)
+        assert [p.id for p in found.products] == expected and found.total == len(expected)
+    # Several properties must all hold; integers compare by their text.
+    later = catalog.resolve(names["ascending"][0])
+    both = {"sat:orbit_state": "ascending", "sat:absolute_orbit": str(later.properties["sat:absolute_orbit"])}
+    assert [p.id for p in catalog.search(properties=both).products] == [later.id]
+    # Lists are no scalars: no filter matches them; products without the property never match.
+    assert catalog.search(properties={"sar:polarizations": "VV"}).total == 0
+    assert catalog.search(properties={"sat:orbit_state": "ascending"}, collection="sentinel-2-l2a").total == 0
+    assert catalog.search(limit=100).total == 4  # no filter: everything
+    west, south, east, north = later.bounds_wgs84
+    query = mosaic_query({"collection": "sentinel-1-grd", "orbit": "ascending"}, builtin_collections())
+    chosen = mosaic_products(catalog, query, (west, south, east, north), 10)
+    assert [p.id for p in chosen] == names["ascending"]

@@ -159,3 +159,42 @@ def test_the_scl_layer_takes_its_classes_from_the_collection() -> None:
     classes = load_layers(collections)["SCL"].spec.colormap.classes  # type: ignore[union-attr]
     expected = [(e.value, e.label, e.colour) for e in collections["sentinel-2-l2a"].bands["SCL"].classes]
     assert list(classes) == expected and (4, "Vegetation", (0, 160, 0)) in classes
+
+
+def test_a_collections_own_layer_may_share_a_name_with_a_shared_one(tmp_path) -> None:
+    collections = builtin_collections()
+    layers = load_layers(collections)
+    s2, s1 = layers.find("FALSE_COLOR", "sentinel-2-l2a"), layers.find("FALSE_COLOR", "sentinel-1-grd")
+    assert s2 is layers["FALSE_COLOR"] and s2.spec.bands == {"B08", "B04", "B03"} and s2.owner is None
+    assert s1 is layers["sentinel-1-grd/FALSE_COLOR"] and s1.spec.bands == {"VV", "VH"}
+    assert s1.collections == ("sentinel-1-grd",)
+    assert layers.find("NDVI", "sentinel-1-grd") is not None  # found by name, though it does not fit: params says so
+    assert [layer.name for layer in layers.for_collection("sentinel-2-l1c")].count("FALSE_COLOR") == 1
+    assert "VV_DB" not in {layer.name for layer in layers.for_collection("sentinel-2-l2a")}
+    # A deployment's folder laid out alike: its own sentinel-2-l2a/FALSE_COLOR wins there, only there.
+    extra = tmp_path / "styles"
+    (extra / "sentinel-2-l2a").mkdir(parents=True)
+    (extra / "sentinel-2-l2a" / "FALSE_COLOR.toml").write_text(
+        'bands = ["B12", "B08", "B04"]\nstretch = { kind = "linear", min = 0, max = 0.5 }\n'
+    )
+    mine = load_layers(collections, extra=[extra])
+    assert mine.find("FALSE_COLOR", "sentinel-2-l2a").spec.bands == {"B12", "B08", "B04"}
+    assert mine.find("FALSE_COLOR", "sentinel-2-l1c") is mine["FALSE_COLOR"]
+    (extra / "sentinel-2-l2a" / "FALSE_COLOR.toml").write_text(
+        'collections = ["sentinel-2-l1c"]\nbands = ["B12", "B08", "B04"]\nstretch = { kind = "linear", min = 0, max = 1 }\n'
+    )
+    with pytest.raises(LayerError, match="sentinel-2-l2a/FALSE_COLOR.toml.*alone"):
+        load_layers(collections, extra=[extra])
+    (extra / "sentinel-2-l2a" / "FALSE_COLOR.toml").unlink()
+    (extra / "landsat-9").mkdir()
+    (extra / "landsat-9" / "RED.toml").write_text('expression = "B04"\n')
+    with pytest.raises(LayerError, match="landsat-9/"):
+        load_layers(collections, extra=[extra])
+
+
+def test_a_layer_of_another_collection_is_refused_by_name(real_client) -> None:
+    from tests.helpers import COG_ID
+
+    response = real_client.get("/preview.png", params={"product": COG_ID, "layer": "VV_DB"})
+    assert response.status_code == 400 and "does not apply to sentinel-2-l2a" in response.json()["detail"]
+    assert real_client.get("/preview.png", params={"product": COG_ID, "layer": "NOPE"}).status_code == 404

@@ -544,3 +544,26 @@ def test_mosaics_by_orbit_direction(demo_client, passes) -> None:
         "TILEMATRIX": tile.z, "TILEROW": tile.y, "TILECOL": tile.x,
     }  # fmt: skip
     assert np.array_equal(decode(demo_client.get("/wmts", params=wmts | {"ORBIT": "descending"}).content), down)
+
+
+def test_a_changed_pass_is_searched_by_its_new_orbit(tmp_path) -> None:
+    """SQLite keeps the properties it filters on beside the record: they follow a product's change."""
+    import os
+
+    from demo import sentinel1
+    from tiler.catalog import SqliteCatalog
+
+    root = tmp_path / "data"
+    ascending = next(p for p in sentinel1.passes(60, (20.0, 10.0)) if p.layout == "safe")
+    folder = root / ascending.relpath()
+    sentinel1.write_product(ascending, folder, lambda lon, lat: np.zeros(lon.shape, dtype=np.uint8))
+    catalog = SqliteCatalog(tmp_path / "c.sqlite", [root])
+    catalog.update()
+    assert catalog.search(properties={"sat:orbit_state": "ascending"}).total == 1
+    manifest = folder / "manifest.safe"
+    manifest.write_text(manifest.read_text().replace("ASCENDING", "DESCENDING"))
+    os.utime(manifest, ns=(1, 1))  # a new signature whatever the clock's resolution
+    report = catalog.update()
+    assert report.changed == 1
+    assert catalog.search(properties={"sat:orbit_state": "ascending"}).total == 0
+    assert [p.id for p in catalog.search(properties={"sat:orbit_state": "descending"}).products] == [ascending.name]
