@@ -1657,7 +1657,8 @@ def main(argv: list[str] | None = None) -> int:
         args.root, size=args.size, force=args.force, progress=lambda m: print(m, file=sys.stderr)
     )
     for p in products:
-        print(f"{p.id}  {p.layout}  EPSG:{p.epsg}  {p.datetime}  cloud {p.cloud_cover:.2f} %  {p.path}")
+        cloud = "" if p.cloud_cover is None else f"  cloud {p.cloud_cover:.2f} %"
+        print(f"{p.id}  {p.layout}  EPSG:{p.epsg}  {p.datetime}{cloud}  {p.path}")
     return 0
 
 
