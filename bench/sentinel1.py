@@ -26,8 +26,10 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import random
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,6 +162,14 @@ def measure(case: Case, settings: Settings) -> list[float]:
     return seconds
 
 
+def _revision() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.sentinel1", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=REPO / "bench" / "data", help="where data is cached")
@@ -176,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     s1_product = next(iter(MemoryCatalog([s1_root])))
     settings = Settings(data_roots=(s2.cog_root, s1_root))
     zooms = (12, 14) if args.quick else ZOOMS
+    load_before = os.getloadavg()[0]
     rows = []
     for zoom in zooms:
         cases = [
@@ -192,6 +203,9 @@ def main(argv: list[str] | None = None) -> None:
             rows.append((case.name, zoom, len(seconds), p50, mean, p50 / baseline))
     lines = [
         f"# Sentinel-1 tile cost beside Sentinel-2 COG ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, products {size} px)",
+        "",
+        f"Commit {_revision()}, GDAL {rasterio.__gdal_version__}, {os.cpu_count()} CPUs; 1-minute load average "
+        f"{load_before:.2f} before, {os.getloadavg()[0]:.2f} after (other processes share the machine).",
         "",
         "| case | zoom | tiles | p50 ms | mean ms | p50 / Sentinel-2 |",
         "|---|---|---|---|---|---|",
