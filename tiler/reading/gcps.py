@@ -41,7 +41,6 @@ from rasterio.transform import from_bounds as from_bounds_transform
 from rasterio.warp import reproject, transform
 from rasterio.windows import Window
 
-_EDGE_POINTS = 21  # output boundary points per side whose file pixels bound the window to read
 _PLACEMENTS = 64  # files whose splines are kept
 _CHECKS = 9  # points per side of an output part where an affine stand-in for the spline is checked
 _TOLERANCE = 0.125  # pixels: GDAL's default error threshold for approximating a warp's transformer
@@ -49,6 +48,8 @@ _TOLERANCE = 0.125  # pixels: GDAL's default error threshold for approximating a
 # spline's 8 ms; measured, 16 parts cost more than the spline.
 _QUARTERINGS = 1
 _MIN_PART = 16  # pixels: parts are not quartered below this
+# Points per side of the output where the spline is evaluated: every part's checks among them.
+_GRID = (_CHECKS - 1) * 2**_QUARTERINGS + 1
 
 # (DN window, line numbers of its rows, sample numbers of its columns) -> float32 values, NaN for no data
 ToValues = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -127,6 +128,23 @@ class _Output:
 
 
 Part = tuple[int, int, int, int]  # column, row, width, height of part of the output
+Span = tuple[int, int, int, int]  # first and last row, first and last column of the sample grid
+
+
+@dataclass(frozen=True)
+class _Samples:
+    """The spline at a grid of points over the output: their output pixel coordinates across (`u`)
+    and down (`v`), and the file pixel (`rows`, `cols`, fractional) under each."""
+
+    u: np.ndarray  # (n,)
+    v: np.ndarray  # (n,)
+    rows: np.ndarray  # (n, n)
+    cols: np.ndarray  # (n, n)
+
+    def part(self, span: Span) -> Part:
+        i0, i1, j0, j1 = span
+        col, row = round(self.u[j0]), round(self.v[i0])
+        return col, row, round(self.u[j1]) - col, round(self.v[i1]) - row
 
 
 @dataclass(frozen=True)
@@ -153,29 +171,24 @@ def read_placed(
     output = _Output(bounds, crs, width, height)
     dst = np.full((height, width), np.nan, dtype=np.float32)
     nothing = (dst, np.zeros((height, width), dtype=bool))
-    t = np.linspace(0.0, 1.0, _EDGE_POINTS)
-    zeros, ones = np.zeros_like(t), np.ones_like(t)
-    # Top, bottom (left to right), left, right (top down) sides, in output pixels.
-    edge_cols = np.concatenate([t, t, zeros, ones]) * width
-    edge_rows = np.concatenate([zeros, ones, t, t]) * height
-    rows, cols = place.pixels(*transform(crs, place.crs, *output.points(edge_cols, edge_rows)))
+    # One evaluation of the spline serves the window, the resolution and every part's check.
+    u, v = np.linspace(0.0, width, _GRID), np.linspace(0.0, height, _GRID)
+    across, down = np.meshgrid(u, v)
+    rows, cols = place.pixels(*transform(crs, place.crs, *output.points(across.ravel(), down.ravel())))
     if not (np.isfinite(rows).all() and np.isfinite(cols).all()):
         return nothing
+    samples = _Samples(u, v, rows.reshape(across.shape), cols.reshape(across.shape))
     col0, row0 = max(0, math.floor(cols.min()) - 1), max(0, math.floor(rows.min()) - 1)
     col1 = min(dataset.width, math.ceil(cols.max()) + 1)
     row1 = min(dataset.height, math.ceil(rows.max()) + 1)
     if col0 >= col1 or row0 >= row1:
         return nothing
     window = Window(col0, row0, col1 - col0, row1 - row0)
-
-    def file_pixels_per_output_pixel(side: int, output_pixels: int) -> float:
-        r, c = (a[side * _EDGE_POINTS : (side + 1) * _EDGE_POINTS] for a in (rows, cols))
-        return float(np.hypot(np.diff(r), np.diff(c)).sum()) / output_pixels
-
-    # Read no finer than the output needs along its rows and its columns, never coarser than the file.
-    across = (file_pixels_per_output_pixel(0, width) + file_pixels_per_output_pixel(1, width)) / 2
-    down = (file_pixels_per_output_pixel(2, height) + file_pixels_per_output_pixel(3, height)) / 2
-    factor = max(1.0, min(across, down))
+    # File pixels per output pixel along the output's rows and its columns: read no finer than
+    # that, never coarser than the file.
+    per_col = np.hypot(np.diff(samples.rows, axis=1), np.diff(samples.cols, axis=1)).sum(axis=1).mean() / width
+    per_row = np.hypot(np.diff(samples.rows, axis=0), np.diff(samples.cols, axis=0)).sum(axis=0).mean() / height
+    factor = max(1.0, min(float(per_col), float(per_row)))
     shape = (max(1, math.ceil(window.height / factor)), max(1, math.ceil(window.width / factor)))
     dn = dataset.read(1, window=window, out_shape=shape, resampling=resampling)
     frame = _Frame(row0, col0, window.height / shape[0], window.width / shape[1])
@@ -184,7 +197,7 @@ def read_placed(
         row0 + (np.arange(shape[0]) + 0.5) * frame.step_row - 0.5,
         col0 + (np.arange(shape[1]) + 0.5) * frame.step_col - 0.5,
     )
-    parts = _affine_parts(place, output, (0, 0, width, height), frame, _QUARTERINGS)
+    parts = _affine_parts(samples, frame, (0, _GRID - 1, 0, _GRID - 1), _QUARTERINGS)
     if parts is None:
         gcps = [
             GroundControlPoint(
@@ -215,44 +228,38 @@ def _warp(values: np.ndarray, out: np.ndarray, bounds: BBox, crs: CRS, resamplin
     )  # fmt: skip
 
 
-def _affine_parts(
-    place: Placement, output: _Output, part: Part, frame: _Frame, quarterings: int
-) -> list[tuple[Part, Affine]] | None:
-    """`part` of the output in parts that each have an affine map to the window within tolerance;
-    None when `quarterings` more quarterings would not suffice. An affine map's error shrinks with
-    the square of the part's size (a quartering divides it by about 4): parts that could not get
-    within tolerance are not tried."""
-    to_window, error = _affine_to_window(place, output, part, frame)
+def _affine_parts(samples: _Samples, frame: _Frame, span: Span, quarterings: int) -> list[tuple[Part, Affine]] | None:
+    """The output part `span` covers, in parts that each have an affine map to the window within
+    tolerance; None when `quarterings` more quarterings would not suffice. An affine map's error
+    shrinks with the square of the part's size (a quartering divides it by about 4): parts that
+    could not get within tolerance are not tried."""
+    part = samples.part(span)
+    to_window, error = _affine_to_window(samples, frame, span, part)
     if error <= _TOLERANCE:
         return [(part, to_window)]
-    col, row, width, height = part
-    if error > _TOLERANCE * 4**quarterings or min(width, height) < 2 * _MIN_PART:
+    if quarterings == 0 or error > _TOLERANCE * 4**quarterings or min(part[2], part[3]) < 2 * _MIN_PART:
         return None
-    half_w, half_h = width // 2, height // 2
+    i0, i1, j0, j1 = span
+    im, jm = (i0 + i1) // 2, (j0 + j1) // 2
     parts = []
-    for quarter in (
-        (col, row, half_w, half_h),
-        (col + half_w, row, width - half_w, half_h),
-        (col, row + half_h, half_w, height - half_h),
-        (col + half_w, row + half_h, width - half_w, height - half_h),
-    ):
-        found = _affine_parts(place, output, quarter, frame, quarterings - 1)
+    for quarter in ((i0, im, j0, jm), (i0, im, jm, j1), (im, i1, j0, jm), (im, i1, jm, j1)):
+        found = _affine_parts(samples, frame, quarter, quarterings - 1)
         if found is None:
             return None
         parts += found
     return parts
 
 
-def _affine_to_window(place: Placement, output: _Output, part: Part, frame: _Frame) -> tuple[Affine, float]:
-    """Pixel of `part` -> pixel of the window, as the affine map that fits the spline best at a
-    grid of points over the part, and its largest error there (window pixels)."""
-    col, row, width, height = part
-    u, v = (a.ravel() for a in np.meshgrid(np.linspace(0, width, _CHECKS), np.linspace(0, height, _CHECKS)))
-    rows, cols = place.pixels(*transform(output.crs, place.crs, *output.points(col + u, row + v)))
+def _affine_to_window(samples: _Samples, frame: _Frame, span: Span, part: Part) -> tuple[Affine, float]:
+    """Pixel of `part` -> pixel of the window, as the affine map that fits the spline best at the
+    `_CHECKS` x `_CHECKS` samples over the part, and its largest error there (window pixels)."""
+    i0, i1, j0, j1 = span
+    step_i, step_j = (i1 - i0) // (_CHECKS - 1), (j1 - j0) // (_CHECKS - 1)
+    rows = samples.rows[i0 : i1 + 1 : step_i, j0 : j1 + 1 : step_j].ravel()
+    cols = samples.cols[i0 : i1 + 1 : step_i, j0 : j1 + 1 : step_j].ravel()
+    u, v = np.meshgrid(samples.u[j0 : j1 + 1 : step_j] - part[0], samples.v[i0 : i1 + 1 : step_i] - part[1])
     target = np.column_stack([(cols - frame.col0) / frame.step_col, (rows - frame.row0) / frame.step_row])
-    if not np.isfinite(target).all():
-        return Affine.identity(), math.inf
-    design = np.column_stack([u, v, np.ones_like(u)])
+    design = np.column_stack([u.ravel(), v.ravel(), np.ones(u.size)])
     coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
     (a, d), (b, e), (c, f) = coefficients
     return Affine(a, b, c, d, e, f), float(np.abs(design @ coefficients - target).max())
