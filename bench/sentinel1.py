@@ -13,8 +13,8 @@ Cases: 256 px PNG tiles of WebMercatorQuad wholly inside each product, at zooms 
 (z14: about the products' 10 m), the same number each: Sentinel-2 TRUE_COLOR (B04, B03, B02),
 Sentinel-1 VV_DB (one polarisation) and FALSE_COLOR (VV and VH). Each tile is read, rendered and
 encoded in this process, one after the other, as the servers' pipeline does it (kept-open files,
-no image cache): `bench.run`'s in-process floor. Each case runs once to open its files, then is
-timed. The report gives p50 and mean per case and each Sentinel-1 case's ratio to Sentinel-2 at
+no image cache): `bench.run`'s in-process floor. The cases of a zoom take turns tile by tile, so
+load from other processes falls on all alike; each draws one tile untimed first to open its files. The report gives p50 and mean per case and each Sentinel-1 case's ratio to Sentinel-2 at
 its zoom; it goes to stdout and `bench/results/<date>-sentinel1.md`.
 
     .venv/bin/python -m bench.sentinel1 [--data-dir DIR] [--s2-data-dir DIR] [--tiles N] [--quick]
@@ -135,28 +135,33 @@ def inside_tiles(product: Product, zoom: int, count: int, seed: int) -> tuple[mo
     return tuple(inside[:count])
 
 
-def measure(case: Case, settings: Settings) -> list[float]:
-    spec = load_layers(builtin_collections()).find(case.layer, case.collection)
-    assert spec is not None
+def measure(cases: list[Case], settings: Settings) -> list[list[float]]:
+    """Seconds per tile of each case. The cases take turns, tile by tile, so a burst of load from
+    other processes falls on all of them alike; each case's first tile is drawn once first, untimed,
+    to open its files."""
+    layers = load_layers(builtin_collections())
+    specs = [layers.find(case.layer, case.collection) for case in cases]
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     crs = CRS.from_epsg(3857)
-    seconds = []
+    seconds: list[list[float]] = [[] for _ in cases]
 
-    def bounds(tile: morecantile.Tile) -> tuple[float, float, float, float]:
+    def draw(case: Case, spec, tile: morecantile.Tile) -> float:
         b = TMS.xy_bounds(tile)
-        return b.left, b.bottom, b.right, b.top
+        start = time.perf_counter()
+        stack = read_part(
+            case.product, spec.spec.bands, (b.left, b.bottom, b.right, b.top), crs, TILE_PX, TILE_PX,
+            gdal_options=settings.gdal, datasets=pool,
+        )  # fmt: skip
+        encode(render(spec.spec, stack.arrays, stack.valid), "png")
+        return time.perf_counter() - start
 
     try:
-        for warm in (True, False):
-            for tile in case.tiles[:1] if warm else case.tiles:
-                start = time.perf_counter()
-                stack = read_part(
-                    case.product, spec.spec.bands, bounds(tile), crs, TILE_PX, TILE_PX,
-                    gdal_options=settings.gdal, datasets=pool,
-                )  # fmt: skip
-                encode(render(spec.spec, stack.arrays, stack.valid), "png")
-                if not warm:
-                    seconds.append(time.perf_counter() - start)
+        for case, spec in zip(cases, specs, strict=True):
+            draw(case, spec, case.tiles[0])
+        for i in range(max(len(case.tiles) for case in cases)):
+            for times, case, spec in zip(seconds, cases, specs, strict=True):
+                if i < len(case.tiles):
+                    times.append(draw(case, spec, case.tiles[i]))
     finally:
         pool.close()
     return seconds
@@ -194,10 +199,9 @@ def main(argv: list[str] | None = None) -> None:
             Case("Sentinel-1 GRD VV_DB", s1_product, "VV_DB", "sentinel-1-grd", zoom, ()),
             Case("Sentinel-1 GRD FALSE_COLOR", s1_product, "FALSE_COLOR", "sentinel-1-grd", zoom, ()),
         ]
+        cases = [dataclasses.replace(c, tiles=inside_tiles(c.product, zoom, tiles, seed=zoom)) for c in cases]
         baseline = None
-        for case in cases:
-            case = dataclasses.replace(case, tiles=inside_tiles(case.product, zoom, tiles, seed=zoom))
-            seconds = measure(case, settings)
+        for case, seconds in zip(cases, measure(cases, settings), strict=True):
             p50, mean = 1000 * statistics.median(seconds), 1000 * statistics.fmean(seconds)
             baseline = baseline or p50
             rows.append((case.name, zoom, len(seconds), p50, mean, p50 / baseline))
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     report = "\n".join(lines) + "\n"
     print(report)
     if not args.no_report:
-        out = REPO / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%dT%H%M}-sentinel1.md"
+        out = REPO / "bench" / "results" / f"{datetime.now(UTC):%Y-%m-%dT%H%M%S}-sentinel1.md"
         out.write_text(report)
         print(f"written to {out}")
 
