@@ -62,6 +62,12 @@ class Pass:
     samples: int
     layout: str  # "sentinel-s1-l1c" or "safe"
     seed: int
+    mode: str = "IW"  # IW, EW, or an SM beam S1..S6
+    dual: str = "DV"  # DV (VV and VH) or DH (HH and HV)
+
+    @property
+    def polarisations(self) -> tuple[str, str]:
+        return ("VV", "VH") if self.dual == "DV" else ("HH", "HV")
 
     @property
     def stop(self) -> datetime:
@@ -75,17 +81,18 @@ class Pass:
     def name(self) -> str:
         crc = f"{(self.seed * 2654435761) % 65536:04X}"
         return (
-            f"{self.mission}_IW_GRDH_1SDV_{self.start:%Y%m%dT%H%M%S}_{self.stop:%Y%m%dT%H%M%S}"
+            f"{self.mission}_{self.mode}_GRD{'M' if self.mode == 'EW' else 'H'}_1S{self.dual}"
+            f"_{self.start:%Y%m%dT%H%M%S}_{self.stop:%Y%m%dT%H%M%S}"
             f"_{self.orbit:06d}_{self.datatake:06X}_{crc}"
         )
 
     def stem(self, polarisation: str) -> str:
         """The measurement file's stem: ESA's in a SAFE, AWS's short one otherwise."""
         if self.layout != "safe":
-            return f"iw-{polarisation.lower()}"
-        number = "001" if polarisation == "VV" else "002"
+            return f"{self.mode.lower()}-{polarisation.lower()}"
+        number = "001" if polarisation == self.polarisations[0] else "002"
         return (
-            f"{self.mission.lower()}-iw-grd-{polarisation.lower()}-{self.start:%Y%m%dt%H%M%S}-{self.stop:%Y%m%dt%H%M%S}"
+            f"{self.mission.lower()}-{self.mode.lower()}-grd-{polarisation.lower()}-{self.start:%Y%m%dt%H%M%S}-{self.stop:%Y%m%dt%H%M%S}"
             f"-{self.orbit:06d}-{self.datatake:06x}-{number}"
         )
 
@@ -93,7 +100,16 @@ class Pass:
         d = self.start
         if self.layout == "safe":
             return Path("Sentinel-1") / "SAR" / "GRD" / f"{d:%Y}" / f"{d:%m}" / f"{d:%d}" / f"{self.name}.SAFE"
-        return Path("sentinel-s1-l1c") / "GRD" / str(d.year) / str(d.month) / str(d.day) / "IW" / "DV" / self.name
+        return (
+            Path("sentinel-s1-l1c")
+            / "GRD"
+            / str(d.year)
+            / str(d.month)
+            / str(d.day)
+            / self.mode
+            / self.dual
+            / self.name
+        )
 
 
 def passes(size: int, centre: tuple[float, float]) -> list[Pass]:
@@ -194,14 +210,16 @@ def _product_info(p: Pass) -> dict:
         "missionId": p.mission,
         "productType": "GRD",
         "resolution": "H",
-        "mode": "IW",
-        "polarization": "DV",
+        "mode": p.mode,
+        "polarization": p.dual,
         "startTime": f"{p.start:%Y-%m-%dT%H:%M:%S}",
         "stopTime": f"{p.stop:%Y-%m-%dT%H:%M:%S}",
         "absoluteOrbitNumber": p.orbit,
         "missionDataTakeId": p.datatake,
         "footprint": {"type": "Polygon", "coordinates": [_footprint(p)]},
-        "filenameMap": {f"measurement/{p.stem(pol)}.tiff": f"measurement/{p.stem(pol)}.tiff" for pol in ("VV", "VH")},
+        "filenameMap": {
+            f"measurement/{p.stem(pol)}.tiff": f"measurement/{p.stem(pol)}.tiff" for pol in p.polarisations
+        },
     }
 
 
@@ -226,7 +244,7 @@ def _manifest(p: Pass) -> str:
         <safe:familyName>SENTINEL-1</safe:familyName>
         <safe:number>{p.mission[-1]}</safe:number>
         <safe:instrument><safe:familyName abbreviation="SAR">Synthetic Aperture Radar</safe:familyName>
-          <safe:extension><s1sarl1:instrumentMode><s1sarl1:mode>IW</s1sarl1:mode></s1sarl1:instrumentMode></safe:extension>
+          <safe:extension><s1sarl1:instrumentMode><s1sarl1:mode>{p.mode}</s1sarl1:mode></s1sarl1:instrumentMode></safe:extension>
         </safe:instrument>
       </safe:platform>
     </xmlData></metadataWrap></metadataObject>
@@ -249,8 +267,8 @@ def _manifest(p: Pass) -> str:
       <s1sarl1:standAloneProductInformation>
         <s1sarl1:productClass>S</s1sarl1:productClass>
         <s1sarl1:productType>GRD</s1sarl1:productType>
-        <s1sarl1:transmitterReceiverPolarisation>VV</s1sarl1:transmitterReceiverPolarisation>
-        <s1sarl1:transmitterReceiverPolarisation>VH</s1sarl1:transmitterReceiverPolarisation>
+        <s1sarl1:transmitterReceiverPolarisation>{p.polarisations[0]}</s1sarl1:transmitterReceiverPolarisation>
+        <s1sarl1:transmitterReceiverPolarisation>{p.polarisations[1]}</s1sarl1:transmitterReceiverPolarisation>
       </s1sarl1:standAloneProductInformation>
     </xmlData></metadataWrap></metadataObject>
   </metadataSection>
@@ -262,7 +280,7 @@ def _annotation(p: Pass, polarisation: str) -> str:
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <product>
   <adsHeader><missionId>{p.mission}</missionId><productType>GRD</productType><polarisation>{polarisation}</polarisation>
-    <mode>IW</mode><swath>IW</swath><startTime>{p.start:%Y-%m-%dT%H:%M:%S}.000000</startTime></adsHeader>
+    <mode>{p.mode}</mode><swath>{p.mode}</swath><startTime>{p.start:%Y-%m-%dT%H:%M:%S}.000000</startTime></adsHeader>
   <generalAnnotation><productInformation><pass>{p.orbit_state.capitalize()}</pass></productInformation></generalAnnotation>
   <imageAnnotation><imageInformation>
     <rangePixelSpacing>{PIXEL:.6e}</rangePixelSpacing><azimuthPixelSpacing>{PIXEL:.6e}</azimuthPixelSpacing>
@@ -302,7 +320,7 @@ def _calibration(p: Pass, polarisation: str) -> str:
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <calibration>
   <adsHeader><missionId>{p.mission}</missionId><productType>GRD</productType><polarisation>{polarisation}</polarisation>
-    <mode>IW</mode><swath>IW</swath></adsHeader>
+    <mode>{p.mode}</mode><swath>{p.mode}</swath></adsHeader>
   <calibrationInformation><absoluteCalibrationConstant>1.000000e+00</absoluteCalibrationConstant></calibrationInformation>
   <calibrationVectorList count="{len(lines)}">
 {chr(10).join(vectors)}
@@ -320,8 +338,8 @@ def write_product(p: Pass, out: Path, landscape: Landscape) -> None:
     else:
         amplitude = np.full((p.lines, p.samples), _UNCALIBRATED_AMPLITUDE)
     gcps = _gcps(p)
-    for polarisation in ("VV", "VH"):
-        dn = np.clip(np.rint(amplitude * np.sqrt(values[polarisation])), 1, 65535).astype(np.uint16)
+    for polarisation, like in zip(p.polarisations, ("VV", "VH"), strict=True):  # HH, HV drawn as VV, VH
+        dn = np.clip(np.rint(amplitude * np.sqrt(values[like])), 1, 65535).astype(np.uint16)
         dn[~values["valid"]] = 0
         _write_measurement(out / "measurement" / f"{p.stem(polarisation)}.tiff", dn, gcps)
         if p.layout == "safe":

@@ -567,3 +567,34 @@ def test_a_changed_pass_is_searched_by_its_new_orbit(tmp_path) -> None:
     assert report.changed == 1
     assert catalog.search(properties={"sat:orbit_state": "ascending"}).total == 0
     assert [p.id for p in catalog.search(properties={"sat:orbit_state": "descending"}).products] == [ascending.name]
+
+
+def test_an_ew_dual_horizontal_product(tmp_path) -> None:
+    """EW mode, HH and HV (the polar and sea-ice products), in both layouts: HH/HV layers draw
+    them, the VV/VH ones name what is missing."""
+    import dataclasses
+
+    from demo import sentinel1
+
+    root = tmp_path / "data"
+    for p in sentinel1.passes(60, (-40.0, 70.0)):
+        ew = dataclasses.replace(p, mode="EW", dual="DH")
+        sentinel1.write_product(ew, root / ew.relpath(), lambda lon, lat: np.full(lon.shape, 2, dtype=np.uint8))
+    client = TestClient(create_app(Settings(data_roots=(root,)), catalog=MemoryCatalog([root])))
+    products = client.get("/products").json()["products"]
+    assert len(products) == 2
+    for product in products:
+        assert "_EW_GRDM_1SDH_" in product["id"] and sorted(product["bands"]) == ["HH", "HV"]
+        assert product["properties"]["sar:instrument_mode"] == "EW"
+        assert product["properties"]["sar:polarizations"] == ["HH", "HV"]
+        west, south, east, north = product["bounds"]
+        tile = _tile((west + east) / 2, (south + north) / 2, 17)
+        path = f"/tiles/{tile.z}/{tile.x}/{tile.y}.png"
+        default = client.get(path, params={"product": product["id"]})  # HH_DB: VV_DB needs VV
+        assert default.status_code == 200 and (decode(default.content)[..., 3] > 0).mean() > 0.9
+        crop = -10.0  # dB, the demo's crop field (class 2) the ground here is made of
+        grey = decode(client.get(path, params={"product": product["id"], "layer": "HH_DB"}).content)[..., 0]
+        # Speckle around crop's -10 dB: its median grey is (-10 + 20) / 20 of white, give or take.
+        assert abs(np.median(grey) - (crop + 20) / 20 * 255) < 20
+        missing = client.get(path, params={"product": product["id"], "layer": "FALSE_COLOR"})
+        assert missing.status_code == 400 and "VH, VV" in missing.json()["detail"]
