@@ -49,7 +49,9 @@ class Settings:
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
-            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+            # No directory listing on open, but sidecar files are still looked for: some archives keep
+            # a band's CRS and no-data value in its .aux.xml (EMPTY_DIR would skip those).
+            "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE",
             "GDAL_CACHEMAX": 256 * 1024 * 1024,  # rasterio passes it to GDALSetCacheMax64: bytes
             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.jp2",
         }
