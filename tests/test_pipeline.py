@@ -22,7 +22,7 @@ def test_a_grid_inside_its_domain_is_drawn_whole() -> None:
 
 def test_a_grid_past_its_domain_is_drawn_on_the_same_pixels() -> None:
     """A Web Mercator box past the pole's limit: only the rows inside are drawn, on the same lattice."""
-    _, south, _, north = crs_domain("EPSG:3857")  # type: ignore[misc]
+    _, _south, _, north = crs_domain("EPSG:3857")  # type: ignore[misc]
     grid = Grid((-1000.0, north - 3000.0, 1000.0, north + 7000.0), "EPSG:3857", 2, 10)
     drawable = grid.drawable
     assert drawable is not None
@@ -68,7 +68,7 @@ def test_a_getmap_past_web_mercators_limits_draws_the_part_inside_as_the_part_al
 
     to_mercator = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
     x0, y0 = to_mercator.transform(west, south)
-    x1, y1 = to_mercator.transform(east, north)
+    x1, _y1 = to_mercator.transform(east, north)
     size = (x1 - x0) / 64
     common = {"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": "1.3.0", "LAYERS": "TRUE_COLOR", "STYLES": "",
               "CRS": "EPSG:3857", "FORMAT": "image/png", "TRANSPARENT": "TRUE"}  # fmt: skip
