@@ -18,6 +18,8 @@ from tests.pixels import WEB_MERCATOR, decode
 from tests.test_cli import free_port
 
 # `eo-tiler serve` with band reads that wait at a gate the test opens: the request is held in flight.
+# Worker processes are spawned and re-run this script as `__mp_main__`: the patch applies in them,
+# `main` only in the supervisor.
 GATED_SERVER = """
 import sys, time
 from pathlib import Path
@@ -33,7 +35,8 @@ def gated_read(*args, **kwargs):
     return real_read(*args, **kwargs)
 
 tiler.api.tiles.read_part = gated_read
-main(sys.argv[2:])
+if __name__ == "__main__":
+    main(sys.argv[2:])
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -13,7 +14,9 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tiler.catalog.sqlite import SqliteCatalog, open_catalog
+from tiler.http.connections import HeaderTimeoutProtocol
 from tiler.settings import ENV_PREFIX, settings_from_env
+from tiler.supervisor import LOG_FORMAT, Supervisor
 
 DEFAULT_DEMO_DIR = Path("demo-data")
 
@@ -38,7 +41,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
     os.environ[ENV_PREFIX + "DATA"] = os.pathsep.join(map(str, settings.data_roots))
     os.environ[ENV_PREFIX + "CATALOG"] = str(settings.catalog_path)
     print(f"eo-tiler: map page at http://{settings.host}:{settings.port}/", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "tiler.app:create_app_from_env",
         factory=True,
         host=settings.host,
@@ -47,8 +50,17 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         log_level="info",
         # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+        # Slow and idle clients: see README, "Stuck workers and slow clients".
+        http=functools.partial(HeaderTimeoutProtocol, header_timeout=settings.header_timeout),  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
+        limit_concurrency=settings.limit_concurrency,
+        backlog=settings.backlog,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
+    # Always supervised, even with one worker: a worker stuck in native code is replaced, never waited for.
+    supervisor = Supervisor(config, settings.workers, settings.worker_timeout, settings.shutdown_timeout)
+    raise SystemExit(supervisor.run())
 
 
 def _index(args: argparse.Namespace) -> None:
@@ -106,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     server_options(demo)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if args.command == "serve":
         _serve(args, args.data)
     elif args.command == "index":
