@@ -96,3 +96,16 @@ def test_settings_from_environment() -> None:
         settings_from_env({"EO_TILER_WORKERS": "many"})
     with pytest.raises(ValueError):
         Settings(workers=0)
+
+
+def test_stuck_worker_and_slow_client_settings_from_environment() -> None:
+    settings = settings_from_env(
+        {"EO_TILER_WORKER_TIMEOUT": "12.5", "EO_TILER_HEADER_TIMEOUT": "4", "EO_TILER_KEEP_ALIVE_TIMEOUT": "2",
+         "EO_TILER_LIMIT_CONCURRENCY": "100", "EO_TILER_BACKLOG": "64", "EO_TILER_MAX_HEADER_BYTES": "8192"}
+    )  # fmt: skip
+    assert (settings.worker_timeout, settings.header_timeout, settings.keep_alive_timeout) == (12.5, 4.0, 2.0)
+    assert (settings.limit_concurrency, settings.backlog, settings.max_header_bytes) == (100, 64, 8192)
+    for bad in ({"worker_timeout": 1.0}, {"header_timeout": 0.0}, {"keep_alive_timeout": float("inf")},
+                {"limit_concurrency": 0}, {"backlog": 0}, {"shutdown_timeout": float("nan")}):  # fmt: skip
+        with pytest.raises(ValueError):
+            Settings(**bad)
