@@ -47,10 +47,13 @@ async def soak(base: str, pid: int, args: argparse.Namespace) -> tuple[list[dict
     samples: list[dict] = []
     started = time.monotonic()
 
+    def record() -> None:
+        samples.append({"t_s": round(time.monotonic() - started, 1), "rss_mib": round(rss_bytes(pid) / 2**20, 1),
+                        "requests": len(results), "errors": len(errors)})  # fmt: skip
+
     async def sample() -> None:
         while True:
-            samples.append({"t_s": round(time.monotonic() - started, 1), "rss_mib": round(rss_bytes(pid) / 2**20, 1),
-                            "requests": len(results), "errors": len(errors)})  # fmt: skip
+            record()
             await asyncio.sleep(args.interval)
 
     limits = httpx.Limits(max_connections=args.concurrency)
@@ -62,15 +65,17 @@ async def soak(base: str, pid: int, args: argparse.Namespace) -> tuple[list[dict
         end = started + args.duration
         await asyncio.gather(*(client_loop(client, workload, end, results, errors) for _ in range(args.concurrency)))
         sampler.cancel()
-    samples.append({"t_s": round(time.monotonic() - started, 1), "rss_mib": round(rss_bytes(pid) / 2**20, 1),
-                    "requests": len(results), "errors": len(errors)})  # fmt: skip
+    record()
     return samples, results, errors
 
 
 def table(samples: list[dict], every: float) -> list[str]:
     """A row per `every` seconds (the sample nearest each mark) and the last one."""
-    marks = [m * every for m in range(int(samples[-1]["t_s"] // every) + 1)]
-    rows = [min(samples, key=lambda s, m=m: abs(s["t_s"] - m)) for m in marks]
+
+    def nearest(mark: float) -> dict:
+        return min(samples, key=lambda sample: abs(sample["t_s"] - mark))
+
+    rows = [nearest(m * every) for m in range(int(samples[-1]["t_s"] // every) + 1)]
     if rows[-1] is not samples[-1]:
         rows.append(samples[-1])
     lines = ["| minute | RSS MiB | requests | req/s since the row before | unexpected |", "|---|---|---|---|---|"]
