@@ -57,6 +57,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         limit_concurrency=settings.limit_concurrency,
         backlog=settings.backlog,
         h11_max_incomplete_event_size=settings.max_header_bytes,
+        ws="none",  # no WebSocket routes: an upgrade request is answered as plain HTTP
     )
     # Always supervised, even with one worker: a worker stuck in native code is replaced, never waited for.
     supervisor = Supervisor(config, settings.workers, settings.worker_timeout, settings.shutdown_timeout)
