@@ -15,10 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
-from tests.pixels import WEB_MERCATOR, decode
-from tests.test_cli import free_port
-from tests.test_shutdown import refused, wait_for
+from tests.helpers import REPO, WEB_MERCATOR, decode, free_port, refused, wait_for
+
+pytestmark = pytest.mark.slow
 
 HALF_OPEN = 5000
 PARTIAL_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # never ends

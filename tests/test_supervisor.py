@@ -14,11 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
-from tests.pixels import WEB_MERCATOR
-from tests.test_cli import free_port
-from tests.test_shutdown import refused, wait_for
+from tests.helpers import REPO, WEB_MERCATOR, free_port, refused, wait_for
 from tiler.supervisor import KILL_GRACE, STARTUP_FAILURE
+
+pytestmark = pytest.mark.slow
 
 SHUTDOWN_TIMEOUT = 2.0
 MARGIN = 15.0  # beyond the supervisor's own limit: process start-up and a loaded 2-core machine
@@ -29,10 +28,10 @@ MARGIN = 15.0  # beyond the supervisor's own limit: process start-up and a loade
 BLOCKING_SERVER = """
 import ctypes, os, sys
 from pathlib import Path
-import tiler.api.tiles
+import tiler.pipeline.run
 from tiler.cli import main
 
-gate, real_read = Path(sys.argv[1]), tiler.api.tiles.read_part
+gate, real_read = Path(sys.argv[1]), tiler.pipeline.run.read_part
 # PyDLL keeps the interpreter lock through the call (as a runaway PROJ call does); CDLL releases it.
 libc = ctypes.PyDLL(None) if os.environ["BLOCK_HOLDING_GIL"] == "1" else ctypes.CDLL(None)
 
@@ -46,7 +45,7 @@ def blocking_read(*args, **kwargs):
     libc.sleep(3600)
     return real_read(*args, **kwargs)
 
-tiler.api.tiles.read_part = blocking_read
+tiler.pipeline.run.read_part = blocking_read
 if os.environ.get("FAIL_AT_START") == "1":
     import tiler.app
     def failing_factory():
@@ -164,11 +163,15 @@ def test_a_worker_stuck_holding_the_gil_is_replaced_and_others_keep_answering(
     demo_archive, tmp_path: Path, workers: int
 ) -> None:
     root, _ = demo_archive
-    server = BlockingServer(tmp_path, root, workers, True, EO_TILER_WORKER_TIMEOUT="3")
+    metrics = tmp_path / "metrics"  # prometheus_client's files of the workers' samples
+    server = BlockingServer(
+        tmp_path, root, workers, True, EO_TILER_WORKER_TIMEOUT="3", PROMETHEUS_MULTIPROC_DIR=str(metrics)
+    )
     try:
         server.wait_started()
         wait_for(lambda: len(server.workers()) == workers, "the workers to start")
         stuck, in_flight = server.block_a_render()
+        assert list(metrics.glob(f"gauge_live*_{stuck}.db"))
         # Until the stuck worker is gone: with two workers the other answers throughout; with one, the
         # connection waits in the socket's queue for the replacement. Nothing reaches the stuck one.
         answered_while_stuck = 0
@@ -180,6 +183,7 @@ def test_a_worker_stuck_holding_the_gil_is_replaced_and_others_keep_answering(
             assert answered_while_stuck > 0
         wait_for(lambda: len(server.workers()) == workers, "the replacement")
         assert stuck not in server.workers()
+        assert not list(metrics.glob(f"gauge_live*_{stuck}.db"))  # its gauges no longer counted in /metrics
         url, product = server.tile
         tile = httpx.get(url, params={"product": product}, timeout=60)  # the marker is used up: a real render
         assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"

@@ -42,6 +42,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from uvicorn import Config, Server
@@ -89,8 +90,16 @@ class Worker:
 class Supervisor:
     """Runs `workers` server processes from `config` until SIGTERM or SIGINT; see the module docstring."""
 
-    def __init__(self, config: Config, workers: int, worker_timeout: float, shutdown_timeout: float) -> None:
+    def __init__(
+        self,
+        config: Config,
+        workers: int,
+        worker_timeout: float,
+        shutdown_timeout: float,
+        worker_gone: Callable[[int], None] = lambda pid: None,
+    ) -> None:
         self.config = config
+        self.worker_gone = worker_gone  # called with the pid of every worker that has ended, however
         self.count = workers
         self.worker_timeout = worker_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -130,6 +139,7 @@ class Supervisor:
         now = time.monotonic()
         for i, worker in enumerate(self.workers):
             if not worker.process.is_alive():
+                self.worker_gone(worker.process.pid)  # type: ignore[arg-type]
                 if worker.process.exitcode == STARTUP_FAILURE:
                     log.error("worker [%d] failed to start; stopping", worker.process.pid)
                     return STARTUP_FAILURE
@@ -145,11 +155,11 @@ class Supervisor:
                 self.retiring.append(worker)
                 self.workers[i] = self._start(sockets)
         for worker in list(self.retiring):
-            if not worker.process.is_alive():
-                self.retiring.remove(worker)
-            elif worker.kill_at is not None and now >= worker.kill_at:
+            if worker.process.is_alive() and worker.kill_at is not None and now >= worker.kill_at:
                 log.error("worker [%d] did not stop on SIGTERM; killing it", worker.process.pid)
                 worker.kill()
+            if not worker.process.is_alive():
+                self.worker_gone(worker.process.pid)  # type: ignore[arg-type]
                 self.retiring.remove(worker)
         return 0
 
@@ -172,6 +182,7 @@ class Supervisor:
             multiprocessing.connection.wait([w.process.sentinel for w in running], timeout=TICK)
         for worker in everyone:
             worker.process.join()
+            self.worker_gone(worker.process.pid)  # type: ignore[arg-type]
 
 
 def raise_open_files_limit() -> None:
