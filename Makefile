@@ -56,6 +56,7 @@ test-quick: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").
 bench: install

@@ -42,22 +42,29 @@ class LayerError(ValueError):
 
 
 class ClassEntryLike(Protocol):
-    value: int
-    label: str
-    colour: tuple[int, int, int]
+    @property
+    def value(self) -> int: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def colour(self) -> tuple[int, int, int]: ...
 
 
 class BandLike(Protocol):
     @property
     def is_class(self) -> bool: ...
 
-    classes: Sequence[ClassEntryLike]
+    @property
+    def classes(self) -> Sequence[ClassEntryLike]: ...
 
 
 class CollectionLike(Protocol):
     """What a layer is checked against: `tiler.collections.Collection` is one."""
 
-    bands: Mapping[str, BandLike]
+    @property
+    def bands(self) -> Mapping[str, BandLike]: ...
 
 
 @dataclass(frozen=True)
@@ -169,6 +176,10 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
         raise LayerError(f"{where}: malformed ({exc!r})") from exc
 
 
-def load_layers(collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR) -> dict[str, Layer]:
-    """Load and validate every `*.toml` in `directory` against `collections`, keyed by layer name."""
-    return {path.stem: _load(path, collections) for path in sorted(directory.glob("*.toml"))}
+def load_layers(
+    collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR, extra: Sequence[Path] = ()
+) -> dict[str, Layer]:
+    """Load and validate every `*.toml` in `directory`, then in the `extra` folders (a deployment's
+    own layers), against `collections`, keyed by layer name; a later file of the same name wins."""
+    files = [path for folder in (directory, *extra) for path in sorted(Path(folder).glob("*.toml"))]
+    return {path.stem: _load(path, collections) for path in files}

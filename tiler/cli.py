@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -59,7 +60,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         log_level="info",
         # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         # Slow and idle clients: see README, "Stuck workers and slow clients".
         http=functools.partial(HeaderTimeoutProtocol, header_timeout=settings.header_timeout),  # type: ignore[arg-type]
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]

@@ -145,7 +145,7 @@ class ObservabilityMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["stages"] = stages = StageTimer(self.metrics)
-        outcome = {"status": 500, "cache": None}
+        outcome: dict[str, object] = {"status": 500, "cache": None}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -44,13 +44,14 @@ def ogc_layers(
         for style in styles.values():
             if collection in style.collections:
                 name = f"{collection}:{style.name}"
+                west, south, east, north = extents[collection]
                 layers[name] = OgcLayer(
                     name,
                     collection,
                     collections[collection].title if collection in collections else collection,
                     style,
-                    tuple(extents[collection]),
-                    tuple(sorted(dates[collection])),  # type: ignore[arg-type]
+                    (west, south, east, north),
+                    tuple(sorted(dates[collection])),
                 )
     return layers
 

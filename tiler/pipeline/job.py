@@ -53,7 +53,8 @@ class Grid:
         """West, south, east, north in WGS84 degrees: what the catalog is asked for."""
         if self.geographic is not None:
             return self.geographic()
-        return tuple(transform_bounds(self.rasterio_crs, "EPSG:4326", *self.bounds, densify_pts=21))  # type: ignore[return-value]
+        west, south, east, north = transform_bounds(self.rasterio_crs, "EPSG:4326", *self.bounds, densify_pts=21)
+        return west, south, east, north
 
     @property
     def pixels(self) -> int:
