@@ -26,7 +26,7 @@ MARGIN = 15.0  # beyond the supervisor's own limit: process start-up and a loade
 # marker file the test creates. Workers are spawned and re-run this script as `__mp_main__`: the patch
 # applies in them, `main` runs only in the supervisor.
 BLOCKING_SERVER = """
-import ctypes, os, sys
+import ctypes, os, signal, sys
 from pathlib import Path
 import tiler.pipeline.run
 from tiler.cli import main
@@ -40,6 +40,8 @@ def blocking_read(*args, **kwargs):
         (gate / "block").unlink()  # one blocking render per marker
     except FileNotFoundError:
         return real_read(*args, **kwargs)
+    # A native call that does not return on a signal: sleep() would, were SIGTERM delivered to this thread.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
     (gate / "pid.tmp").write_text(str(os.getpid()))
     (gate / "pid.tmp").rename(gate / "blocked")
     libc.sleep(3600)
@@ -183,7 +185,8 @@ def test_a_worker_stuck_holding_the_gil_is_replaced_and_others_keep_answering(
             assert answered_while_stuck > 0
         wait_for(lambda: len(server.workers()) == workers, "the replacement")
         assert stuck not in server.workers()
-        assert not list(metrics.glob(f"gauge_live*_{stuck}.db"))  # its gauges no longer counted in /metrics
+        # Its gauges no longer counted in /metrics, once the supervisor has seen it end.
+        wait_for(lambda: not list(metrics.glob(f"gauge_live*_{stuck}.db")), "the stuck worker's gauges to go")
         url, product = server.tile
         tile = httpx.get(url, params={"product": product}, timeout=60)  # the marker is used up: a real render
         assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
