@@ -103,27 +103,31 @@ nodata = 0
 [[collection]]
 id = "my-sensor"
 title = "My sensor"
-default_layer = "MY_RED"
+default_layer = "TRUE_COLOR"
 layouts = ["band-folder"]
 name_patterns = ["MINE"]
 """,
     )
     styles = tmp_path / "styles"
-    styles.mkdir()
-    (styles / "MY_RED.toml").write_text(
+    (styles / "mine").mkdir(parents=True)
+    # The name Sentinel-2's true colour has: one layer of that name per collection.
+    (styles / "mine" / "TRUE_COLOR.toml").write_text(
         'title = "Red"\ncollections = ["my-sensor"]\nexpression = "B04"\nstretch = { kind = "linear", min = 0, max = 1 }\n'
     )
     root = tmp_path / "data"
     folder = write_product(root, "MINE_20210105", when="2021-01-05T10:00:00Z", cloud_cover=None, b04=1200)
     (folder / "item.json").unlink()  # a bare band folder: no metadata at all
     collections = load_collections(extra=[mine])
-    assert load_layers(collections, styles)["MY_RED"].collections == ("my-sensor",)
+    assert load_layers(collections, styles).get("TRUE_COLOR", "my-sensor").collections == ("my-sensor",)
     settings = settings_from_env(
         {"EO_TILER_DATA": str(root), "EO_TILER_COLLECTIONS": str(mine), "EO_TILER_LAYERS": str(styles)},
         catalog=tmp_path / "c.sqlite",
     )
     client = TestClient(create_app(settings))
-    assert "MY_RED" in {layer["name"] for layer in client.get("/layers").json()["layers"]}
+    listed = [layer for layer in client.get("/layers").json()["layers"] if layer["name"] == "TRUE_COLOR"]
+    assert sorted(c for layer in listed for c in layer["collections"]) == [
+        "my-sensor", "sentinel-2-l1c", "sentinel-2-l2a",
+    ]  # fmt: skip
     product = client.get("/products/MINE_20210105").json()
     assert product["collection"] == "my-sensor"
     west, south, east, north = product["bounds"]
@@ -151,11 +155,11 @@ def test_layers_are_checked_against_the_collections_they_name(tmp_path) -> None:
     with pytest.raises(LayerError, match="not configured"):
         load_layers(collections, styles)
     (styles / "CIRRUS.toml").write_text('collections = ["sentinel-2-l1c"]\nexpression = "B10"\n')
-    assert load_layers(collections, styles)["CIRRUS"].spec.bands == {"B10"}
+    assert load_layers(collections, styles).get("CIRRUS", "sentinel-2-l1c").spec.bands == {"B10"}
 
 
 def test_the_scl_layer_takes_its_classes_from_the_collection() -> None:
     collections = builtin_collections()
-    classes = load_layers(collections)["SCL"].spec.colormap.classes  # type: ignore[union-attr]
+    classes = load_layers(collections).get("SCL", "sentinel-2-l2a").spec.colormap.classes  # type: ignore[union-attr]
     expected = [(e.value, e.label, e.colour) for e in collections["sentinel-2-l2a"].bands["SCL"].classes]
     assert list(classes) == expected and (4, "Vegetation", (0, 160, 0)) in classes
