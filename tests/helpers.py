@@ -232,3 +232,21 @@ def stop_server(process: subprocess.Popen) -> str:
     output = process.output  # type: ignore[attr-defined]
     output.seek(0)
     return output.read()
+
+
+def wait_for(condition: Callable[[], object], what: str, limit: float = 60) -> None:
+    """Poll `condition` until it holds; fail after `limit` seconds."""
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def refused(base: str) -> bool:
+    """Whether the server at `base` refuses connections (stopped, or not yet listening)."""
+    try:
+        httpx.get(base + "/healthz", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False
