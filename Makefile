@@ -4,7 +4,7 @@ VENV ?= .venv
 VENDOR := tiler/static/vendor
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test chromium qgis openjpeg bench
+.PHONY: install demo test chromium qgis postgis openjpeg bench
 
 install: openjpeg $(VENV)/.installed $(VENDOR)/.installed
 
@@ -34,10 +34,15 @@ chromium:
 qgis:
 	@/usr/bin/python3 -c "import qgis.core" 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers; }
 
+# PostGIS for the pgSTAC catalog tests, which start PostgreSQL 15 clusters of their own
+# (tests/postgres.py); PostgreSQL 15 itself comes with the machine (Debian's postgresql-15).
+postgis:
+	@test -f /usr/share/postgresql/15/extension/postgis.control || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-15-postgis-3; }
+
 demo: install
 	$(VENV)/bin/eo-tiler demo
 
-test: install chromium qgis
+test: install chromium qgis postgis
 	$(VENV)/bin/pytest -q
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").

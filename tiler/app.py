@@ -16,8 +16,9 @@ from renderers import ExpressionError
 from styles import load_layers
 from tiler.api.tiles import Services, routes
 from tiler.cache import ImageCache
-from tiler.catalog.sqlite import Catalog, MemoryCatalog, open_catalog
-from tiler.errors import BadRequest, NotFound, ProductUnreadable, RenderTimeout, TilerError, TooLarge
+from tiler.catalog.backends import open_configured_catalog
+from tiler.catalog.sqlite import Catalog, MemoryCatalog
+from tiler.errors import BadRequest, NotFound, ProductUnreadable, TilerError, TooLarge, Unavailable
 from tiler.http import observability
 from tiler.http.auth import ApiKeyAuth
 from tiler.http.limits import QueryLengthLimit
@@ -35,7 +36,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (ExpressionError, 400),
     (NotFound, 404),
     (TooLarge, 413),
-    (RenderTimeout, 503),
+    (Unavailable, 503),
 )
 # Seconds a client should wait before retrying, by status.
 RETRY_AFTER = {503: "5"}
@@ -60,12 +61,11 @@ def _error_response(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) -> Starlette:
     """Build the app. A catalog may be passed in as `index` (tests: also a `ProductIndex`, served
-    from memory); otherwise the SQLite catalog of the data roots is opened, built first if it never was."""
+    from memory); otherwise the configured catalog (SQLite or pgSTAC) is opened, built first if it never was."""
     if isinstance(index, ProductIndex):
         index = MemoryCatalog(index)
     elif index is None:
-        index = open_catalog(settings.catalog_path, settings.data_roots)
-        log.info("catalog %s: %d products", settings.catalog_path, len(index))
+        index = open_configured_catalog(settings)
     services = Services(
         settings=settings,
         index=index,

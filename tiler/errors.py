@@ -6,7 +6,9 @@ TilerError
 │   └── InvalidParameter  a query parameter out of range or unparsable
 ├── NotFound              a product, layer or band that does not exist (404)
 ├── TooLarge              a requested size over a configured limit (413)
-├── RenderTimeout         a render over its deadline (503, with Retry-After)
+├── Unavailable           busy or down for now: try again (503, with Retry-After)
+│   ├── RenderTimeout     a render over its deadline
+│   └── CatalogUnavailable  the catalog database is down, unreachable or too slow
 └── ProductUnreadable     a product whose files cannot be read (500, logged, generic body)
 """
 
@@ -35,8 +37,16 @@ class TooLarge(TilerError):
     """A requested size is over a configured limit."""
 
 
-class RenderTimeout(TilerError):
+class Unavailable(TilerError):
+    """Something the answer needs is busy or down; the same request may succeed later."""
+
+
+class RenderTimeout(Unavailable):
     """A render did not finish within its deadline."""
+
+
+class CatalogUnavailable(Unavailable):
+    """The catalog database is down, unreachable or slower than its timeout."""
 
 
 class ProductUnreadable(TilerError):

@@ -526,13 +526,3 @@ class SqliteCatalog:
         self._mark_complete(db)
         db.commit()
         return report
-
-
-def open_catalog(path: Path, roots: Sequence[Path]) -> SqliteCatalog:
-    """The catalog at `path` for `roots`, built now when it has never been built."""
-    catalog = SqliteCatalog(path, roots)
-    if not catalog.indexed:
-        log.info("building the catalog %s for %s", path, ", ".join(map(str, roots)))
-        report = catalog.update()
-        log.info("catalog built: %s", report.summary())
-    return catalog

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from renderers import ExpressionError
 from tiler.api.tiles import tile
-from tiler.errors import NotFound, ProductUnreadable, RenderTimeout, TilerError
+from tiler.errors import NotFound, ProductUnreadable, TilerError, Unavailable
 from tiler.ogc.common import (
     IMAGE_FORMATS,
     OWS_NS,
@@ -243,7 +243,7 @@ def wmts_tile(request: Request) -> Response:
 def _get_tile(request: Request, params: Mapping[str, str]) -> Response:
     try:
         return tile(_tile_request(request, _layers(request), params))
-    except RenderTimeout as exc:
+    except Unavailable as exc:
         raise WmtsError(str(exc), "NoApplicableCode", 503) from None
     except ProductUnreadable:
         raise WmtsError("a product could not be read; see the server log", "NoApplicableCode", 500) from None

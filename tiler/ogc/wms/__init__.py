@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from renderers import Classes, ExpressionError, encode, evaluate_values, render
 from renderers.legend import legend
-from tiler.errors import InvalidParameter, ProductUnreadable, RenderTimeout, TilerError
+from tiler.errors import InvalidParameter, ProductUnreadable, TilerError, Unavailable
 from tiler.ogc.common import (
     CRS_CODES,
     IMAGE_FORMATS,
@@ -778,7 +778,7 @@ def wms(request: Request) -> Response:
         raise WmsError(f"REQUEST '{operation[:40]}' is not supported", "OperationNotSupported")
     except WmsError as error:
         return _report(error, report_version, frame)
-    except RenderTimeout as exc:
+    except Unavailable as exc:
         return _report(WmsError(str(exc)), report_version, frame, 503, {"Retry-After": "5"})
     except ProductUnreadable as exc:
         log.error("product unreadable on WMS %s: %s", operation, exc)

@@ -1,0 +1,500 @@
+"""The catalog in PostgreSQL with pgSTAC: `--catalog postgresql://...`.
+
+Each product is a STAC item of its collection, loaded with pypgstac's `Loader`; the whole
+`Product` rides along in the item's `private` column (pgSTAC never publishes it), as the JSON of
+`product_to_json`, with the data root it was found under. Searches are pgSTAC's: `search_query`
+turns the filters into SQL, `where_stats` counts and `search_rows` pages through the partitions;
+two conditions are added to its WHERE clause, the data roots (the same database may hold other
+roots, or items of other loaders) and the bounding-box overlap that every backend means by `bbox`.
+
+Beside the `pgstac` schema, a small `eo_tiler` schema keeps what `eo-tiler index` needs to
+update incrementally (the metadata file of each item and its signature), the keys each product is
+known by (`product_keys`) and the version token of mosaic cache keys.
+
+Reads go through a `psycopg_pool` pool whose connections carry a statement timeout; a database
+that is down, unreachable or slower than that raises `CatalogUnavailable` (HTTP 503), and the pool
+reconnects by itself once the database is back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+from pypgstac import __version__ as PGSTAC_VERSION
+from pypgstac.db import PgstacDB
+from pypgstac.load import Loader, Methods
+from pypgstac.migrate import Migrate
+from shapely.geometry import box, mapping, shape
+
+from tiler.api.catalog import stac_item
+from tiler.api.stac import collection_document
+from tiler.catalog.sqlite import (
+    COLLECTIONS,
+    ORDERS,
+    BBox,
+    IndexReport,
+    SearchResult,
+    footprint_bbox,
+    product_from_json,
+    product_to_json,
+)
+from tiler.errors import CatalogUnavailable, NotFound
+from tiler.products import PARSE_ERRORS, Candidate, Product, find_candidates, product_keys, reference_keys
+
+log = logging.getLogger(__name__)
+
+_BOOKKEEPING = """
+CREATE SCHEMA IF NOT EXISTS eo_tiler;
+CREATE TABLE IF NOT EXISTS eo_tiler.sources (
+    source text PRIMARY KEY,          -- the metadata file (or folder) the item was read from
+    signature text NOT NULL,          -- its mtime and size when read
+    root text NOT NULL,
+    collection text NOT NULL,
+    item_id text NOT NULL UNIQUE      -- one product per ID over all collections, as in SQLite
+);
+CREATE INDEX IF NOT EXISTS sources_root ON eo_tiler.sources (root);
+CREATE TABLE IF NOT EXISTS eo_tiler.product_keys (
+    key text PRIMARY KEY,             -- the first product to claim a key keeps it
+    item_id text NOT NULL REFERENCES eo_tiler.sources (item_id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS product_keys_item ON eo_tiler.product_keys (item_id);
+CREATE TABLE IF NOT EXISTS eo_tiler.meta (name text PRIMARY KEY, value text NOT NULL);
+INSERT INTO eo_tiler.meta VALUES ('version', '0') ON CONFLICT DO NOTHING;
+"""
+# Cloud cover as a number: pgSTAC reads an unknown property as text, which would sort 9 after 10.
+_CLOUD_QUERYABLE = {
+    "description": "Cloud cover of the product, percent",
+    "type": "number",
+    "minimum": 0,
+    "maximum": 100,
+}
+_SORTBY = {
+    "mostRecent": [{"field": "datetime", "direction": "desc"}, {"field": "id", "direction": "asc"}],
+    "leastRecent": [{"field": "datetime", "direction": "asc"}, {"field": "id", "direction": "asc"}],
+    # pgSTAC sorts ascending with NULLs last: products without cloud cover come after the others.
+    "leastCC": [
+        {"field": "eo:cloud_cover", "direction": "asc"},
+        {"field": "datetime", "direction": "desc"},
+        {"field": "id", "direction": "asc"},
+    ],
+}
+# Exact counts (pgSTAC's context "on"): a page's total decides when a mosaic stops asking.
+_COUNT_CONF = Jsonb({"context": "on"})
+_PRIVATE = "eo-tiler"  # the key of our part of an item's private column
+_BATCH = 500  # products per transaction while updating
+_PUT_CHUNK = 5000  # products per transaction in `put`
+_ITER_PAGE = 1000
+_INDEX_LOCK = 0x656F_7469  # advisory lock: one `eo-tiler index` at a time per database
+
+
+def migrate(url: str) -> None:
+    """Create pgSTAC's schema with pypgstac's migrations when the database has none (an older
+    pgSTAC is refused: upgrading a shared database is for its operators), then eo-tiler's
+    bookkeeping, the two collections and the cloud-cover queryable, each when missing."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        installed = conn.execute("SELECT to_regclass('pgstac.migrations') IS NOT NULL").fetchone()[0]
+        if not installed:
+            log.info("creating the pgSTAC %s schema", PGSTAC_VERSION)
+            db = PgstacDB(dsn=url)
+            try:
+                Migrate(db).run_migration()
+            finally:
+                pool = db.pool
+                db.disconnect()  # hands its connection back to its pool...
+                if pool is not None:
+                    pool.close()  # ...which it leaves open
+        version = conn.execute("SELECT pgstac.get_version()").fetchone()[0]
+        if version.split(".")[:2] != PGSTAC_VERSION.split(".")[:2]:
+            raise CatalogUnavailable(
+                f"the database has pgSTAC {version}, eo-tiler needs {PGSTAC_VERSION}: "
+                "upgrade it with `pypgstac migrate`"
+            )
+        conn.execute(_BOOKKEEPING)
+        conn.execute("SET search_path TO pgstac, public")
+        for collection in COLLECTIONS:
+            conn.execute(
+                "INSERT INTO collections (content) VALUES (%s) ON CONFLICT DO NOTHING",
+                (Jsonb(collection_document(collection)),),
+            )
+        conn.execute(
+            "SELECT upsert_queryable('eo:cloud_cover', %s, NULL, 'BTREE', NULL) "
+            "WHERE NOT EXISTS (SELECT FROM queryables WHERE name = 'eo:cloud_cover')",
+            (Jsonb(_CLOUD_QUERYABLE),),
+        )
+
+
+def stored_item(product: Product) -> dict:
+    """The STAC item pgSTAC stores for a product: the public item (links relative to the service)
+    with a geometry PostGIS can index and the product itself in `private`."""
+    item = stac_item(product, "")
+    item["geometry"] = _indexed_geometry(product)
+    item["private"] = {_PRIVATE: {"product": product_to_json(product), "root": str(product.root)}}
+    return item
+
+
+def _indexed_geometry(product: Product) -> dict:
+    """The footprint when it is readable, else the box `footprint_bbox` falls back to: the
+    bounding box PostGIS sees is then the one SQLite's R*Tree holds."""
+    if product.footprint:
+        try:
+            shape(product.footprint)
+            return product.footprint
+        except (ValueError, TypeError, KeyError, AttributeError):
+            pass
+    return mapping(box(*footprint_bbox(product)))
+
+
+def _stamp(value: datetime) -> str:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+class PgstacCatalog:
+    """The Catalog interface over a pgSTAC database; only products below `roots` are returned.
+    Safe to share between threads (a pool of connections) and between processes and machines."""
+
+    def __init__(
+        self, url: str, roots: Iterable[Path], *, pool_min: int = 1, pool_max: int = 10, timeout: float = 5.0
+    ) -> None:
+        self.url = url
+        self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
+        self._root_names = [str(r) for r in self.roots]
+        self.timeout = timeout
+        self._pool = ConnectionPool(
+            url,
+            min_size=pool_min,
+            max_size=pool_max,
+            open=False,
+            name="eo-tiler-catalog",
+            timeout=timeout,  # the wait for a free (or new) connection
+            # Short: after a failed reconnection the next request starts a new attempt at once,
+            # instead of the pool waiting out a backoff grown long during an outage.
+            reconnect_timeout=timeout,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
+            configure=self._configure,
+            check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
+        )
+        self._pool.open(wait=False)  # a database down at start-up is a 503 until it is back
+
+    def _configure(self, conn: psycopg.Connection) -> None:
+        # readonly: pgSTAC's search functions then keep no statistics of their own (no writes).
+        conn.execute(
+            "SELECT set_config('search_path', 'pgstac, public', false),"
+            " set_config('statement_timeout', %s, false), set_config('pgstac.readonly', 'true', false)",
+            (f"{round(self.timeout * 1000)}ms",),
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @staticmethod
+    def describe(url: str) -> str:
+        """A database URL for messages, without its password."""
+        info = conninfo_to_dict(url)
+        return f"pgSTAC database {info.get('dbname', '')} on {info.get('host', 'localhost')}:{info.get('port', 5432)}"
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            log.warning("catalog database: no connection within %.1f s: %s", self.timeout, exc)
+            raise CatalogUnavailable("the catalog database is unreachable") from None
+        except psycopg.errors.QueryCanceled:
+            log.warning("catalog database: a query took over %.1f s", self.timeout)
+            raise CatalogUnavailable(f"the catalog database did not answer within {self.timeout:g} s") from None
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedFunction):
+            raise CatalogUnavailable("the catalog database holds no eo-tiler catalog yet: run eo-tiler index") from None
+        except psycopg.OperationalError as exc:
+            log.warning("catalog database: %s", exc)
+            raise CatalogUnavailable("the catalog database is unreachable") from None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        with self._reading() as conn:
+            return conn.execute("SELECT value FROM eo_tiler.meta WHERE name = 'version'").fetchone()[0]
+
+    @property
+    def indexed(self) -> bool:
+        """True once an update has run to its end for every one of the roots."""
+        names = [f"updated:{r}" for r in self._root_names]
+        with self._reading() as conn:
+            found = conn.execute("SELECT count(*) FROM eo_tiler.meta WHERE name = ANY(%s)", (names,)).fetchone()[0]
+        return found == len(names)
+
+    def __len__(self) -> int:
+        with self._reading() as conn:
+            sql = "SELECT count(*) FROM eo_tiler.sources WHERE root = ANY(%s)"
+            return conn.execute(sql, (self._root_names,)).fetchone()[0]
+
+    def __iter__(self) -> Iterator[Product]:
+        # Keyset pages, newest first: no connection is held between pages.
+        sql = (
+            "SELECT datetime, id, private->%(private)s->>'product' FROM items"
+            " WHERE collection = ANY(%(collections)s) AND private->%(private)s->>'root' = ANY(%(roots)s)"
+            " AND (%(time)s::timestamptz IS NULL OR datetime < %(time)s OR (datetime = %(time)s AND id > %(id)s))"
+            " ORDER BY datetime DESC, id LIMIT %(page)s"
+        )
+        args = {"private": _PRIVATE, "collections": list(COLLECTIONS), "roots": self._root_names, "page": _ITER_PAGE}
+        args |= {"time": None, "id": ""}
+        while True:
+            with self._reading() as conn:
+                rows = conn.execute(sql, args).fetchall()
+            yield from (product_from_json(text) for _, _, text in rows)
+            if len(rows) < _ITER_PAGE:
+                return
+            args |= {"time": rows[-1][0], "id": rows[-1][1]}
+
+    def resolve(self, reference: str) -> Product:
+        keys = list(reference_keys(reference, self.roots))
+        with self._reading() as conn:
+            row = conn.execute(
+                "SELECT i.private->%s->>'product'"
+                " FROM unnest(%s::text[]) WITH ORDINALITY AS k(key, n)"
+                " JOIN eo_tiler.product_keys pk ON pk.key = k.key"
+                " JOIN eo_tiler.sources s ON s.item_id = pk.item_id AND s.root = ANY(%s)"
+                " CROSS JOIN LATERAL item_by_id(s.item_id, s.collection) i"
+                " WHERE i.id IS NOT NULL ORDER BY k.n LIMIT 1",
+                (_PRIVATE, keys, self._root_names),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"unknown product '{reference[:200]}'")
+        return product_from_json(row[0])
+
+    def search(
+        self,
+        bbox: BBox | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        max_cloud: float | None = None,
+        collection: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        order: str = "mostRecent",
+    ) -> SearchResult:
+        if order not in _SORTBY:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}")
+        query: dict[str, object] = {
+            "collections": [collection] if collection else list(COLLECTIONS),
+            "sortby": _SORTBY[order],
+        }
+        if start is not None or end is not None:
+            query["datetime"] = f"{_stamp(start) if start else '..'}/{_stamp(end) if end else '..'}"
+        if max_cloud is not None:
+            query["filter-lang"] = "cql2-json"
+            query["filter"] = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud]}
+        with self._reading() as conn:
+            total, texts = conn.execute(
+                """
+                WITH q AS MATERIALIZED (
+                    SELECT concat_ws(' AND ', s._where,
+                        format('private->%%L->>''root'' = ANY (%%L::text[])', %(private)s::text, %(roots)s::text[]),
+                        CASE WHEN %(west)s::float8 IS NOT NULL THEN format(
+                            'geometry && st_makeenvelope(%%s, %%s, %%s, %%s, 4326)',
+                            %(west)s::float8, %(south)s::float8, %(east)s::float8, %(north)s::float8) END
+                    ) AS w, s.orderby
+                    FROM search_query(%(query)s) s
+                )
+                SELECT (SELECT (where_stats(q.w, true, %(conf)s)).total_count FROM q),
+                    array(SELECT r.private->%(private)s->>'product'
+                          FROM q, search_rows(q.w, q.orderby, NULL, %(rows)s) WITH ORDINALITY AS r
+                          ORDER BY r.ordinality OFFSET %(offset)s)
+                """,
+                {
+                    "private": _PRIVATE,
+                    "roots": self._root_names,
+                    "query": Jsonb(query),
+                    "conf": _COUNT_CONF,
+                    "rows": offset + limit,
+                    "offset": offset,
+                    **dict(zip(("west", "south", "east", "north"), bbox or (None,) * 4)),
+                },
+            ).fetchone()
+        return SearchResult([product_from_json(text) for text in texts], total)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[psycopg.Connection]:
+        """A connection of its own (no statement timeout: an index run may be long), with the schema
+        in place and the index lock held, so that two `eo-tiler index` runs never interleave."""
+        try:
+            migrate(self.url)
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute("SET search_path TO pgstac, public")
+                conn.execute("SELECT pg_advisory_lock(%s)", (_INDEX_LOCK,))
+                yield conn
+        except psycopg.OperationalError as exc:
+            raise CatalogUnavailable(f"the catalog database is unreachable: {exc}") from None
+
+    @staticmethod
+    def _load(conn: psycopg.Connection, items: list[dict]) -> None:
+        if not items:
+            return
+        db = PgstacDB(connection=conn)  # the loader runs inside our transaction (as savepoints)
+        try:
+            Loader(db).load_items(iter(items), insert_mode=Methods.upsert)
+        finally:
+            if db.pool is not None:  # PgstacDB makes an (unused) pool of its own
+                db.pool.close()
+
+    @staticmethod
+    def _record(conn: psycopg.Connection, rows: list[tuple[Product, str, str]]) -> None:
+        """The bookkeeping of freshly loaded products: (product, source, signature)."""
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO eo_tiler.sources VALUES (%s, %s, %s, %s, %s)",
+                [(source, signature, str(p.root), p.collection, p.id) for p, source, signature in rows],
+            )
+            cur.executemany(
+                "INSERT INTO eo_tiler.product_keys VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [(key, p.id) for p, _, _ in rows for key in product_keys(p)],
+            )
+
+    @staticmethod
+    def _drop_sources(conn: psycopg.Connection, sources: list[str], reloaded: Sequence[Product] = ()) -> None:
+        """Remove the bookkeeping of `sources` (keys go by cascade) and their items, except those
+        `reloaded` under the same collection and ID, which the loader's upsert replaces."""
+        if sources:
+            conn.execute(
+                "WITH gone AS (DELETE FROM eo_tiler.sources WHERE source = ANY(%s) RETURNING collection, item_id)"
+                " DELETE FROM items i USING gone WHERE i.collection = gone.collection AND i.id = gone.item_id"
+                " AND (gone.collection, gone.item_id) NOT IN (SELECT unnest(%s::text[]), unnest(%s::text[]))",
+                (sources, [p.collection for p in reloaded], [p.id for p in reloaded]),
+            )
+
+    @staticmethod
+    def _bump(conn: psycopg.Connection) -> None:
+        conn.execute("UPDATE eo_tiler.meta SET value = (value::bigint + 1)::text WHERE name = 'version'")
+
+    @staticmethod
+    def _mark_complete(conn: psycopg.Connection, roots: Sequence[Path]) -> None:
+        """Recorded only when an update ran to its end: an interrupted first build is redone."""
+        conn.execute(
+            "INSERT INTO eo_tiler.meta SELECT unnest(%s::text[]), %s ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            ([f"updated:{r}" for r in roots], datetime.now(UTC).isoformat()),
+        )
+
+    def put(self, products: Iterable[Product]) -> None:
+        """Insert or replace products without walking any disk (benchmarks, other feeders).
+        Each is keyed by its folder and never seen as changed by `update`."""
+        with self._writing() as conn:
+            chunk: list[Product] = []
+            for product in [*products, None]:
+                if product is not None:
+                    chunk.append(product)
+                if chunk and (product is None or len(chunk) >= _PUT_CHUNK):
+                    with conn.transaction():
+                        self._drop_sources(conn, [str(p.path) for p in chunk], chunk)
+                        self._load(conn, [stored_item(p) for p in chunk])
+                        self._record(conn, [(p, str(p.path), "") for p in chunk])
+                        self._bump(conn)
+                    chunk = []
+            self._mark_complete(conn, self.roots)
+            conn.execute("ANALYZE items, eo_tiler.sources, eo_tiler.product_keys")
+
+    def update(
+        self,
+        roots: Sequence[Path] | None = None,
+        progress: Callable[[Iterable[Candidate]], Iterable[Candidate]] = lambda items: items,
+    ) -> IndexReport:
+        """Bring the catalog up to date with `roots` (default: its own): load new and changed
+        products (upserted), drop removed ones. Unreadable products are reported and skipped."""
+        roots = tuple(Path(os.path.realpath(r)) for r in (roots or self.roots))
+        report = IndexReport()
+        with self._writing() as conn:
+            known = {
+                source: (signature, item_id)
+                for source, signature, item_id in conn.execute(
+                    "SELECT source, signature, item_id FROM eo_tiler.sources WHERE root = ANY(%s)",
+                    ([str(r) for r in roots],),
+                )
+            }
+            todo: list[tuple[Candidate, str]] = []
+            seen: set[str] = set()
+            for root in roots:
+                for candidate in find_candidates(root):
+                    source = str(candidate.metadata)
+                    seen.add(source)
+                    try:
+                        st = candidate.metadata.stat()
+                    except OSError as exc:
+                        report.failed.append((str(candidate.target), str(exc)))
+                        continue
+                    signature = f"{st.st_mtime_ns}:{st.st_size}"
+                    if known.get(source, ("",))[0] == signature:
+                        report.unchanged += 1
+                    else:
+                        todo.append((candidate, signature))
+            removed = sorted(known.keys() - seen)
+            if removed:
+                with conn.transaction():
+                    self._drop_sources(conn, removed)
+                    self._bump(conn)
+                report.removed += len(removed)
+            changes = 0
+            signatures = {str(c.metadata): s for c, s in todo}
+            batch: list[tuple[Product, str, str]] = []
+            stale: list[str] = []  # known sources of this batch: their old rows go first
+            for candidate in progress([c for c, _ in todo]):
+                source = str(candidate.metadata)
+                try:
+                    product = candidate.parse()
+                except PARSE_ERRORS as exc:
+                    report.failed.append((str(candidate.target), str(exc)))
+                    log.warning("skipping product at %s: %s", candidate.target, exc)
+                    if source in known:  # it was readable before: the old item is stale now
+                        stale.append(source)
+                        report.removed += 1
+                    continue
+                holder = self._holder(conn, product.id, batch)
+                if holder is not None and holder != source:
+                    reason = f"duplicate of product {product.id} already indexed from {holder}"
+                    report.failed.append((str(candidate.target), reason))
+                    log.warning("skipping product at %s: %s", candidate.target, reason)
+                    continue
+                if source in known:
+                    stale.append(source)
+                    report.changed += 1
+                else:
+                    report.added += 1
+                batch.append((product, source, signatures[source]))
+                if len(batch) + len(stale) >= _BATCH:
+                    changes += self._flush(conn, batch, stale)
+                    batch, stale = [], []
+            changes += self._flush(conn, batch, stale)
+            self._mark_complete(conn, roots)
+            if changes or removed:
+                conn.execute("ANALYZE items, eo_tiler.sources, eo_tiler.product_keys")
+        return report
+
+    @staticmethod
+    def _holder(conn: psycopg.Connection, item_id: str, batch: list[tuple[Product, str, str]]) -> str | None:
+        """The source already holding a product ID, in this batch or in the database."""
+        for product, source, _ in batch:
+            if product.id == item_id:
+                return source
+        row = conn.execute("SELECT source FROM eo_tiler.sources WHERE item_id = %s", (item_id,)).fetchone()
+        return row[0] if row else None
+
+    def _flush(self, conn: psycopg.Connection, batch: list[tuple[Product, str, str]], stale: list[str]) -> int:
+        """Commit one batch: old rows of changed sources out, new items upserted, bookkeeping in."""
+        if not batch and not stale:
+            return 0
+        with conn.transaction():
+            self._drop_sources(conn, stale, [p for p, _, _ in batch])
+            self._load(conn, [stored_item(p) for p, _, _ in batch])
+            self._record(conn, batch)
+            self._bump(conn)
+        return len(batch) + len(stale)
