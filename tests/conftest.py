@@ -92,3 +92,21 @@ def demo_server(demo_app):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL 15 cluster with PostGIS for the session (tests/postgres.py); each test
+    takes fresh databases of it (`new_database`, pgSTAC migrated into a template once)."""
+    from tests.postgres import Cluster
+
+    base = Path(f"/tmp/eo-tiler-pg-{os.getpid()}")
+    cluster = Cluster.create(base)
+    yield cluster
+    cluster.drop()
+    base.rmdir()
+
+
+@pytest.fixture()
+def pgstac_url(postgres) -> str:
+    return postgres.new_database()

@@ -344,7 +344,9 @@ class PgstacCatalog:
             return
         db = PgstacDB(connection=conn)  # the loader runs inside our transaction (as savepoints)
         try:
-            Loader(db).load_items(iter(items), insert_mode=Methods.upsert)
+            # delsert: the loader's upsert rewrites `content` but keeps the old `private`, which
+            # holds the product; delsert replaces an existing item whole, in the same transaction.
+            Loader(db).load_items(iter(items), insert_mode=Methods.delsert)
         finally:
             if db.pool is not None:  # PgstacDB makes an (unused) pool of its own
                 db.pool.close()
@@ -365,7 +367,7 @@ class PgstacCatalog:
     @staticmethod
     def _drop_sources(conn: psycopg.Connection, sources: list[str], reloaded: Sequence[Product] = ()) -> None:
         """Remove the bookkeeping of `sources` (keys go by cascade) and their items, except those
-        `reloaded` under the same collection and ID, which the loader's upsert replaces."""
+        `reloaded` under the same collection and ID, which the loader replaces."""
         if sources:
             conn.execute(
                 "WITH gone AS (DELETE FROM eo_tiler.sources WHERE source = ANY(%s) RETURNING collection, item_id)"
@@ -410,7 +412,7 @@ class PgstacCatalog:
         progress: Callable[[Iterable[Candidate]], Iterable[Candidate]] = lambda items: items,
     ) -> IndexReport:
         """Bring the catalog up to date with `roots` (default: its own): load new and changed
-        products (upserted), drop removed ones. Unreadable products are reported and skipped."""
+        products (replaced whole), drop removed ones. Unreadable products are reported and skipped."""
         roots = tuple(Path(os.path.realpath(r)) for r in (roots or self.roots))
         report = IndexReport()
         with self._writing() as conn:
@@ -489,7 +491,7 @@ class PgstacCatalog:
         return row[0] if row else None
 
     def _flush(self, conn: psycopg.Connection, batch: list[tuple[Product, str, str]], stale: list[str]) -> int:
-        """Commit one batch: old rows of changed sources out, new items upserted, bookkeeping in."""
+        """Commit one batch: old rows of changed sources out, new items loaded, bookkeeping in."""
         if not batch and not stale:
             return 0
         with conn.transaction():
