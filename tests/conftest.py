@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,9 +70,9 @@ def demo_client(demo_app) -> TestClient:
     return TestClient(demo_app, raise_server_exceptions=False)
 
 
-@pytest.fixture(scope="session")
-def demo_server(demo_app):
-    """The demo app served by uvicorn on loopback in a thread, for real HTTP clients."""
+@contextmanager
+def serve(app):
+    """`app` served by uvicorn on a free loopback port in a thread, for real HTTP clients."""
     import socket
     import threading
     import time
@@ -81,7 +82,7 @@ def demo_server(demo_app):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(demo_app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -89,9 +90,18 @@ def demo_server(demo_app):
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def demo_server(demo_app):
+    """The demo app served by uvicorn on loopback in a thread, for real HTTP clients."""
+    with serve(demo_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 
 from renderers import ExpressionError
 from styles import load_layers
+from tiler.api import stac
 from tiler.api.tiles import Services, routes
 from tiler.cache import ImageCache
 from tiler.catalog.backends import open_configured_catalog
@@ -91,7 +92,7 @@ def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) 
             Middleware(ApiKeyAuth, keys=settings.api_keys, quota_per_minute=settings.api_quota_per_minute)
         )
     app = Starlette(
-        routes=[*routes, *wms.routes, *wmts.routes, *observability.routes],
+        routes=[*routes, *stac.routes, *wms.routes, *wmts.routes, *observability.routes],
         middleware=middleware,
         exception_handlers={TilerError: _error_response, ExpressionError: _error_response, Exception: _error_response},
         lifespan=lifespan,
