@@ -85,10 +85,10 @@ def percentiles(times: list[float]) -> tuple[float, float, float]:
     return statistics.median(times), times[int(0.95 * (len(times) - 1))], times[-1]
 
 
-def run_cases(catalog, products: list[Product], repeat: int) -> dict[str, tuple[float, float, float]]:
+def run_cases(catalog, all_ids: list[str], repeat: int) -> dict[str, tuple[float, float, float]]:
     """Each query case `repeat` times on random places and months (the same ones on every backend)."""
     rng = random.Random(7)
-    ids = [p.id for p in rng.sample(products, min(1000, len(products)))]
+    ids = rng.sample(all_ids, min(1000, len(all_ids)))
 
     def bbox(size: float) -> tuple[float, float, float, float]:
         lon, lat = rng.uniform(-9, 28), rng.uniform(37, 68)
@@ -128,13 +128,22 @@ def run_cases(catalog, products: list[Product], repeat: int) -> dict[str, tuple[
     return results
 
 
-def fill(name: str, catalog, products: list[Product]) -> float:
+def fill(name: str, catalog, count: int) -> tuple[float, list[str]]:
+    """Index `count` generated products (streamed: a million Products would not fit in memory
+    twice); the time it took and the IDs."""
+    ids: list[str] = []
+
+    def products() -> Iterator[Product]:
+        for product in generate(count):
+            ids.append(product.id)
+            yield product
+
     t = time.perf_counter()
-    catalog.put(products)
+    catalog.put(products())
     seconds = time.perf_counter() - t
-    assert len(catalog) == len(products)
-    print(f"{name}: {len(products)} products inserted in {seconds:.1f} s", flush=True)
-    return seconds
+    assert len(catalog) == count
+    print(f"{name}: {count} products inserted in {seconds:.1f} s", flush=True)
+    return seconds, ids
 
 
 def table(count: int, index: dict[str, float], results: dict[str, dict[str, tuple[float, float, float]]]) -> str:
@@ -157,22 +166,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pgstac", default=None, metavar="URL", help="a pgSTAC database to bench as well")
     args = parser.parse_args(argv)
 
-    products = list(generate(args.count))
     index: dict[str, float] = {}
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.sqlite"
         path.unlink(missing_ok=True)
         sqlite = SqliteCatalog(path, [ROOT])
-        index["SQLite"] = fill("SQLite", sqlite, products)
+        index["SQLite"], ids = fill("SQLite", sqlite, args.count)
         print(f"  {path.stat().st_size / 1e6:.0f} MB, spatial index: {sqlite.spatial_index}")
-        results["SQLite"] = run_cases(sqlite, products, args.repeat)
+        results["SQLite"] = run_cases(sqlite, ids, args.repeat)
         sqlite.close()
     if args.pgstac:
         # A long statement timeout: the benchmark measures queries, it does not cut them short.
         pgstac = PgstacCatalog(args.pgstac, [ROOT], timeout=600.0)
-        index["pgSTAC"] = fill("pgSTAC", pgstac, products)
-        results["pgSTAC"] = run_cases(pgstac, products, args.repeat)
+        index["pgSTAC"], ids = fill("pgSTAC", pgstac, args.count)
+        results["pgSTAC"] = run_cases(pgstac, ids, args.repeat)
         pgstac.close()
     print()
     print(table(args.count, index, results))

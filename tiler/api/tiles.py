@@ -26,7 +26,7 @@ from styles import Layer
 from tiler.api.catalog import item_collection, parse_bbox, parse_search_query
 from tiler.cache import CachedImage, ImageCache
 from tiler.catalog.sqlite import Catalog
-from tiler.errors import InvalidParameter, ProductUnreadable
+from tiler.errors import CatalogUnavailable, InvalidParameter, ProductUnreadable
 from tiler.http.observability import StageTimer
 from tiler.ogc.common import OgcLayerCache
 from tiler.params import (
@@ -403,7 +403,12 @@ def map_page(request: Request) -> Response:
 
 
 def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "products": len(_services(request).index)})
+    # Alive even while the catalog database is down: that is /readyz's business, not a restart's.
+    try:
+        products: int | None = len(_services(request).index)
+    except CatalogUnavailable:
+        products = None
+    return JSONResponse({"status": "ok", "products": products})
 
 
 def _required(request: Request, name: str) -> str:

@@ -18,8 +18,10 @@ reconnects by itself once the database is back.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -168,6 +170,7 @@ class PgstacCatalog:
         self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
         self._root_names = [str(r) for r in self.roots]
         self.timeout = timeout
+        self._unreachable_until = 0.0  # time.monotonic()
         self._pool = ConnectionPool(
             url,
             min_size=pool_min,
@@ -203,19 +206,21 @@ class PgstacCatalog:
 
     @contextmanager
     def _reading(self) -> Iterator[psycopg.Connection]:
+        # Once the database is found unreachable, requests are answered at once for a while
+        # rather than each waiting `timeout` for a connection (and holding a thread meanwhile).
+        if time.monotonic() < self._unreachable_until:
+            raise CatalogUnavailable("the catalog database is unreachable")
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except PoolTimeout as exc:
-            log.warning("catalog database: no connection within %.1f s: %s", self.timeout, exc)
-            raise CatalogUnavailable("the catalog database is unreachable") from None
         except psycopg.errors.QueryCanceled:
             log.warning("catalog database: a query took over %.1f s", self.timeout)
             raise CatalogUnavailable(f"the catalog database did not answer within {self.timeout:g} s") from None
         except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedFunction):
             raise CatalogUnavailable("the catalog database holds no eo-tiler catalog yet: run eo-tiler index") from None
-        except psycopg.OperationalError as exc:
-            log.warning("catalog database: %s", exc)
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            log.warning("catalog database unreachable: %s", exc)
+            self._unreachable_until = time.monotonic() + self.timeout
             raise CatalogUnavailable("the catalog database is unreachable") from None
 
     # -- reading -------------------------------------------------------------------------------
@@ -401,18 +406,14 @@ class PgstacCatalog:
     def put(self, products: Iterable[Product]) -> None:
         """Insert or replace products without walking any disk (benchmarks, other feeders).
         Each is keyed by its folder and never seen as changed by `update`."""
+        products = iter(products)
         with self._writing() as conn:
-            chunk: list[Product] = []
-            for product in [*products, None]:
-                if product is not None:
-                    chunk.append(product)
-                if chunk and (product is None or len(chunk) >= _PUT_CHUNK):
-                    with conn.transaction():
-                        self._drop_sources(conn, [str(p.path) for p in chunk], chunk)
-                        self._load(conn, [stored_item(p) for p in chunk])
-                        self._record(conn, [(p, str(p.path), "") for p in chunk])
-                        self._bump(conn)
-                    chunk = []
+            while chunk := list(itertools.islice(products, _PUT_CHUNK)):
+                with conn.transaction():
+                    self._drop_sources(conn, [str(p.path) for p in chunk], chunk)
+                    self._load(conn, [stored_item(p) for p in chunk])
+                    self._record(conn, [(p, str(p.path), "") for p in chunk])
+                    self._bump(conn)
             self._mark_complete(conn, self.roots)
             conn.execute("ANALYZE items, eo_tiler.sources, eo_tiler.product_keys")
 

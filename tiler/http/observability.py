@@ -27,6 +27,7 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiler.cache import ImageCache
+from tiler.errors import CatalogUnavailable
 
 access_log = logging.getLogger("tiler.access")
 
@@ -176,7 +177,7 @@ def metrics_endpoint(request: Request) -> Response:
 
 
 def readyz(request: Request) -> Response:
-    """Ready when the product index is built and every data root can be listed."""
+    """Ready when the catalog answers and every data root can be listed."""
     services = request.app.state.services
     problems = []
     for number, root in enumerate(services.index.roots, start=1):
@@ -185,9 +186,13 @@ def readyz(request: Request) -> Response:
                 next(entries, None)
         except OSError:
             problems.append(f"data root {number} is not readable")  # no paths in public answers
+    try:
+        products = len(services.index)
+    except CatalogUnavailable as exc:
+        problems.append(f"catalog: {exc}")
     if problems:
         return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ready", "products": len(services.index)})
+    return JSONResponse({"status": "ready", "products": products})
 
 
 routes = [Route("/metrics", metrics_endpoint), Route("/readyz", readyz)]
