@@ -43,11 +43,13 @@ from bench.servers import (
 )
 from renderers import encode, render
 from styles import load_layers
-from tiler.catalog.sqlite import MemoryCatalog
-from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
+from tiler import params
+from tiler.catalog import MemoryCatalog
+from tiler.collections import builtin_collections
+from tiler.pipeline.run import mosaic_products
 from tiler.reading.bands import read_part
 from tiler.reading.datasets import DatasetPool
-from tiler.reading.mosaic import parse_mosaic_query, read_mosaic, select_products
+from tiler.reading.mosaic import read_mosaic
 from tiler.settings import Settings
 
 MiB = 1024 * 1024
@@ -136,10 +138,11 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
 def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] | None) -> dict:
     """Read + render + encode of the same tiles in this process, one after the other, on the servers' core."""
     settings = Settings(data_roots=(root,))
-    index = ProductIndex([root])
-    catalog = MemoryCatalog(index) if case.mosaic else None
+    collections = builtin_collections()
+    index = MemoryCatalog([root])
+    catalog = index if case.mosaic else None
     product = None if case.mosaic else index.resolve(data.product_id)
-    spec = load_layers(set(S2_BANDS) | CLASS_BANDS)[case.layer].spec
+    spec = load_layers(collections)[case.layer].spec
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
     if cpus:
@@ -150,8 +153,8 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
             start = time.perf_counter()
             crs = rasterio.crs.CRS.from_user_input(t.crs)
             if catalog is not None:
-                query = parse_mosaic_query({"time": t.mosaic_time})
-                products = select_products(
+                query = params.mosaic_query({"time": t.mosaic_time}, collections)
+                products = mosaic_products(
                     catalog, query, transform_bounds(crs, "EPSG:4326", *t.bounds), settings.max_mosaic_products
                 )
                 stack = read_mosaic(

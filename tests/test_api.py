@@ -55,11 +55,11 @@ def test_preview_covers_the_whole_product(real_client) -> None:
 
 
 def test_preview_mask_matches_the_data(real_client, shared_data) -> None:
-    from tiler.products import ProductIndex
+    from tiler.catalog import MemoryCatalog
 
     width = 200
     rgba = decode(real_client.get("/preview.png", params={"product": SAFE_L2A_ID, "width": width}).content)
-    path = ProductIndex([shared_data]).resolve(SAFE_L2A_ID).bands["B04"].path
+    path = MemoryCatalog([shared_data]).resolve(SAFE_L2A_ID).bands["B04"].path
     with rasterio.open(path) as src:
         dn = src.read(1, out_shape=(width, width), resampling=Resampling.nearest)
     drawn = rgba[..., 3] > 0

@@ -17,7 +17,7 @@ import uvicorn
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from tiler.api.tiles import STATIC_DIR
+from tiler.api.pages import STATIC_DIR
 from tiler.app import create_app
 from tiler.settings import Settings
 

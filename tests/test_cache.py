@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from tests.test_tiles import centre_tile
-from tiler.api import tiles as routes
 from tiler.cache import ImageCache
+from tiler.pipeline import run as pipeline
 
 
 def _gated_render(gate: threading.Event, calls: list, content: bytes = b"png bytes"):
@@ -90,13 +90,13 @@ def test_browsers_opening_one_view_at_once_get_each_tile_rendered_once(demo_serv
     l2a = next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe")
     meta = httpx.get(f"{demo_server}/products/{l2a.id}").json()
     z, x, y = centre_tile(meta, 15)
-    read = routes.read_part
+    read = pipeline.read_part
 
     def slow_read(*args, **kwargs):  # a render long enough for all six requests to arrive during it
         time.sleep(0.5)
         return read(*args, **kwargs)
 
-    monkeypatch.setattr(routes, "read_part", slow_read)
+    monkeypatch.setattr(pipeline, "read_part", slow_read)
     before = _encodes(demo_server)
     url = f"{demo_server}/tiles/{z}/{x}/{y}.png?product={l2a.id}&layer=FALSE_COLOR_URBAN"
     barrier = threading.Barrier(6)

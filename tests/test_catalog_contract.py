@@ -18,10 +18,10 @@ from tests.pixels import WEB_MERCATOR, decode
 from tests.stac_products import write_product
 from tests.test_products import COG_REL, SAFE_REL
 from tiler.app import create_app
+from tiler.catalog import MemoryCatalog, SqliteCatalog
 from tiler.catalog.pgstac import PgstacCatalog
-from tiler.catalog.sqlite import MemoryCatalog, SqliteCatalog, product_from_json, product_to_json
+from tiler.catalog.records import product_from_json, product_to_json
 from tiler.errors import NotFound, UnsafeReference
-from tiler.products import ProductIndex
 from tiler.settings import Settings
 
 BACKENDS = ["memory", "sqlite", "pgstac"]
@@ -37,7 +37,7 @@ class Backend:
 
     def open(self, roots: list[Path], *, update: bool = True):
         if self.kind == "memory":
-            return MemoryCatalog(ProductIndex(roots))
+            return MemoryCatalog(roots)
         if self.kind == "sqlite":
             catalog = SqliteCatalog(self.where / "catalog.sqlite", roots)
         else:
@@ -123,7 +123,7 @@ def test_unknown_products_are_not_found(real_catalog) -> None:
 
 def test_products_survive_the_round_trip(real_catalog, shared_data) -> None:
     """What the catalog returns equals what the parsers read from disk, newest first."""
-    from_disk = {p.id: p for p in ProductIndex([shared_data])}
+    from_disk = {p.id: p for p in MemoryCatalog([shared_data])}
     listed = list(real_catalog)
     assert len(real_catalog) == len(from_disk) == len(listed)
     assert [p.id for p in listed] == [
@@ -349,7 +349,7 @@ def test_an_index_update_is_never_served_from_a_stale_mosaic_cache(updatable, tm
     write_product(root, "OLD", when="2021-06-01T10:00:00Z", cloud_cover=1.0, b04=1100)
     app = create_app(updatable.settings([root]))
     client = TestClient(app)
-    catalog = app.state.services.index
+    catalog = app.state.services.catalog
     updatable.opened.append(catalog)
     assert catalog.indexed  # built on first start
     west, south, east, north = catalog.resolve("OLD").bounds_wgs84

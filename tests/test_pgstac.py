@@ -32,7 +32,7 @@ def twin_clients(demo_archive, postgres, tmp_path_factory):
     sqlite = create_app(Settings(data_roots=(root,), catalog=tmp_path_factory.mktemp("twin") / "c.sqlite"))
     pgstac = create_app(Settings(data_roots=(root,), catalog=postgres.new_database()))
     yield TestClient(sqlite, raise_server_exceptions=False), TestClient(pgstac, raise_server_exceptions=False)
-    pgstac.state.services.index.close()
+    pgstac.state.services.catalog.close()
 
 
 def test_both_backends_find_the_same_products(twin_clients, demo_archive) -> None:
@@ -110,7 +110,7 @@ def test_a_stopped_database_gives_503_and_recovers_without_a_restart(own_cluster
     root = tmp_path / "data"
     write_product(root, "P1", when="2021-06-01T10:00:00Z", cloud_cover=1.0)
     app = create_app(Settings(data_roots=(root,), catalog=own_cluster.new_database(), db_timeout=1.0))
-    catalog = app.state.services.index
+    catalog = app.state.services.catalog
     west, south, east, north = catalog.resolve("P1").bounds_wgs84
     tile = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, 15)
     needs_the_catalog = [
@@ -160,7 +160,7 @@ def test_a_slow_database_gives_503_within_its_timeout(pgstac_url, tmp_path) -> N
         assert client.get("/stac/search").status_code == 503
         blocker.rollback()
     assert client.get("/search").status_code == 200  # slowness is not an outage: no wait to recover
-    app.state.services.index.close()
+    app.state.services.catalog.close()
 
 
 # ---------------------------------------------------------------------------------------------

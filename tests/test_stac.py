@@ -32,7 +32,7 @@ def stac_server(request, demo_archive, tmp_path_factory):
     with serve(app) as url:
         yield url
     if request.param == "pgstac":
-        app.state.services.index.close()
+        app.state.services.catalog.close()
 
 
 def test_the_stac_api_validator_passes(stac_server) -> None:

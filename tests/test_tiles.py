@@ -21,9 +21,9 @@ def centre_tile(product_json: dict, z: int) -> tuple[int, int, int]:
 
 
 def band_path(shared_data: Path, client, product_id: str, band: str) -> Path:
-    from tiler.products import ProductIndex
+    from tiler.catalog import MemoryCatalog
 
-    return ProductIndex([shared_data]).resolve(product_id).bands[band].path
+    return MemoryCatalog([shared_data]).resolve(product_id).bands[band].path
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +179,11 @@ def test_twenty_metre_bands_land_on_the_same_ground(demo_client, demo_archive) -
     l2a = next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe")
     meta = demo_client.get(f"/products/{l2a.id}").json()
     z, x, y = centre_tile(meta, 14)
-    from tiler.products import ProductIndex
+    from tiler.catalog import MemoryCatalog
 
-    product = ProductIndex([root]).resolve(l2a.id)
+    product = MemoryCatalog([root]).resolve(l2a.id)
     assert {product.bands[b].resolution for b in ("B04", "B11", "B09")} == {10, 20, 60}
-    offset = product.offsets.get("B04", 0)
+    offset = product.bands["B04"].offset / product.bands["B04"].scale  # in DN
     for band in ("B04", "B11", "B09"):
         response = demo_client.get(
             f"/tiles/{z}/{x}/{y}.png", params={"product": l2a.id, "expression": band, "rescale": "0,1"}
@@ -315,7 +315,7 @@ def test_etag_and_not_modified(real_client, cog) -> None:
 def test_a_cache_hit_touches_neither_disk_nor_renderer(real_settings, monkeypatch) -> None:
     from starlette.testclient import TestClient
 
-    import tiler.api.tiles
+    import tiler.pipeline.run
 
     client = TestClient(create_app(real_settings))
     meta = client.get(f"/products/{COG_ID}").json()
@@ -327,9 +327,9 @@ def test_a_cache_hit_touches_neither_disk_nor_renderer(real_settings, monkeypatc
     def forbidden(*args, **kwargs):
         raise AssertionError("a cache hit must not read or render")
 
-    monkeypatch.setattr(tiler.api.tiles, "read_part", forbidden)
-    monkeypatch.setattr(tiler.api.tiles, "render", forbidden)
-    monkeypatch.setattr(tiler.api.tiles, "encode", forbidden)
+    monkeypatch.setattr(tiler.pipeline.run, "read_part", forbidden)
+    monkeypatch.setattr(tiler.pipeline.run, "render", forbidden)
+    monkeypatch.setattr(tiler.pipeline.run, "encode", forbidden)
     second = client.get(url, params=params)
     assert second.status_code == 200 and second.headers["x-cache"] == "hit"
     assert second.content == first.content

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tiler.catalog.backends import catalog_label, configured_catalog, open_configured_catalog
+from tiler.collections import load_collections
 from tiler.errors import CatalogUnavailable
 from tiler.settings import ENV_PREFIX, catalog_setting, settings_from_env
 
@@ -33,7 +34,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
     if not settings.data_roots:
         raise SystemExit(f"eo-tiler: give --data DIR (or set {ENV_PREFIX}DATA)")
     # Build a missing catalog once here, not in each worker.
-    catalog = open_configured_catalog(settings)
+    catalog = open_configured_catalog(settings, load_collections(extra=settings.collection_files))
     try:
         print(f"eo-tiler: catalog {catalog_label(settings)}: {len(catalog)} products", flush=True)
     except CatalogUnavailable as exc:
@@ -61,7 +62,7 @@ def _index(args: argparse.Namespace) -> None:
     if missing:
         raise SystemExit(f"eo-tiler: data root not found: {', '.join(missing)}")
     settings = settings_from_env(data_roots=tuple(p.resolve() for p in args.dirs), catalog=_catalog_option(args))
-    catalog = configured_catalog(settings)
+    catalog = configured_catalog(settings, load_collections(extra=settings.collection_files))
     print(f"eo-tiler: updating the catalog {catalog_label(settings)}", file=sys.stderr, flush=True)
     try:
         # Unreadable products are logged as they come, above the bar rather than through it.
@@ -90,7 +91,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="eo-tiler", description="Tile server for Sentinel-2 products.")
+    parser = argparse.ArgumentParser(prog="eo-tiler", description="Tile server for Copernicus satellite products.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def server_options(p: argparse.ArgumentParser) -> None:

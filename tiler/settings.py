@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,7 @@ class Settings:
     db_pool_min: int = 1  # pgSTAC: connections kept open per worker
     db_pool_max: int = 10  # pgSTAC: connections at most per worker
     db_timeout: float = 5.0  # pgSTAC: seconds a query, or the wait for a connection, may take
+    collection_files: tuple[Path, ...] = ()  # collection files beside the built-in ones (tiler.collections)
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
     max_tile_size: int = 512
     max_query_length: int = 4096  # bytes of the raw query string
@@ -102,14 +103,33 @@ class Settings:
         return cache / "eo-tiler" / f"catalog-{key}.sqlite"
 
 
-def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def boolean(text: str) -> bool:
+    """true/false, 1/0, yes/no, on/off in any case: the one rule for booleans, in settings and in
+    requests alike (`tiler.params`). Anything else is a ValueError, never a guess."""
+    value = text.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in text.split(os.pathsep) if p)
+
+
+def _cast(environ: Mapping[str, str], name: str, cast: Callable[[str], object], default: object) -> object:
     key = ENV_PREFIX + name
     if key not in environ:
         return default
     try:
         return cast(environ[key])
     except ValueError as exc:
-        raise ValueError(f"{key}={environ[key]!r} is not a valid {cast.__name__}") from exc
+        raise ValueError(f"{key}={environ[key]!r} is not a valid {getattr(cast, '__name__', 'value')}") from exc
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -127,7 +147,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "open_datasets": _cast(environ, "OPEN_DATASETS", int, defaults.open_datasets),
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
         "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
-        "wms_time_default": environ.get(ENV_PREFIX + "WMS_TIME_DEFAULT", "true").lower() not in ("false", "0", "no"),
+        "wms_time_default": _cast(environ, "WMS_TIME_DEFAULT", boolean, defaults.wms_time_default),
+        "collection_files": _paths(environ.get(ENV_PREFIX + "COLLECTIONS", "")),
         "max_expression_length": _cast(environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length),
         "max_expression_depth": _cast(environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth),
         "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),

@@ -30,22 +30,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tiler.api.catalog import MAX_SEARCH_LIMIT, stac_item
-from tiler.catalog.sqlite import COLLECTIONS, Catalog
+from tiler.api.catalog import stac_item
+from tiler.catalog import Catalog
+from tiler.collections import Collection, Collections
 from tiler.errors import BadRequest, InvalidParameter, NotFound
+from tiler.params import MAX_SEARCH_LIMIT
 from tiler.products import Product
+from tiler.services import services
 
 STAC_VERSION = "1.1.0"
-COLLECTION_INFO = {
-    "sentinel-2-l2a": (
-        "Sentinel-2 L2A",
-        "Copernicus Sentinel-2 Level-2A: bottom-of-atmosphere reflectance with a scene classification (SCL).",
-    ),
-    "sentinel-2-l1c": (
-        "Sentinel-2 L1C",
-        "Copernicus Sentinel-2 Level-1C: top-of-atmosphere reflectance.",
-    ),
-}
 CONFORMANCE = (
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/collections",
@@ -69,18 +62,16 @@ _UNSUPPORTED = ("sortby", "fields", "filter", "filter-lang", "query", "q")
 _RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
 
 
-def collection_document(collection_id: str) -> dict:
+def collection_document(collection: Collection) -> dict:
     """A STAC Collection without links. Its extent is the whole world and all time: the catalog
     changes while the server runs, and a true extent would cost a scan of every product."""
-    title, description = COLLECTION_INFO[collection_id]
     return {
         "type": "Collection",
         "stac_version": STAC_VERSION,
-        "id": collection_id,
-        "title": title,
-        "description": description,
-        "license": "other",  # the Copernicus Sentinel data terms: free, full and open, with attribution
-        "providers": [{"name": "European Space Agency", "roles": ["producer", "licensor"]}],
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "license": "other",  # each collection's own terms (Copernicus data: free, full and open, with attribution)
         "extent": {"spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]}, "temporal": {"interval": [[None, None]]}},
         "links": [],
     }
@@ -270,8 +261,9 @@ def _meets(product: Product, area: BaseGeometry) -> bool:
     return footprint.intersects(area)
 
 
-def run_search(catalog: Catalog, query: StacSearch) -> Page:
-    wanted = COLLECTIONS if query.collections is None else tuple(c for c in COLLECTIONS if c in query.collections)
+def run_search(catalog: Catalog, collections: Collections, query: StacSearch) -> Page:
+    known = tuple(collections)
+    wanted = known if query.collections is None else tuple(c for c in known if c in query.collections)
     if not wanted:
         return Page([], None, 0)
     if query.ids is not None:
@@ -336,9 +328,9 @@ def _link(rel: str, href: str, media_type: str = "application/json", **extra: ob
     return {"rel": rel, "href": href, "type": media_type, **extra}
 
 
-def api_item(product: Product, root: str) -> dict:
+def api_item(product: Product, collections: Collections, root: str) -> dict:
     """The public STAC item (`stac_item`) with the links of this API."""
-    item = stac_item(product, root)
+    item = stac_item(product, collections.get(product.collection), root)
     stac = f"{root}/stac"
     collection = f"{stac}/collections/{product.collection}"
     item["stac_version"] = STAC_VERSION
@@ -352,10 +344,10 @@ def api_item(product: Product, root: str) -> dict:
     return item
 
 
-def _collection(collection_id: str, root: str) -> dict:
+def _collection(collection: Collection, root: str) -> dict:
     stac = f"{root}/stac"
-    url = f"{stac}/collections/{collection_id}"
-    return collection_document(collection_id) | {
+    url = f"{stac}/collections/{collection.id}"
+    return collection_document(collection) | {
         "links": [
             _link("self", url),
             _link("parent", stac),
@@ -378,7 +370,7 @@ def _item_collection(request: Request, page: Page, self_url: str, body: dict | N
             links.append(_link("next", self_url, GEOJSON, method="POST", body={"token": token}, merge=True))
     document = {
         "type": "FeatureCollection",
-        "features": [api_item(p, root) for p in page.products],
+        "features": [api_item(p, services(request).collections, root) for p in page.products],
         "links": links,
         "numberReturned": len(page.products),
     }
@@ -389,10 +381,6 @@ def _item_collection(request: Request, page: Page, self_url: str, body: dict | N
 
 # ---------------------------------------------------------------------------------------------
 # Endpoints
-
-
-def _catalog(request: Request) -> Catalog:
-    return request.app.state.services.index
 
 
 def landing(request: Request) -> Response:
@@ -413,7 +401,10 @@ def landing(request: Request) -> Response:
                 _link("service-desc", f"{stac}/api", OPENAPI),
                 _link("search", f"{stac}/search", GEOJSON, method="GET"),
                 _link("search", f"{stac}/search", GEOJSON, method="POST"),
-                *(_link("child", f"{stac}/collections/{c}", title=COLLECTION_INFO[c][0]) for c in COLLECTIONS),
+                *(
+                    _link("child", f"{stac}/collections/{c.id}", title=c.title)
+                    for c in services(request).collections.values()
+                ),
             ],
         }
     )
@@ -428,17 +419,14 @@ def collections(request: Request) -> Response:
     stac = f"{root}/stac"
     return JSONResponse(
         {
-            "collections": [_collection(c, root) for c in COLLECTIONS],
+            "collections": [_collection(c, root) for c in services(request).collections.values()],
             "links": [_link("self", f"{stac}/collections"), _link("root", stac), _link("parent", stac)],
         }
     )
 
 
-def _known_collection(request: Request) -> str:
-    collection_id = request.path_params["collection_id"]
-    if collection_id not in COLLECTIONS:
-        raise NotFound(f"unknown collection '{collection_id[:60]}'; use one of {', '.join(COLLECTIONS)}")
-    return collection_id
+def _known_collection(request: Request) -> Collection:
+    return services(request).collection(request.path_params["collection_id"])  # NotFound otherwise
 
 
 def collection(request: Request) -> Response:
@@ -446,23 +434,25 @@ def collection(request: Request) -> Response:
 
 
 def collection_items(request: Request) -> Response:
-    collection_id = _known_collection(request)
+    collection_id = _known_collection(request).id
     params = dict(request.query_params)
     for name in ("collections", "ids", "intersects"):
         params.pop(name, None)  # Features filters by bbox and datetime only
     query = parse_search(params | {"collections": collection_id}, text=True)
     url = f"{_root(request)}/stac/collections/{collection_id}/items"
     self_url = f"{url}?{request.url.query}" if request.url.query else url
-    return _item_collection(request, run_search(_catalog(request), query), self_url, None)
+    svc = services(request)
+    return _item_collection(request, run_search(svc.catalog, svc.collections, query), self_url, None)
 
 
 def item(request: Request) -> Response:
-    collection_id = _known_collection(request)
+    collection_id = _known_collection(request).id
     item_id = request.path_params["item_id"]
-    product = _catalog(request).resolve(item_id)  # an ID is one of the keys it resolves
+    svc = services(request)
+    product = svc.catalog.resolve(item_id)  # an ID is one of the keys it resolves
     if product.id != item_id or product.collection != collection_id:
         raise NotFound(f"no item '{item_id[:200]}' in {collection_id}")
-    return JSONResponse(api_item(product, _root(request)), media_type=GEOJSON)
+    return JSONResponse(api_item(product, svc.collections, _root(request)), media_type=GEOJSON)
 
 
 async def search(request: Request) -> Response:
@@ -481,15 +471,16 @@ async def search(request: Request) -> Response:
     url = f"{_root(request)}/stac/search"
     self_url = f"{url}?{request.url.query}" if body is None and request.url.query else url
     # The catalog blocks (SQLite, PostgreSQL): off the event loop, as the sync endpoints are.
-    page = await run_in_threadpool(run_search, _catalog(request), query)
+    svc = services(request)
+    page = await run_in_threadpool(run_search, svc.catalog, svc.collections, query)
     return _item_collection(request, page, self_url, body)
 
 
 def service_description(request: Request) -> Response:
-    return Response(json.dumps(openapi(f"{_root(request)}/stac")), media_type=OPENAPI)
+    return Response(json.dumps(openapi(f"{_root(request)}/stac", services(request).collections)), media_type=OPENAPI)
 
 
-def openapi(server: str) -> dict:
+def openapi(server: str, collections: Collections) -> dict:
     """OpenAPI 3.0 description of these endpoints (the landing page's service-desc)."""
 
     def param(name: str, description: str, schema: dict, where: str = "query", required: bool = False) -> dict:
@@ -503,7 +494,7 @@ def openapi(server: str) -> dict:
     ]
     json_ok = {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}}
     geojson_ok = {"200": {"description": "OK", "content": {GEOJSON: {"schema": {"type": "object"}}}}}
-    collection_id = param("collection_id", "collection", {"type": "string", "enum": list(COLLECTIONS)}, "path", True)
+    collection_id = param("collection_id", "collection", {"type": "string", "enum": list(collections)}, "path", True)
     return {
         "openapi": "3.0.3",
         "info": {"title": "eo-tiler STAC API", "version": STAC_VERSION},

@@ -39,18 +39,13 @@ from shapely.geometry import box, mapping, shape
 
 from tiler.api.catalog import stac_item
 from tiler.api.stac import collection_document
-from tiler.catalog.sqlite import (
-    COLLECTIONS,
-    ORDERS,
-    BBox,
-    IndexReport,
-    SearchResult,
-    footprint_bbox,
-    product_from_json,
-    product_to_json,
-)
+from tiler.catalog import ORDERS, BBox, SearchResult
+from tiler.catalog.records import RECORD_FORMAT, footprint_bbox, product_from_json, product_to_json
+from tiler.catalog.sqlite import IndexReport
+from tiler.collections import Collections, builtin_collections
 from tiler.errors import CatalogUnavailable, NotFound
-from tiler.products import PARSE_ERRORS, Candidate, Product, find_candidates, product_keys, reference_keys
+from tiler.products import Product, product_keys, reference_keys
+from tiler.sources import PARSE_ERRORS, Candidate, find_candidates
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +93,10 @@ _ITER_PAGE = 1000
 _INDEX_LOCK = 0x656F_7469  # advisory lock: one `eo-tiler index` at a time per database
 
 
-def migrate(url: str) -> None:
+def migrate(url: str, collections: Collections | None = None) -> None:
     """Create pgSTAC's schema with pypgstac's migrations when the database has none (an older
     pgSTAC is refused: upgrading a shared database is for its operators), then eo-tiler's
-    bookkeeping, the two collections and the cloud-cover queryable, each when missing."""
+    bookkeeping, the collections and the cloud-cover queryable, each when missing."""
     with psycopg.connect(url, autocommit=True) as conn:
         installed = conn.execute("SELECT to_regclass('pgstac.migrations') IS NOT NULL").fetchone()[0]
         if not installed:
@@ -122,7 +117,7 @@ def migrate(url: str) -> None:
             )
         conn.execute(_BOOKKEEPING)
         conn.execute("SET search_path TO pgstac, public")
-        for collection in COLLECTIONS:
+        for collection in (collections if collections is not None else builtin_collections()).values():
             conn.execute(
                 "INSERT INTO collections (content) VALUES (%s) ON CONFLICT DO NOTHING",
                 (Jsonb(collection_document(collection)),),
@@ -134,10 +129,10 @@ def migrate(url: str) -> None:
         )
 
 
-def stored_item(product: Product) -> dict:
+def stored_item(product: Product, collections: Collections) -> dict:
     """The STAC item pgSTAC stores for a product: the public item (links relative to the service)
     with a geometry PostGIS can index and the product itself in `private`."""
-    item = stac_item(product, "")
+    item = stac_item(product, collections.get(product.collection), "")
     item["geometry"] = _indexed_geometry(product)
     item["private"] = {_PRIVATE: {"product": product_to_json(product), "root": str(product.root)}}
     return item
@@ -164,10 +159,18 @@ class PgstacCatalog:
     Safe to share between threads (a pool of connections) and between processes and machines."""
 
     def __init__(
-        self, url: str, roots: Iterable[Path], *, pool_min: int = 1, pool_max: int = 10, timeout: float = 5.0
+        self,
+        url: str,
+        roots: Iterable[Path],
+        collections: Collections | None = None,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        timeout: float = 5.0,
     ) -> None:
         self.url = url
         self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
+        self.collections = collections if collections is not None else builtin_collections()
         self._root_names = [str(r) for r in self.roots]
         self.timeout = timeout
         self._unreachable_until = 0.0  # time.monotonic()
@@ -232,11 +235,16 @@ class PgstacCatalog:
 
     @property
     def indexed(self) -> bool:
-        """True once an update has run to its end for every one of the roots."""
+        """True once an update has run to its end for every one of the roots, with records of
+        this eo-tiler's format."""
         names = [f"updated:{r}" for r in self._root_names]
         with self._reading() as conn:
-            found = conn.execute("SELECT count(*) FROM eo_tiler.meta WHERE name = ANY(%s)", (names,)).fetchone()[0]
-        return found == len(names)
+            found, record_format = conn.execute(
+                "SELECT count(*) FILTER (WHERE name = ANY(%s)), max(value) FILTER (WHERE name = 'format')"
+                " FROM eo_tiler.meta",
+                (names,),
+            ).fetchone()
+        return found == len(names) and record_format == RECORD_FORMAT
 
     def __len__(self) -> int:
         with self._reading() as conn:
@@ -251,7 +259,12 @@ class PgstacCatalog:
             " AND (%(time)s::timestamptz IS NULL OR datetime < %(time)s OR (datetime = %(time)s AND id > %(id)s))"
             " ORDER BY datetime DESC, id LIMIT %(page)s"
         )
-        args = {"private": _PRIVATE, "collections": list(COLLECTIONS), "roots": self._root_names, "page": _ITER_PAGE}
+        args = {
+            "private": _PRIVATE,
+            "collections": list(self.collections),
+            "roots": self._root_names,
+            "page": _ITER_PAGE,
+        }
         args |= {"time": None, "id": ""}
         while True:
             with self._reading() as conn:
@@ -291,7 +304,7 @@ class PgstacCatalog:
         if order not in _SORTBY:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}")
         query: dict[str, object] = {
-            "collections": [collection] if collection else list(COLLECTIONS),
+            "collections": [collection] if collection else list(self.collections),
             "sortby": _SORTBY[order],
         }
         if start is not None or end is not None:
@@ -335,13 +348,31 @@ class PgstacCatalog:
         """A connection of its own (no statement timeout: an index run may be long), with the schema
         in place and the index lock held, so that two `eo-tiler index` runs never interleave."""
         try:
-            migrate(self.url)
+            migrate(self.url, self.collections)
             with psycopg.connect(self.url, autocommit=True) as conn:
                 conn.execute("SET search_path TO pgstac, public")
                 conn.execute("SELECT pg_advisory_lock(%s)", (_INDEX_LOCK,))
+                self._forget_old_records(conn)
                 yield conn
         except psycopg.OperationalError as exc:
             raise CatalogUnavailable(f"the catalog database is unreachable: {exc}") from None
+
+    @staticmethod
+    def _forget_old_records(conn: psycopg.Connection) -> None:
+        """Products recorded by an older eo-tiler are dropped: the update reads them again."""
+        row = conn.execute("SELECT value FROM eo_tiler.meta WHERE name = 'format'").fetchone()
+        if row is not None and row[0] == RECORD_FORMAT:
+            return
+        with conn.transaction():
+            conn.execute(
+                "DELETE FROM items i USING eo_tiler.sources s WHERE i.collection = s.collection AND i.id = s.item_id"
+            )
+            conn.execute("DELETE FROM eo_tiler.sources")
+            conn.execute("DELETE FROM eo_tiler.meta WHERE name LIKE 'updated:%'")
+            conn.execute(
+                "INSERT INTO eo_tiler.meta VALUES ('format', %s) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+                (RECORD_FORMAT,),
+            )
 
     @staticmethod
     def _load(conn: psycopg.Connection, items: list[dict]) -> None:
@@ -411,7 +442,7 @@ class PgstacCatalog:
             while chunk := list(itertools.islice(products, _PUT_CHUNK)):
                 with conn.transaction():
                     self._drop_sources(conn, [str(p.path) for p in chunk], chunk)
-                    self._load(conn, [stored_item(p) for p in chunk])
+                    self._load(conn, [stored_item(p, self.collections) for p in chunk])
                     self._record(conn, [(p, str(p.path), "") for p in chunk])
                     self._bump(conn)
             self._mark_complete(conn, self.roots)
@@ -437,7 +468,7 @@ class PgstacCatalog:
             todo: list[tuple[Candidate, str]] = []
             seen: set[str] = set()
             for root in roots:
-                for candidate in find_candidates(root):
+                for candidate in find_candidates(root, self.collections):
                     source = str(candidate.metadata)
                     seen.add(source)
                     try:
@@ -507,7 +538,7 @@ class PgstacCatalog:
             return 0
         with conn.transaction():
             self._drop_sources(conn, stale, [p for p, _, _ in batch])
-            self._load(conn, [stored_item(p) for p, _, _ in batch])
+            self._load(conn, [stored_item(p, self.collections) for p, _, _ in batch])
             self._record(conn, batch)
             self._bump(conn)
         return len(batch) + len(stale)

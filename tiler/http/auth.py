@@ -23,7 +23,7 @@ from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tiler.ogc.common import error_response
+from tiler.http.errors import refusal
 
 OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
 OPEN_PREFIX = "/static/"  # the map page's script, styles and libraries
@@ -61,7 +61,7 @@ class ApiKeyAuth:
         if not key or not self._valid(key):
             detail = "an API key is required" if not key else "the API key is not valid"
             detail += f" (X-API-Key header or {KEY_PARAMETER}= parameter)"
-            await error_response(scope["path"], 401, detail)(scope, receive, send)
+            await refusal(scope["path"], 401, detail)(scope, receive, send)
             return
         bucket = key_id(key)
         scope.setdefault("state", {})["key_id"] = bucket
@@ -69,7 +69,7 @@ class ApiKeyAuth:
             reset, _ = self._limiter.get_window_stats(self._quota, bucket)
             retry_after = max(1, math.ceil(reset - time.time()))
             detail = f"over the quota of {self._quota.amount} requests per minute for this key"
-            response = error_response(scope["path"], 429, detail, {"Retry-After": str(retry_after)})
+            response = refusal(scope["path"], 429, detail, {"Retry-After": str(retry_after)})
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -1,5 +1,5 @@
-"""Operations: Prometheus metrics, JSON access logs with request ids, per-stage render timing,
-and the `/metrics` and `/readyz` endpoints.
+"""Operations: Prometheus metrics, JSON access logs with request ids, and per-stage render timing.
+The `/metrics` endpoint is in `tiler.api.pages`.
 
 Each app owns its metrics registry (no global state), so with several worker processes each
 worker counts its own requests; `/metrics` answers for the worker that serves the scrape.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -19,15 +18,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiler.cache import ImageCache
-from tiler.errors import CatalogUnavailable
 
 access_log = logging.getLogger("tiler.access")
 
@@ -170,29 +166,3 @@ def configure_access_log() -> None:
         access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
-
-
-def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def readyz(request: Request) -> Response:
-    """Ready when the catalog answers and every data root can be listed."""
-    services = request.app.state.services
-    problems = []
-    for number, root in enumerate(services.index.roots, start=1):
-        try:
-            with os.scandir(root) as entries:
-                next(entries, None)
-        except OSError:
-            problems.append(f"data root {number} is not readable")  # no paths in public answers
-    try:
-        products = len(services.index)
-    except CatalogUnavailable as exc:
-        problems.append(f"catalog: {exc}")
-    if problems:
-        return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ready", "products": products})
-
-
-routes = [Route("/metrics", metrics_endpoint), Route("/readyz", readyz)]
