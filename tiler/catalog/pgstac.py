@@ -89,7 +89,7 @@ _COUNT_CONF = Jsonb({"context": "on"})
 _PRIVATE = "eo-tiler"  # the key of our part of an item's private column
 _BATCH = 500  # products per transaction while updating
 _PUT_CHUNK = 5000  # products per transaction in `put`
-_ITER_PAGE = 1000
+_ITER_PAGE = 1000  # products per query while iterating the whole catalog
 _INDEX_LOCK = 0x656F_7469  # advisory lock: one `eo-tiler index` at a time per database
 
 
@@ -259,13 +259,8 @@ class PgstacCatalog:
             " AND (%(time)s::timestamptz IS NULL OR datetime < %(time)s OR (datetime = %(time)s AND id > %(id)s))"
             " ORDER BY datetime DESC, id LIMIT %(page)s"
         )
-        args = {
-            "private": _PRIVATE,
-            "collections": list(self.collections),
-            "roots": self._root_names,
-            "page": _ITER_PAGE,
-        }
-        args |= {"time": None, "id": ""}
+        args = {"private": _PRIVATE, "collections": list(self.collections), "roots": self._root_names}
+        args |= {"page": _ITER_PAGE, "time": None, "id": ""}  # no page read yet
         while True:
             with self._reading() as conn:
                 rows = conn.execute(sql, args).fetchall()
@@ -348,10 +343,10 @@ class PgstacCatalog:
         """A connection of its own (no statement timeout: an index run may be long), with the schema
         in place and the index lock held, so that two `eo-tiler index` runs never interleave."""
         try:
-            migrate(self.url, self.collections)
             with psycopg.connect(self.url, autocommit=True) as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (_INDEX_LOCK,))  # before two runs could both migrate
+                migrate(self.url, self.collections)
                 conn.execute("SET search_path TO pgstac, public")
-                conn.execute("SELECT pg_advisory_lock(%s)", (_INDEX_LOCK,))
                 self._forget_old_records(conn)
                 yield conn
         except psycopg.OperationalError as exc:
