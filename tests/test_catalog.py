@@ -51,8 +51,8 @@ def test_index_command(tmp_path, demo_archive, request, backend) -> None:
     assert missing.returncode != 0 and "not found" in missing.stderr
 
 
-def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
-    """bench/catalog_bench.py (100,000 products by default) stays runnable; here 2,000."""
+def test_the_benchmark_runs_on_a_small_catalog(capsys, pgstac_url) -> None:
+    """bench/catalog_bench.py (100,000 products by default) stays runnable on both backends; here 2,000."""
     import importlib.util
 
     from tests.conftest import REPO
@@ -60,6 +60,8 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
     spec = importlib.util.spec_from_file_location("catalog_bench", REPO / "bench" / "catalog_bench.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    bench.main(["--count", "2000", "--repeat", "3"])
+    bench.main(["--count", "2000", "--repeat", "3", "--pgstac", pgstac_url])
     output = capsys.readouterr().out
-    assert "2000 products inserted" in output and "search: z12 tile" in output
+    assert "SQLite: 2000 products inserted" in output and "pgSTAC: 2000 products inserted" in output
+    assert "| case | SQLite median | SQLite p95 | pgSTAC median | pgSTAC p95 |" in output
+    assert "| search: z12 tile, month, maxcc 30, L2A, leastCC (mosaic) |" in output

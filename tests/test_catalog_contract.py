@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 from shapely.geometry import shape
 from starlette.testclient import TestClient
@@ -50,6 +52,15 @@ class Backend:
     def settings(self, roots: list[Path]) -> Settings:
         catalog = self.url if self.kind == "pgstac" else self.where / "catalog.sqlite"
         return Settings(data_roots=tuple(roots), catalog=catalog)
+
+    def age_records(self) -> None:
+        """Mark the stored records as written by an older eo-tiler (another record format)."""
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.where / "catalog.sqlite") as db:
+                db.execute("UPDATE meta SET value = '0' WHERE name = 'format'")
+        else:
+            with psycopg.connect(self.url) as conn:
+                conn.execute("UPDATE eo_tiler.meta SET value = '0' WHERE name = 'format'")
 
     def close(self) -> None:
         for catalog in self.opened:
@@ -363,3 +374,15 @@ def test_an_index_update_is_never_served_from_a_stale_mosaic_cache(updatable, tm
     after = client.get(url, params=params)
     assert after.headers["x-cache"] == "miss"
     assert decode(first.content)[128, 128, 0] == 51 and decode(after.content)[128, 128, 0] == 153
+
+
+def test_records_of_an_older_format_are_read_again(updatable, tmp_path) -> None:
+    root = tmp_path / "data"
+    write_product(root, "R1", when="2021-01-10T10:00:00Z", cloud_cover=1.0)
+    catalog = updatable.open([root])
+    updatable.age_records()
+    again = updatable.open([root], update=False)
+    assert not again.indexed  # `serve` rebuilds it
+    report = again.update()
+    assert (report.added, report.unchanged) == (1, 0) and again.indexed and [p.id for p in again] == ["R1"]
+    assert catalog.resolve("R1").id == "R1"
