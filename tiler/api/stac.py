@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from tiler.api.catalog import stac_item
-from tiler.catalog import Catalog
+from tiler.catalog import Catalog, SearchResult
 from tiler.collections import Collection, Collections
 from tiler.errors import BadRequest, InvalidParameter, NotFound
 from tiler.params import MAX_SEARCH_LIMIT
@@ -268,20 +268,20 @@ def run_search(catalog: Catalog, collections: Collections, query: StacSearch) ->
         return Page([], None, 0)
     if query.ids is not None:
         return _by_ids(catalog, query, wanted)
-    filters = {
-        "bbox": query.area.bounds if query.area is not None else None,
-        "start": query.start,
-        "end": query.end,
-        "collection": wanted[0] if len(wanted) == 1 else None,
-    }
+    collection = wanted[0] if len(wanted) == 1 else None
+
+    def page(limit: int, offset: int) -> SearchResult:
+        bbox = query.area.bounds if query.area is not None else None
+        return catalog.search(bbox, query.start, query.end, None, collection, limit=limit, offset=offset)
+
     if query.area is None:
-        result = catalog.search(**filters, limit=query.limit, offset=query.offset)
+        result = page(query.limit, query.offset)
         after = query.offset + len(result.products)
         return Page(result.products, after if after < result.total else None, result.total)
     found: list[Product] = []
-    position, total = query.offset, None
+    position, total = query.offset, 0
     while len(found) < query.limit and position - query.offset < _MAX_SCAN:
-        result = catalog.search(**filters, limit=_SCAN_PAGE, offset=position)
+        result = page(_SCAN_PAGE, position)
         total = result.total
         for product in result.products:
             position += 1
@@ -291,7 +291,7 @@ def run_search(catalog: Catalog, collections: Collections, query: StacSearch) ->
                     break
         if not result.products or position >= total:
             break
-    return Page(found, position if total is not None and position < total else None, None)
+    return Page(found, position if position < total else None, None)
 
 
 def _by_ids(catalog: Catalog, query: StacSearch, wanted: tuple[str, ...]) -> Page:

@@ -259,8 +259,8 @@ class PgstacCatalog:
             " AND (%(time)s::timestamptz IS NULL OR datetime < %(time)s OR (datetime = %(time)s AND id > %(id)s))"
             " ORDER BY datetime DESC, id LIMIT %(page)s"
         )
-        args = {"private": _PRIVATE, "collections": list(self.collections), "roots": self._root_names}
-        args |= {"page": _ITER_PAGE, "time": None, "id": ""}  # no page read yet
+        args: dict[str, object] = {"private": _PRIVATE, "collections": list(self.collections)}
+        args |= {"roots": self._root_names, "page": _ITER_PAGE, "time": None, "id": ""}  # no page read yet
         while True:
             with self._reading() as conn:
                 rows = conn.execute(sql, args).fetchall()
