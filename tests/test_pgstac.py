@@ -5,6 +5,8 @@ database that is stopped or slow (503 with Retry-After, /readyz, recovery withou
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -145,6 +147,37 @@ def test_a_stopped_database_gives_503_and_recovers_without_a_restart(own_cluster
         for path, params in needs_the_catalog:
             assert _status(base, path, params).status_code == 200, path
     catalog.close()
+
+
+def _signal_cluster(cluster: Cluster, sig: signal.Signals) -> None:
+    """`sig` to the cluster's postmaster and every process it started."""
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    for pid in [postmaster, *map(int, children)]:
+        os.kill(pid, sig)
+
+
+def test_a_frozen_database_gives_503_not_a_hang(own_cluster, tmp_path) -> None:
+    """A server that stops answering altogether cannot enforce its statement timeout: the
+    client's own deadline ends the wait, and the connection is replaced once it answers again."""
+    root = tmp_path / "data"
+    write_product(root, "P1", when="2021-06-01T10:00:00Z", cloud_cover=1.0)
+    app = create_app(Settings(data_roots=(root,), catalog=own_cluster.new_database(), db_timeout=1.0))
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get("/search").status_code == 200  # a pooled connection, open
+    _signal_cluster(own_cluster, signal.SIGSTOP)
+    try:
+        frozen = client.get("/search")
+        assert frozen.status_code == 503 and frozen.headers["retry-after"] == "5", frozen.text
+        assert client.get("/readyz").status_code == 503
+    finally:
+        _signal_cluster(own_cluster, signal.SIGCONT)
+    deadline = time.monotonic() + 60
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "the catalog did not come back"
+        time.sleep(0.5)  # polling for the pool to reconnect, not ordering threads
+    assert client.get("/search").status_code == 200
+    app.state.services.catalog.close()
 
 
 def test_a_slow_database_gives_503_within_its_timeout(pgstac_url, tmp_path) -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -150,6 +152,14 @@ def _indexed_geometry(product: Product) -> dict:
     return mapping(box(*footprint_bbox(product)))
 
 
+def _sever(conn: psycopg.Connection) -> None:
+    try:
+        with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)  # the duplicate shares the connection's socket
+    except (OSError, psycopg.OperationalError):
+        pass  # closed meanwhile: nothing left to end
+
+
 def _stamp(value: datetime) -> str:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
 
@@ -186,7 +196,7 @@ class PgstacCatalog:
             reconnect_timeout=timeout,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
             configure=self._configure,
-            check=ConnectionPool.check_connection,  # a connection the server dropped is replaced
+            check=self._check,  # a connection the server dropped is replaced
         )
         self._pool.open(wait=False)  # a database down at start-up is a 503 until it is back
 
@@ -197,6 +207,23 @@ class PgstacCatalog:
             " set_config('statement_timeout', %s, false), set_config('pgstac.readonly', 'true', false)",
             (f"{round(self.timeout * 1000)}ms",),
         )
+
+    def _check(self, conn: psycopg.Connection) -> None:
+        with self._deadline(conn):
+            ConnectionPool.check_connection(conn)
+
+    @contextmanager
+    def _deadline(self, conn: psycopg.Connection) -> Iterator[None]:
+        """The client's own deadline, twice the statement timeout: a server that stopped answering
+        altogether (frozen, or a network that drops packets) cannot enforce its timeout, so the
+        connection's socket is shut down, which ends the wait with an OperationalError."""
+        timer = threading.Timer(2 * self.timeout, _sever, (conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         self._pool.close()
@@ -214,7 +241,7 @@ class PgstacCatalog:
         if time.monotonic() < self._unreachable_until:
             raise CatalogUnavailable("the catalog database is unreachable")
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection() as conn, self._deadline(conn):
                 yield conn
         except psycopg.errors.QueryCanceled:
             log.warning("catalog database: a query took over %.1f s", self.timeout)
