@@ -4,7 +4,7 @@ VENV ?= .venv
 VENDOR := tiler/static/vendor
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test chromium qgis postgis openjpeg bench
+.PHONY: install demo test test-quick lint chromium qgis postgis openjpeg bench
 
 install: openjpeg $(VENV)/.installed $(VENDOR)/.installed
 
@@ -42,8 +42,16 @@ postgis:
 demo: install
 	$(VENV)/bin/eo-tiler demo
 
-test: install chromium qgis postgis
+test: install chromium qgis postgis lint
 	$(VENV)/bin/pytest -q
+
+# The inner loop: everything but the browser, QGIS and server-process tests (about a minute).
+test-quick: install postgis
+	$(VENV)/bin/pytest -q -m "not browser and not qgis and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").
 bench: install

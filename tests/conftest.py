@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from tests.helpers import SHARED_DATA, serve
 from tiler.app import create_app
 from tiler.settings import Settings
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("EO_TILER_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-SAFE_L2A_ID = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454"
-COG_ID = "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947"
-COG_STAC_ID = "S2A_29RKH_20200219_0_L2A"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -68,33 +61,6 @@ def demo_app(demo_archive):
 @pytest.fixture()
 def demo_client(demo_app) -> TestClient:
     return TestClient(demo_app, raise_server_exceptions=False)
-
-
-@contextmanager
-def serve(app):
-    """`app` served by uvicorn on a free loopback port in a thread, for real HTTP clients."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

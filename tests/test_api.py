@@ -8,8 +8,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
-from tests.conftest import COG_ID, SAFE_L2A_ID
-from tests.pixels import WEB_MERCATOR, decode
+from tests.helpers import COG_ID, SAFE_L2A_ID, WEB_MERCATOR, decode
 
 
 def test_tilejson_fields_and_template(real_client) -> None:

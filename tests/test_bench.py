@@ -23,6 +23,8 @@ from bench.load import replay
 from bench.run import main
 from tiler.catalog import MemoryCatalog
 
+pytestmark = pytest.mark.slow
+
 SIZE = 600  # 6 km: a few z14 tiles fit inside
 IN_FLIGHT: dict[str, int] = {}  # the most concurrent requests per tile the /slow route has seen
 

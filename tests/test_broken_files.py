@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.pixels import decode
-from tests.test_limits import centre_tile_url
+from tests.helpers import centre_tile_url, decode
 from tiler.app import create_app
 from tiler.catalog import MemoryCatalog
 from tiler.settings import Settings

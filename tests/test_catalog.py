@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stac_products import write_product
+from tests.helpers import write_product
 from tiler.catalog.sqlite import SqliteCatalog
 
 
@@ -55,7 +55,7 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys, pgstac_url) -> None:
     """bench/catalog_bench.py (100,000 products by default) stays runnable on both backends; here 2,000."""
     import importlib.util
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     spec = importlib.util.spec_from_file_location("catalog_bench", REPO / "bench" / "catalog_bench.py")
     bench = importlib.util.module_from_spec(spec)

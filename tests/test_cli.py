@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import COG_ID
-from tests.pixels import WEB_MERCATOR, decode
+from tests.helpers import COG_ID, WEB_MERCATOR, decode, free_port
 from tiler.settings import Settings, settings_from_env
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.slow
 
 
 def start(args: list[str]) -> tuple[subprocess.Popen, str]:

@@ -7,27 +7,12 @@ import threading
 
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
 
-from tests.pixels import WEB_MERCATOR
-from tiler.app import create_app
+from tests.helpers import centre_tile_url, demo_variant
 from tiler.errors import RenderTimeout
 from tiler.limits import Deadline, PixelBudget, RenderPool
 from tiler.reading.bands import BandStack, read_part
 from tiler.settings import Settings
-
-
-def demo_variant(demo_app, demo_archive, **settings) -> TestClient:
-    """An app over the demo archive with other settings; the session's index is reused."""
-    root, _ = demo_archive
-    app = create_app(Settings(data_roots=(root,), **settings), catalog=demo_app.state.services.catalog)
-    return TestClient(app, raise_server_exceptions=False)
-
-
-def centre_tile_url(product, z: int = 14) -> str:
-    west, south, east, north = product.bounds_wgs84
-    t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, z)
-    return f"/tiles/{t.z}/{t.x}/{t.y}.png"
 
 
 @pytest.fixture(scope="module")

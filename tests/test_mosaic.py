@@ -14,8 +14,7 @@ from rasterio.warp import transform
 from starlette.testclient import TestClient
 
 import tiler.reading.mosaic
-from tests.pixels import WEB_MERCATOR, decode, pixel_centres
-from tests.stac_products import write_product
+from tests.helpers import WEB_MERCATOR, decode, pixel_centres, write_product
 from tiler import params
 from tiler.app import create_app
 from tiler.collections import builtin_collections

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from tests.test_limits import centre_tile_url, demo_variant
+from tests.helpers import centre_tile_url, demo_variant
 from tiler.app import create_app
 from tiler.catalog import MemoryCatalog
 from tiler.http.observability import redact_query

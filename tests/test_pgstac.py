@@ -18,11 +18,8 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import serve
-from tests.pixels import WEB_MERCATOR, decode
+from tests.helpers import WEB_MERCATOR, decode, free_port, serve, write_product
 from tests.postgres import Cluster
-from tests.stac_products import write_product
-from tests.test_cli import free_port
 from tiler.app import create_app
 from tiler.settings import Settings, settings_from_env
 
@@ -108,6 +105,7 @@ def _status(base: str, path: str, params: dict | None = None) -> httpx.Response:
     return httpx.get(base + path, params=params, timeout=30)
 
 
+@pytest.mark.slow
 def test_a_stopped_database_gives_503_and_recovers_without_a_restart(own_cluster, tmp_path) -> None:
     root = tmp_path / "data"
     write_product(root, "P1", when="2021-06-01T10:00:00Z", cloud_cover=1.0)
@@ -157,6 +155,7 @@ def _signal_cluster(cluster: Cluster, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
+@pytest.mark.slow
 def test_a_frozen_database_gives_503_not_a_hang(own_cluster, tmp_path) -> None:
     """A server that stops answering altogether cannot enforce its statement timeout: the
     client's own deadline ends the wait, and the connection is replaced once it answers again."""
@@ -202,6 +201,7 @@ def test_a_slow_database_gives_503_within_its_timeout(pgstac_url, tmp_path) -> N
 # The command and the settings
 
 
+@pytest.mark.slow
 def test_serve_with_a_database_url(pgstac_url, tmp_path) -> None:
     """`eo-tiler serve --catalog postgresql://...` in a process of its own, two workers: the
     catalog is built on first start, then each worker answers from the database."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import COG_ID, COG_STAC_ID, SAFE_L2A_ID
+from tests.helpers import COG_ID, COG_REL, COG_STAC_ID, SAFE_L2A_ID, SAFE_REL
 from tiler.catalog import MemoryCatalog
 from tiler.errors import NotFound, UnsafeReference
 from tiler.products import check_reference
@@ -17,10 +17,6 @@ from tiler.products import check_reference
 @pytest.fixture(scope="module")
 def index(shared_data: Path) -> MemoryCatalog:
     return MemoryCatalog([shared_data])
-
-
-SAFE_REL = f"s2-l2a-safe-T29UNU-20221005/{SAFE_L2A_ID}.SAFE"
-COG_REL = "s2-l2a-cogs-29RKH-20200219/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import REPO
-from tests.pixels import WEB_MERCATOR, decode
-from tests.test_cli import free_port
+from tests.helpers import REPO, WEB_MERCATOR, decode, free_port
+
+pytestmark = pytest.mark.slow
 
 # `eo-tiler serve` with band reads that wait at a gate the test opens: the request is held in flight.
 GATED_SERVER = """

@@ -13,7 +13,7 @@ import pytest
 from pystac_client import Client
 from shapely.geometry import box, shape
 
-from tests.conftest import REPO, serve
+from tests.helpers import REPO, serve
 from tiler.app import create_app
 from tiler.settings import Settings
 
@@ -35,6 +35,7 @@ def stac_server(request, demo_archive, tmp_path_factory):
         app.state.services.catalog.close()
 
 
+@pytest.mark.slow
 def test_the_stac_api_validator_passes(stac_server) -> None:
     """stac-api-validator (PyPI) with the classes /stac conforms to, pagination included."""
     command = [

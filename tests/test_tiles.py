@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from styles import STYLES_DIR
-from tests.conftest import COG_ID, SAFE_L2A_ID
-from tests.pixels import WEB_MERCATOR, decode, highlight, ndvi_palette, tile_samples
+from tests.helpers import COG_ID, SAFE_L2A_ID, WEB_MERCATOR, centre_tile, decode, highlight, ndvi_palette, tile_samples
 from tiler.app import create_app
 from tiler.settings import Settings
-
-
-def centre_tile(product_json: dict, z: int) -> tuple[int, int, int]:
-    west, south, east, north = product_json["bounds"]
-    t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, z)
-    return t.z, t.x, t.y
 
 
 def band_path(shared_data: Path, client, product_id: str, band: str) -> Path:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rasterio.warp import transform_bounds
 
-from tests.pixels import decode, pixel_centres, sample
+from tests.helpers import decode, pixel_centres, sample
 from tiler.app import create_app
 from tiler.settings import Settings
 

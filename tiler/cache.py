@@ -35,6 +35,7 @@ class ImageCache:
         )
         self._lock = threading.Lock()
         self._rendering: dict[Hashable, Future[CachedImage]] = {}
+        self._coalesced = 0  # requests that waited for another's render of their image
 
     def put(self, key: Hashable, item: CachedImage) -> None:
         with self._lock:
@@ -56,6 +57,7 @@ class ImageCache:
                 owner = True
             else:
                 owner = False
+                self._coalesced += 1
         if not owner:
             return pending.result(), False  # the renderer's error, if it failed, is raised here too
         try:
@@ -75,6 +77,11 @@ class ImageCache:
     def current_bytes(self) -> int:
         with self._lock:
             return int(self._lru.currsize)
+
+    @property
+    def coalesced(self) -> int:
+        with self._lock:
+            return self._coalesced
 
     @property
     def max_bytes(self) -> int:

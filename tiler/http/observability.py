@@ -64,6 +64,11 @@ class Metrics:
         Gauge("eo_tiler_cache_bytes", "Bytes held by the image cache", registry=self.registry).set_function(
             lambda: cache.current_bytes
         )
+        Gauge(
+            "eo_tiler_cache_coalesced",
+            "Requests that waited for another request's render of the same image",
+            registry=self.registry,
+        ).set_function(lambda: cache.coalesced)
         Gauge("eo_tiler_cache_max_bytes", "Bound of the image cache in bytes", registry=self.registry).set(
             cache.max_bytes
         )
