@@ -30,15 +30,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tiler.api.catalog import stac_item
 from tiler.catalog import Catalog, SearchResult
 from tiler.collections import Collection, Collections
 from tiler.errors import BadRequest, InvalidParameter, NotFound
 from tiler.params import MAX_SEARCH_LIMIT
 from tiler.products import Product
 from tiler.services import services
+from tiler.stac import STAC_VERSION, collection_document, stac_item
 
-STAC_VERSION = "1.1.0"
 CONFORMANCE = (
     "https://api.stacspec.org/v1.0.0/core",
     "https://api.stacspec.org/v1.0.0/collections",
@@ -60,21 +59,6 @@ _GEOMETRY_TYPES = frozenset(
 )
 _UNSUPPORTED = ("sortby", "fields", "filter", "filter-lang", "query", "q")
 _RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
-
-
-def collection_document(collection: Collection) -> dict:
-    """A STAC Collection without links. Its extent is the whole world and all time: the catalog
-    changes while the server runs, and a true extent would cost a scan of every product."""
-    return {
-        "type": "Collection",
-        "stac_version": STAC_VERSION,
-        "id": collection.id,
-        "title": collection.title,
-        "description": collection.description,
-        "license": "other",  # each collection's own terms (Copernicus data: free, full and open, with attribution)
-        "extent": {"spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]}, "temporal": {"interval": [[None, None]]}},
-        "links": [],
-    }
 
 
 # ---------------------------------------------------------------------------------------------

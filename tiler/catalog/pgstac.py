@@ -39,8 +39,6 @@ from pypgstac.load import Loader, Methods
 from pypgstac.migrate import Migrate
 from shapely.geometry import box, mapping, shape
 
-from tiler.api.catalog import stac_item
-from tiler.api.stac import collection_document
 from tiler.catalog import ORDERS, BBox, SearchResult
 from tiler.catalog.records import RECORD_FORMAT, footprint_bbox, product_from_json, product_to_json
 from tiler.catalog.sqlite import IndexReport
@@ -48,6 +46,7 @@ from tiler.collections import Collections, builtin_collections
 from tiler.errors import CatalogUnavailable, NotFound
 from tiler.products import Product, product_keys, reference_keys
 from tiler.sources import PARSE_ERRORS, Candidate, find_candidates
+from tiler.stac import collection_document, stac_item
 
 log = logging.getLogger(__name__)
 
