@@ -4,7 +4,6 @@ database that is stopped or slow (503 with Retry-After, /readyz, recovery withou
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -204,7 +203,8 @@ def test_a_slow_database_gives_503_within_its_timeout(pgstac_url, tmp_path) -> N
 @pytest.mark.slow
 def test_serve_with_a_database_url(pgstac_url, tmp_path) -> None:
     """`eo-tiler serve --catalog postgresql://...` in a process of its own, two workers: the
-    catalog is built on first start, then each worker answers from the database."""
+    catalog is built on first start, each worker answers from the database, and a product that
+    `eo-tiler index`, a third process, adds is found through them."""
     root = tmp_path / "data"
     for i in range(3):
         write_product(root, f"S{i}", when=f"2021-0{i + 1}-01T10:00:00Z", cloud_cover=10.0 * i, ulx=700_000.0 + i * 1000)
@@ -214,21 +214,34 @@ def test_serve_with_a_database_url(pgstac_url, tmp_path) -> None:
         [*command, "--port", str(port), "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     base = f"http://127.0.0.1:{port}"
+
+    def clear_ids() -> set[str]:  # six requests: both workers answer some
+        return {f["id"] for _ in range(6) for f in httpx.get(base + "/search", params={"maxcc": 15}).json()["features"]}
+
     try:
-        for _ in itertools.count():
+        deadline = time.monotonic() + 90
+        while True:
             assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the server did not become ready"
             try:
                 if httpx.get(base + "/readyz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                time.sleep(0.2)
-        ids = {f["id"] for _ in range(6) for f in httpx.get(base + "/search", params={"maxcc": 15}).json()["features"]}
-        assert ids == {"S0", "S1"}
+                time.sleep(0.2)  # polling for the server to listen, not ordering threads
+        assert clear_ids() == {"S0", "S1"}
+        write_product(root, "S3", when="2021-04-01T10:00:00Z", cloud_cover=3.0, ulx=703_000.0)
+        indexed = subprocess.run(
+            [sys.executable, "-m", "tiler.cli", "index", str(root), "--catalog", pgstac_url],
+            capture_output=True,
+            text=True,
+        )
+        assert indexed.returncode == 0 and "1 added" in indexed.stdout, indexed.stderr
+        assert clear_ids() == {"S0", "S1", "S3"}
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert "pgSTAC database" in output and "3 products" in output
-    assert "postgres@" not in output  # no user or password in what it prints
+    assert pgstac_url not in output  # the URL, which may hold a password, is never printed
 
 
 def test_database_settings_from_the_environment() -> None:
