@@ -10,12 +10,12 @@ cache. Results go to bench/results/<date>.json and .md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -55,27 +55,27 @@ from tiler.settings import Settings
 MiB = 1024 * 1024
 # Cases measured as one page of requests (wall time), not as a stream (requests/s).
 PAGES = ("viewport", "shared-view", "previews")
-FULL = {
-    "cold_counts": {8: 40, 11: 40, 14: 60},
-    "hot_tiles": 60,
-    "hot_s": 8.0,
-    "thumbnails": 20,
-    "viewport_zooms": (12, 14),
-    "shared_view_zoom": 13,
-    "getmaps": 10,
-    "mosaic_counts": {10: 20, 12: 40},
-}
+FULL = bench_cases.Plan(
+    cold_counts={8: 40, 11: 40, 14: 60},
+    hot_tiles=60,
+    hot_s=8.0,
+    thumbnails=20,
+    viewport_zooms=(12, 14),
+    shared_view_zoom=13,
+    getmaps=10,
+    mosaic_counts={10: 20, 12: 40},
+)
 # Small enough for the test suite's tiny product.
-QUICK = {
-    "cold_counts": {11: 3, 14: 6},
-    "hot_tiles": 6,
-    "hot_s": 0.5,
-    "thumbnails": 4,
-    "viewport_zooms": (14,),
-    "shared_view_zoom": 13,
-    "getmaps": 2,
-    "mosaic_counts": {13: 3},
-}
+QUICK = bench_cases.Plan(
+    cold_counts={11: 3, 14: 6},
+    hot_tiles=6,
+    hot_s=0.5,
+    thumbnails=4,
+    viewport_zooms=(14,),
+    shared_view_zoom=13,
+    getmaps=2,
+    mosaic_counts={13: 3},
+)
 
 
 def _summary(result: LoadResult, peak_rss: int, load_before: float) -> dict:
@@ -102,6 +102,7 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
     if case.kind == "hot":  # hot means: every tile already requested once
         for server, paths in servers:
             replay(server.host, server.port, paths, concurrency=case.concurrency)
+    rounds: list[tuple[slice, float | None, list]]
     if case.kind in PAGES:
         rounds = [(slice(None), None, servers)]
     else:
@@ -142,7 +143,9 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
     index = MemoryCatalog([root])
     catalog = index if case.mosaic else None
     product = None if case.mosaic else index.resolve(data.product_id)
-    spec = load_layers(collections)[case.layer].spec
+    layer = load_layers(collections).get(case.layer, "sentinel-2-l2a")
+    assert layer is not None, case.layer
+    spec = layer.spec
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
     if cpus:
@@ -153,7 +156,7 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
             start = time.perf_counter()
             crs = rasterio.crs.CRS.from_user_input(t.crs)
             if catalog is not None:
-                query = params.mosaic_query({"time": t.mosaic_time}, collections)
+                query = params.mosaic_query({"time": t.mosaic_time or ""}, collections)
                 products = mosaic_products(
                     catalog, query, transform_bounds(crs, "EPSG:4326", *t.bounds), settings.max_mosaic_products
                 )
@@ -161,6 +164,7 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
                     products, spec.bands, t.bounds, crs, t.width, t.height, gdal_options=settings.gdal, datasets=pool
                 )
             else:
+                assert product is not None  # a single-product case resolved it above
                 stack = read_part(
                     product, spec.bands, t.bounds, crs, t.width, t.height, gdal_options=settings.gdal, datasets=pool
                 )
@@ -199,14 +203,13 @@ def run(args: argparse.Namespace) -> dict:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
     started = datetime.now(UTC)
-    single_plan = {k: v for k, v in plan.items() if k != "mosaic_counts"}
     runs = [
-        (data.jp2_root if fmt == "jp2" else data.cog_root, bench_cases.build_cases(data, fmt, **single_plan))
+        (data.jp2_root if fmt == "jp2" else data.cog_root, bench_cases.build_cases(data, fmt, plan))
         for fmt in args.formats
     ]
     if "cog" in args.formats:
         mosaic = ensure_mosaic_data(data, TITILER_VENV / "bin" / "python" if titiler_version else None, say)
-        runs.append((mosaic.root, bench_cases.build_mosaic_cases(mosaic, plan["mosaic_counts"])))
+        runs.append((mosaic.root, bench_cases.build_mosaic_cases(mosaic, plan.mosaic_counts)))
     for root, cases in runs:
         phases = [
             (0, [c for c in cases if c.kind == "cold"]),
@@ -268,7 +271,7 @@ def run(args: argparse.Namespace) -> dict:
             "gdal_cachemax_mib": GDAL_CACHEMAX_MB,
             "titiler_env": TITILER_GDAL_ENV,
             "data_size": data.size,
-            "plan": {k: str(v) for k, v in plan.items()},
+            "plan": {k: str(v) for k, v in dataclasses.asdict(plan).items()},
         },
         "cases": results,
     }
@@ -417,4 +420,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

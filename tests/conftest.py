@@ -86,3 +86,13 @@ def postgres():
 @pytest.fixture()
 def pgstac_url(postgres) -> str:
     return postgres.new_database()
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path):
+    """A fresh, empty redis-server of this test's own."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()

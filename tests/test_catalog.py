@@ -65,3 +65,43 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys, pgstac_url) -> None:
     assert "SQLite: 2000 products inserted" in output and "pgSTAC: 2000 products inserted" in output
     assert "| case | SQLite median | SQLite p95 | pgSTAC median | pgSTAC p95 |" in output
     assert "| search: z12 tile, month, maxcc 30, L2A, leastCC (mosaic) |" in output
+
+
+def test_the_memory_backend_answers_like_sqlite(tmp_path) -> None:
+    """`create_app(settings, catalog=MemoryCatalog(...))` serves through MemoryCatalog: same answers."""
+    from tiler.catalog import MemoryCatalog
+
+    root = tmp_path / "data"
+    for i in range(8):
+        write_product(root, f"M{i}", when=f"2021-0{1 + i % 3}-1{i}T10:00:00Z", cloud_cover=[5.0, 50.0, None][i % 3],
+                      ulx=700_000.0 + (i % 4) * 2000, collection="sentinel-2-l1c" if i == 5 else "sentinel-2-l2a")  # fmt: skip
+    sqlite = SqliteCatalog(tmp_path / "c.sqlite", [root])
+    sqlite.update()
+    memory = MemoryCatalog([root])
+    west, south, east, north = sqlite.resolve("M1").bounds_wgs84
+    for order in ("mostRecent", "leastRecent", "leastCC"):
+        for kwargs in ({}, {"max_cloud": 10.0}, {"collection": "sentinel-2-l2a"}, {"bbox": (west, south, east, north)},
+                       {"start": sqlite.resolve("M3").datetime, "limit": 3, "offset": 1}):  # fmt: skip
+            expected = sqlite.search(order=order, **kwargs)
+            got = memory.search(order=order, **kwargs)
+            assert [p.id for p in got.products] == [p.id for p in expected.products], (order, kwargs)
+            assert got.total == expected.total
+
+
+def test_records_of_an_older_form_are_read_again(tmp_path) -> None:
+    """A catalog file written by an earlier eo-tiler (another record format) is rebuilt, not misread."""
+    import sqlite3
+
+    from tiler.catalog import open_catalog
+
+    root = tmp_path / "data"
+    write_product(root, "OLD", when="2021-01-01T00:00:00Z", cloud_cover=1.0)
+    path = tmp_path / "c.sqlite"
+    first = open_catalog(path, [root])
+    assert [p.id for p in first] == ["OLD"]
+    first.close()
+    with sqlite3.connect(path) as db:  # as an older release left it
+        db.execute("UPDATE meta SET value = '1' WHERE name = 'format'")
+        db.execute('UPDATE products SET data = \'{"id": "OLD", "offsets": {}}\'')
+    again = open_catalog(path, [root])
+    assert [p.id for p in again] == ["OLD"] and again.resolve("OLD").bands["B04"].scale == 1e-4

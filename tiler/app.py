@@ -15,12 +15,11 @@ from renderers import ExpressionError
 from styles import load_layers
 from tiler.api import catalog as catalog_routes
 from tiler.api import pages, stac, tiles
-from tiler.cache import ImageCache
 from tiler.catalog import Catalog
 from tiler.catalog.backends import open_configured_catalog
 from tiler.collections import Collections, load_collections
 from tiler.errors import TilerError
-from tiler.http import observability
+from tiler.http import multiprocess, observability
 from tiler.http.auth import ApiKeyAuth
 from tiler.http.errors import handle_error
 from tiler.http.limits import QueryLengthLimit
@@ -29,6 +28,7 @@ from tiler.ogc import wms, wmts
 from tiler.reading.datasets import DatasetPool
 from tiler.services import Services
 from tiler.settings import Settings, settings_from_env
+from tiler.shared import api_quota, image_cache
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,13 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
         collections = load_collections(extra=settings.collection_files)
     if catalog is None:
         catalog = open_configured_catalog(settings, collections)
+    metrics = observability.Metrics(settings.cache_bytes)
     services = Services(
         settings=settings,
         catalog=catalog,
         collections=collections,
-        layers=load_layers(collections),
-        cache=ImageCache(settings.cache_bytes),
+        layers=load_layers(collections, extra=settings.layer_dirs),
+        cache=image_cache(settings, lambda: catalog.version, metrics),
         renders=RenderPool(settings.render_threads, settings.render_timeout, settings.render_pixels),
         datasets=DatasetPool(settings.open_datasets, per_path=len(os.sched_getaffinity(0))),
     )
@@ -55,17 +56,15 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         services.datasets.close()
+        multiprocess.worker_exiting()
 
-    metrics = observability.Metrics(services.cache)
     # Outermost first: every request is logged and counted, even one refused by a limit or for its key.
     middleware = [
         Middleware(observability.ObservabilityMiddleware, metrics=metrics),
         Middleware(QueryLengthLimit, max_length=settings.max_query_length),
     ]
     if settings.api_keys:
-        middleware.append(
-            Middleware(ApiKeyAuth, keys=settings.api_keys, quota_per_minute=settings.api_quota_per_minute)
-        )
+        middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota=api_quota(settings, metrics)))
     app = Starlette(
         routes=[*pages.routes, *catalog_routes.routes, *stac.routes, *tiles.routes, *wms.routes, *wmts.routes],
         middleware=middleware,

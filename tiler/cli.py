@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from tiler.catalog.backends import catalog_label, configured_catalog, open_configured_catalog
 from tiler.collections import load_collections
 from tiler.errors import CatalogUnavailable
+from tiler.http import multiprocess
 from tiler.settings import ENV_PREFIX, catalog_setting, settings_from_env
 
 DEFAULT_DEMO_DIR = Path("demo-data")
@@ -30,6 +32,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         port=args.port,
         workers=args.workers,
         catalog=_catalog_option(args),
+        cache_url=args.cache,
     )
     if not settings.data_roots:
         raise SystemExit(f"eo-tiler: give --data DIR (or set {ENV_PREFIX}DATA)")
@@ -43,6 +46,9 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
     # Worker processes build their app from the environment, so hand the settings on through it.
     os.environ[ENV_PREFIX + "DATA"] = os.pathsep.join(map(str, settings.data_roots))
     os.environ[ENV_PREFIX + "CATALOG"] = settings.catalog_url or str(settings.catalog_path)
+    if settings.cache_url:
+        os.environ[ENV_PREFIX + "CACHE_URL"] = settings.cache_url
+    multiprocess.prepare(settings.workers)
     print(f"eo-tiler: map page at http://{settings.host}:{settings.port}/", flush=True)
     uvicorn.run(
         "tiler.app:create_app_from_env",
@@ -53,7 +59,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         log_level="info",
         # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
     )
 
 
@@ -99,6 +105,12 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--port", type=int, default=None, help=f"port (env {ENV_PREFIX}PORT, default 8000)")
         p.add_argument(
             "--workers", type=int, default=None, help=f"worker processes (env {ENV_PREFIX}WORKERS, default 1)"
+        )
+        p.add_argument(
+            "--cache",
+            default=None,
+            metavar="URL",
+            help=f"redis://host:port/db: share rendered images in Redis (env {ENV_PREFIX}CACHE_URL, default in-process only)",
         )
 
     catalog_help = (

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "EO_TILER_"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 # A catalog given as one of these URLs is a pgSTAC database; anything else is a SQLite file.
 DATABASE_SCHEMES = ("postgresql://", "postgres://")
 
@@ -25,7 +26,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    cache_bytes: int = 256 * 1024 * 1024
+    cache_bytes: int = 256 * 1024 * 1024  # the in-process image cache; in front of Redis, keep it small
+    # Redis for rendered images shared by all workers and replicas (redis://, rediss:// or unix://);
+    # None: in-process only. May hold a password: never printed.
+    cache_url: str | None = field(default=None, repr=False)
     cache_max_age: int = 3600
     open_datasets: int = 32  # band files kept open between requests, per worker
     max_preview_size: int = 2048
@@ -40,6 +44,7 @@ class Settings:
     db_pool_max: int = 10  # pgSTAC: connections at most per worker
     db_timeout: float = 5.0  # pgSTAC: seconds a query, or the wait for a connection, may take
     collection_files: tuple[Path, ...] = ()  # collection files beside the built-in ones (tiler.collections)
+    layer_dirs: tuple[Path, ...] = ()  # folders of layer files beside the built-in styles/
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
     max_tile_size: int = 512
     max_query_length: int = 4096  # bytes of the raw query string
@@ -50,7 +55,9 @@ class Settings:
     render_pixels: int = 4096 * 4096
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
-    api_quota_per_minute: int = 600  # requests per key and minute, per worker process
+    api_quota_per_minute: int = 600  # requests per key and minute (per worker process unless in Redis)
+    quota_url: str | None = field(default=None, repr=False)  # Redis for the quotas; None: cache_url's, if any
+    redis_timeout: float = 0.25  # seconds one Redis call may take before the request goes on without Redis
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
@@ -91,6 +98,17 @@ class Settings:
         if isinstance(self.catalog, str) and self.catalog.startswith(DATABASE_SCHEMES):
             return self.catalog
         return None
+        if not 0 < self.redis_timeout < math.inf:
+            raise ValueError("redis_timeout must be a positive number of seconds")
+        for name in ("cache_url", "quota_url"):
+            url = getattr(self, name)
+            if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
+                raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
+
+    @property
+    def quota_store_url(self) -> str | None:
+        """Where API-key quotas are counted: None in memory, per process."""
+        return self.quota_url or self.cache_url
 
     @property
     def catalog_path(self) -> Path:
@@ -149,6 +167,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
         "wms_time_default": _cast(environ, "WMS_TIME_DEFAULT", boolean, defaults.wms_time_default),
         "collection_files": _paths(environ.get(ENV_PREFIX + "COLLECTIONS", "")),
+        "layer_dirs": _paths(environ.get(ENV_PREFIX + "LAYERS", "")),
         "max_expression_length": _cast(environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length),
         "max_expression_depth": _cast(environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth),
         "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),
@@ -159,6 +178,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
+        "cache_url": environ.get(ENV_PREFIX + "CACHE_URL") or None,
+        "quota_url": environ.get(ENV_PREFIX + "QUOTA_URL") or None,
+        "redis_timeout": _cast(environ, "REDIS_TIMEOUT", float, defaults.redis_timeout),
     }
     if environ.get(ENV_PREFIX + "CATALOG"):
         values["catalog"] = catalog_setting(environ[ENV_PREFIX + "CATALOG"])

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tiler.errors import CatalogUnavailable
+from tiler.http import multiprocess
 from tiler.services import services
 
 STATIC_DIR = Path(__file__).parent.parent / "static"
@@ -23,7 +24,7 @@ def map_page(request: Request) -> Response:
 
 
 def layer_list(request: Request) -> Response:
-    return JSONResponse({"layers": [layer.to_json() for layer in services(request).layers.values()]})
+    return JSONResponse({"layers": [layer.to_json() for layer in services(request).layers]})
 
 
 def healthz(request: Request) -> Response:
@@ -55,7 +56,8 @@ def readyz(request: Request) -> Response:
 
 
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """This worker's metrics, or with several workers all of theirs (tiler.http.multiprocess)."""
+    return Response(multiprocess.scrape(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -88,6 +89,23 @@ _SORTBY = {
 # Exact counts (pgSTAC's context "on"): a page's total decides when a mosaic stops asking.
 _COUNT_CONF = Jsonb({"context": "on"})
 _PRIVATE = "eo-tiler"  # the key of our part of an item's private column
+# pgSTAC's WHERE clause for the search, with the data roots and the bounding-box overlap added;
+# its count (where_stats) and the page of products (search_rows) in one round trip.
+_SEARCH_SQL = """
+WITH q AS MATERIALIZED (
+    SELECT concat_ws(' AND ', s._where,
+        format('private->%%L->>''root'' = ANY (%%L::text[])', %(private)s::text, %(roots)s::text[]),
+        CASE WHEN %(west)s::float8 IS NOT NULL THEN format(
+            'geometry && st_makeenvelope(%%s, %%s, %%s, %%s, 4326)',
+            %(west)s::float8, %(south)s::float8, %(east)s::float8, %(north)s::float8) END
+    ) AS w, s.orderby
+    FROM search_query(%(query)s) s
+)
+SELECT (SELECT (where_stats(q.w, true, %(conf)s)).total_count FROM q),
+    array(SELECT r.private->%(private)s->>'product'
+          FROM q, search_rows(q.w, q.orderby, NULL, %(rows)s) WITH ORDINALITY AS r
+          ORDER BY r.ordinality OFFSET %(offset)s)
+"""
 _BATCH = 500  # products per transaction while updating
 _PUT_CHUNK = 5000  # products per transaction in `put`
 _ITER_PAGE = 1000  # products per query while iterating the whole catalog
@@ -99,7 +117,7 @@ def migrate(url: str, collections: Collections | None = None) -> None:
     pgSTAC is refused: upgrading a shared database is for its operators), then eo-tiler's
     bookkeeping, the collections and the cloud-cover queryable, each when missing."""
     with psycopg.connect(url, autocommit=True) as conn:
-        installed = conn.execute("SELECT to_regclass('pgstac.migrations') IS NOT NULL").fetchone()[0]
+        installed = _one(conn.execute("SELECT to_regclass('pgstac.migrations') IS NOT NULL"))[0]
         if not installed:
             log.info("creating the pgSTAC %s schema", PGSTAC_VERSION)
             db = PgstacDB(dsn=url)
@@ -110,7 +128,7 @@ def migrate(url: str, collections: Collections | None = None) -> None:
                 db.disconnect()  # hands its connection back to its pool...
                 if pool is not None:
                     pool.close()  # ...which it leaves open
-        version = conn.execute("SELECT pgstac.get_version()").fetchone()[0]
+        version = _one(conn.execute("SELECT pgstac.get_version()"))[0]
         if version.split(".")[:2] != PGSTAC_VERSION.split(".")[:2]:
             raise CatalogUnavailable(
                 f"the database has pgSTAC {version}, eo-tiler needs {PGSTAC_VERSION}: "
@@ -149,6 +167,13 @@ def _indexed_geometry(product: Product) -> dict:
         except (ValueError, TypeError, KeyError, AttributeError):
             pass
     return mapping(box(*footprint_bbox(product)))
+
+
+def _one(cursor: psycopg.Cursor) -> tuple[Any, ...]:
+    """The row of a query that always gives one (aggregates, values)."""
+    row = cursor.fetchone()
+    assert row is not None, "the query gives one row"
+    return row
 
 
 def _sever(conn: psycopg.Connection) -> None:
@@ -257,7 +282,7 @@ class PgstacCatalog:
     @property
     def version(self) -> str:
         with self._reading() as conn:
-            return conn.execute("SELECT value FROM eo_tiler.meta WHERE name = 'version'").fetchone()[0]
+            return _one(conn.execute("SELECT value FROM eo_tiler.meta WHERE name = 'version'"))[0]
 
     @property
     def indexed(self) -> bool:
@@ -265,17 +290,19 @@ class PgstacCatalog:
         this eo-tiler's format."""
         names = [f"updated:{r}" for r in self._root_names]
         with self._reading() as conn:
-            found, record_format = conn.execute(
-                "SELECT count(*) FILTER (WHERE name = ANY(%s)), max(value) FILTER (WHERE name = 'format')"
-                " FROM eo_tiler.meta",
-                (names,),
-            ).fetchone()
+            found, record_format = _one(
+                conn.execute(
+                    "SELECT count(*) FILTER (WHERE name = ANY(%s)), max(value) FILTER (WHERE name = 'format')"
+                    " FROM eo_tiler.meta",
+                    (names,),
+                )
+            )
         return found == len(names) and record_format == RECORD_FORMAT
 
     def __len__(self) -> int:
         with self._reading() as conn:
             sql = "SELECT count(*) FROM eo_tiler.sources WHERE root = ANY(%s)"
-            return conn.execute(sql, (self._root_names,)).fetchone()[0]
+            return _one(conn.execute(sql, (self._root_names,)))[0]
 
     def __iter__(self) -> Iterator[Product]:
         # Keyset pages, newest first: no connection is held between pages.
@@ -334,32 +361,20 @@ class PgstacCatalog:
             query["filter-lang"] = "cql2-json"
             query["filter"] = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud]}
         with self._reading() as conn:
-            total, texts = conn.execute(
-                """
-                WITH q AS MATERIALIZED (
-                    SELECT concat_ws(' AND ', s._where,
-                        format('private->%%L->>''root'' = ANY (%%L::text[])', %(private)s::text, %(roots)s::text[]),
-                        CASE WHEN %(west)s::float8 IS NOT NULL THEN format(
-                            'geometry && st_makeenvelope(%%s, %%s, %%s, %%s, 4326)',
-                            %(west)s::float8, %(south)s::float8, %(east)s::float8, %(north)s::float8) END
-                    ) AS w, s.orderby
-                    FROM search_query(%(query)s) s
+            total, texts = _one(
+                conn.execute(
+                    _SEARCH_SQL,
+                    {
+                        "private": _PRIVATE,
+                        "roots": self._root_names,
+                        "query": Jsonb(query),
+                        "conf": _COUNT_CONF,
+                        "rows": offset + limit,
+                        "offset": offset,
+                        **dict(zip(("west", "south", "east", "north"), bbox or (None,) * 4)),
+                    },
                 )
-                SELECT (SELECT (where_stats(q.w, true, %(conf)s)).total_count FROM q),
-                    array(SELECT r.private->%(private)s->>'product'
-                          FROM q, search_rows(q.w, q.orderby, NULL, %(rows)s) WITH ORDINALITY AS r
-                          ORDER BY r.ordinality OFFSET %(offset)s)
-                """,
-                {
-                    "private": _PRIVATE,
-                    "roots": self._root_names,
-                    "query": Jsonb(query),
-                    "conf": _COUNT_CONF,
-                    "rows": offset + limit,
-                    "offset": offset,
-                    **dict(zip(("west", "south", "east", "north"), bbox or (None,) * 4)),
-                },
-            ).fetchone()
+            )
         return SearchResult([product_from_json(text) for text in texts], total)
 
     # -- writing -------------------------------------------------------------------------------

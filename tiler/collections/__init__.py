@@ -255,11 +255,11 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
     index = values.get("band_index")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
         raise CollectionError(f"{where}: band_index must be a whole number from 0")
-    scale = _number(values, "scale", where, 1.0)
+    scale = _number(values, "scale", where, 1.0) or 0.0
+    offset = _number(values, "offset", where, 0.0) or 0.0
+    minimum = _number(values, "minimum", where, None)
     if kind == "class":  # class codes are never scaled
         scale, offset, minimum = 1.0, 0.0, None
-    else:
-        offset, minimum = _number(values, "offset", where, 0.0), _number(values, "minimum", where, None)
     if scale == 0:
         raise CollectionError(f"{where}: scale must not be 0")
     return Band(
@@ -271,8 +271,8 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
         common_name=values.get("common_name"),
         stac_keys=_strings(values, "stac_keys", where),
         nodata=_number(values, "nodata", where, None),
-        scale=scale,  # type: ignore[arg-type]
-        offset=offset,  # type: ignore[arg-type]
+        scale=scale,
+        offset=offset,
         minimum=minimum,
         substitute=values.get("substitute"),
         band_index=index,

@@ -84,6 +84,6 @@ def bounds_in(code: str, west: float, south: float, east: float, north: float) -
         area.west - 3 <= west and east <= area.east + 3 and area.south - 3 <= south and north <= area.north + 3
     ):
         box = transformer.transform_bounds(west, south, east, north, densify_pts=21)
-        if all(math.isfinite(v) for v in box):
+        if all(math.isfinite(v) for v in box) or area is None:
             return box
     return transformer.transform_bounds(area.west, area.south, area.east, area.north, densify_pts=21)

@@ -126,7 +126,7 @@ def capabilities(request: Request, layers: Mapping[str, OgcLayer]) -> Response:
 def _tile_matrix_set(parent: ET.Element, tms: morecantile.TileMatrixSet) -> None:
     node = _wmts(parent, "TileMatrixSet")
     _ows(node, "Identifier", tms.id)
-    _ows(node, "SupportedCRS", _urn(tms.crs.root))
+    _ows(node, "SupportedCRS", _urn(str(tms.crs.root)))
     if tms.wellKnownScaleSet:
         _wmts(node, "WellKnownScaleSet", _urn(str(tms.wellKnownScaleSet)))
     for matrix in tms.tileMatrices:

@@ -10,8 +10,7 @@ WMTS GetTile) parses its request into one `RenderJob`; the pipeline (`tiler.pipe
     ├── encoding                image format and encoder options
     └── compositing             gain, gamma and the background of opaque outputs
 
-A job is a pure value: its cache key is computed from it alone (plus the catalog's version for
-mosaics, whose products change when the catalog does).
+A job is a pure value: its cache key is computed from it alone.
 """
 
 from __future__ import annotations
@@ -54,7 +53,8 @@ class Grid:
         """West, south, east, north in WGS84 degrees: what the catalog is asked for."""
         if self.geographic is not None:
             return self.geographic()
-        return tuple(transform_bounds(self.rasterio_crs, "EPSG:4326", *self.bounds, densify_pts=21))  # type: ignore[return-value]
+        west, south, east, north = transform_bounds(self.rasterio_crs, "EPSG:4326", *self.bounds, densify_pts=21)
+        return west, south, east, north
 
     @property
     def pixels(self) -> int:
@@ -112,7 +112,8 @@ class ProductSource:
     def collection(self) -> str:
         return self.product.collection
 
-    def cache_token(self, catalog_version: str) -> str:
+    @property
+    def cache_token(self) -> str:
         return f"product={self.product.id}"
 
 
@@ -125,9 +126,9 @@ class MosaicSource:
     def collection(self) -> str:
         return self.query.collection
 
-    def cache_token(self, catalog_version: str) -> str:
-        # The catalog version is in the key: after an index update no stale mosaic is served.
-        return f"mosaic={self.query.cache_token}|max={self.max_products}|catalog={catalog_version}"
+    @property
+    def cache_token(self) -> str:
+        return f"mosaic={self.query.cache_token}|max={self.max_products}"
 
 
 Source = ProductSource | MosaicSource
@@ -165,10 +166,11 @@ class RenderJob:
     encoding: Encoding
     compositing: Compositing = Compositing()
 
-    def cache_key(self, catalog_version: str) -> str:
+    def cache_key(self) -> str:
+        """Everything that decides the picture. The cache adds the catalog's version (tiler.cache), so
+        an index update never serves a stale mosaic."""
         layers = ";".join(
-            f"{layer.source.cache_token(catalog_version)}|{layer.styling.cache_token}"
-            f"|{layer.upsampling}/{layer.downsampling}"
+            f"{layer.source.cache_token}|{layer.styling.cache_token}|{layer.upsampling}/{layer.downsampling}"
             for layer in self.layers
         )
         encoding, compositing = self.encoding, self.compositing

@@ -17,7 +17,7 @@ from tiler.cache import CachedImage
 from tiler.catalog import Catalog, select_products
 from tiler.http.observability import StageTimer
 from tiler.limits import Deadline
-from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, MosaicSource, ProductSource, RenderJob, Source
+from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource, RenderJob, Source
 from tiler.products import Product
 from tiler.reading import BandStack, read_mosaic, read_part
 from tiler.services import Services
@@ -25,9 +25,7 @@ from tiler.services import Services
 
 def render_image(services: Services, job: RenderJob, stages: StageTimer) -> tuple[CachedImage, bool]:
     """The job's image from the cache, rendered on a miss. Returns (image, hit)."""
-    mosaics = any(isinstance(layer.source, MosaicSource) for layer in job.layers)
-    key = job.cache_key(services.catalog.version if mosaics else "")
-    return services.cache.get_or_render(key, lambda: _render(services, job, stages))
+    return services.cache.get_or_render(job.cache_key(), lambda: _render(services, job, stages))
 
 
 def _render(services: Services, job: RenderJob, stages: StageTimer) -> tuple[bytes, str]:
