@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, catalog: Catalog | None = None, collections: Collections | None = None) -> Starlette:
     """Build the app. A catalog may be passed in (tests: a `MemoryCatalog`); otherwise the configured
-    catalog (SQLite, or pgSTAC for a database URL) is opened, built first if it never was. Collections are the built-in
-    ones plus the settings' collection files, unless given."""
+    catalog (SQLite, or pgSTAC for a database URL) is opened, built first if it never was.
+    Collections are the built-in ones plus the settings' collection files, unless given."""
     if collections is None:
         collections = load_collections(extra=settings.collection_files)
     if catalog is None:

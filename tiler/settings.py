@@ -91,6 +91,12 @@ class Settings:
             raise ValueError("db_pool_max must be at least 1 and at least db_pool_min (0 or more)")
         if not 0 < self.db_timeout < math.inf:
             raise ValueError("db_timeout must be a positive number of seconds")
+        if not 0 < self.redis_timeout < math.inf:
+            raise ValueError("redis_timeout must be a positive number of seconds")
+        for name in ("cache_url", "quota_url"):
+            url = getattr(self, name)
+            if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
+                raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
 
     @property
     def catalog_url(self) -> str | None:
@@ -98,12 +104,6 @@ class Settings:
         if isinstance(self.catalog, str) and self.catalog.startswith(DATABASE_SCHEMES):
             return self.catalog
         return None
-        if not 0 < self.redis_timeout < math.inf:
-            raise ValueError("redis_timeout must be a positive number of seconds")
-        for name in ("cache_url", "quota_url"):
-            url = getattr(self, name)
-            if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
-                raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
 
     @property
     def quota_store_url(self) -> str | None:
