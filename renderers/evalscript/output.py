@@ -1,0 +1,75 @@
+"""From the numbers evaluatePixel returns to raster values and RGBA, as Sentinel Hub writes them."""
+
+import numpy as np
+
+from renderers.evalscript.errors import EvalscriptError
+
+__all__ = ["js_round", "to_raster", "to_rgba"]
+
+_INTEGER_TYPES = {
+    "UINT8": (np.uint8, 0, 255),
+    "INT8": (np.int8, -128, 127),
+    "UINT16": (np.uint16, 0, 65535),
+    "INT16": (np.int16, -32768, 32767),
+}
+
+
+def js_round(values: np.ndarray) -> np.ndarray:
+    """JavaScript's Math.round: halves towards +infinity, the sign of zero kept, NaN stays NaN.
+
+    floor(x + 0.5) would round 0.49999999999999994 up; comparing the fraction does not.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    floor = np.floor(values)
+    rounded = floor + (values - floor >= 0.5)
+    return np.where(rounded == 0, np.copysign(0.0, values), rounded)
+
+
+def to_raster(values: np.ndarray, sample_type: str) -> np.ndarray:
+    """Raster values for `sample_type`.
+
+    AUTO: round(clamp(v, 0, 1) * 255) as uint8. UINT8, INT8, UINT16, INT16: rounded (halves
+    up) and clamped to the type's range. FLOAT32: the value as float32. NaN becomes 0 in the
+    integer types (the documentation leaves it open).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if sample_type == "FLOAT32":
+        return values.astype(np.float32)
+    if sample_type == "AUTO":
+        dtype, low, high = np.uint8, 0, 255
+        values = np.clip(values, 0.0, 1.0) * 255
+    elif sample_type in _INTEGER_TYPES:
+        dtype, low, high = _INTEGER_TYPES[sample_type]
+    else:
+        raise EvalscriptError(f"unknown sampleType {sample_type!r}")
+    rounded = np.clip(js_round(values), low, high)
+    return np.where(np.isnan(rounded), 0, rounded).astype(dtype)
+
+
+def to_rgba(values: np.ndarray, sample_type: str, valid: np.ndarray) -> np.ndarray:
+    """Draw an output (bands x H x W) as uint8 H x W x 4.
+
+    1 band is grey, 2 grey and alpha, 3 RGB, 4 RGBA. Bytes are the AUTO and UINT8 raster
+    values; INT8 is clamped at 0; UINT16 and INT16 are scaled by 255/65535; FLOAT32 is drawn
+    as AUTO (0..1). Without an alpha band, pixels where `valid` is False are transparent.
+    """
+    values = np.asarray(values)
+    count = values.shape[0]
+    if not 1 <= count <= 4:
+        raise EvalscriptError(
+            f"the output has {count} bands; an image needs 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA)"
+        )
+    if sample_type in ("AUTO", "FLOAT32"):
+        channels = to_raster(values, "AUTO")
+    elif sample_type in ("UINT8", "INT8"):
+        channels = np.clip(to_raster(values, sample_type), 0, 255).astype(np.uint8)
+    else:
+        raster = np.clip(to_raster(values, sample_type).astype(np.float64), 0, 65535)
+        channels = js_round(raster * (255 / 65535)).astype(np.uint8)
+    colour = channels[: 3 if count >= 3 else 1]
+    rgb = np.repeat(colour, 3, axis=0) if colour.shape[0] == 1 else colour
+    if count in (2, 4):
+        alpha = channels[-1]
+    else:
+        alpha = np.where(np.asarray(valid, dtype=bool), 255, 0).astype(np.uint8)
+    return np.ascontiguousarray(np.concatenate([rgb, alpha[np.newaxis]], axis=0).transpose(1, 2, 0))
