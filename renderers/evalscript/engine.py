@@ -4,13 +4,15 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from renderers.evalscript.errors import EvalscriptError
 from renderers.evalscript.output import to_rgba
 from renderers.evalscript.script import DATA_MASK, Evalscript
+from renderers.evalscript.v8 import MAX_SIMPLE_BANDS
+from renderers.evalscript.values import JSArray, JSObject, Mixed, Unsupported, to_number
 
 __all__ = ["EvalscriptResult", "default_to_dn", "evaluate_evalscript", "render_evalscript"]
 
@@ -73,6 +75,21 @@ def evaluate_evalscript(
     names = [band.name for band in script.inputs]
     arrays = _inputs(script, bands, valid, to_dn, normalization_factor)
     shape = valid.shape
+    fast = script.fast
+    if path != "exact" and fast is not None and fast.refused is None:
+        flat = {name: array.ravel() for name, array in zip(names, arrays)}
+        try:
+            value = fast.program.run(flat, valid.size, deadline, normalization_factor)
+            outputs = _collect(value, script, valid.size)
+        except Unsupported as exc:
+            if path == "fast":
+                raise EvalscriptError(f"the fast path cannot run this script: {exc}") from None
+            fast.refused = str(exc)
+        else:
+            return EvalscriptResult({k: v.reshape(len(v), *shape) for k, v in outputs.items()}, "fast")
+    elif path == "fast":
+        reason = "esprima cannot parse it" if fast is None else fast.refused
+        raise EvalscriptError(f"the fast path cannot run this script: {reason}")
     stacked = np.stack([a.ravel() for a in arrays]) if arrays else np.zeros((0, valid.size))
     values, count = script.program.run(stacked, names, script.layout, deadline, normalization_factor)
     if script.form == "simple":
@@ -104,6 +121,52 @@ def render_evalscript(
         script, bands, valid, timeout=timeout, path=path, to_dn=to_dn, normalization_factor=normalization_factor
     )
     return to_rgba(result.outputs["default"], output.sample_type, valid)
+
+
+def _collect(value: Any, script: Evalscript, n: int) -> dict[str, np.ndarray]:
+    """evaluatePixel's result as float64 (bands, n) per output, checked as the exact path's runner checks it."""
+    if script.form == "simple":
+        if isinstance(value, JSArray):
+            if len(value.items) > MAX_SIMPLE_BANDS:
+                raise Unsupported("more values than a simple script may return")
+            return {"default": _bands(value.items, n)}
+        return {"default": _bands([value], n)}
+    outputs = script.outputs
+    if len(outputs) == 1:
+        if type(value) is JSObject:
+            value = _output(value, outputs[0].id)
+        return {outputs[0].id: _output_values(value, outputs[0].bands or 0, n)}
+    if type(value) is not JSObject:
+        raise Unsupported("evaluatePixel did not return an object for several outputs")
+    return {o.id: _output_values(_output(value, o.id), o.bands or 0, n) for o in outputs}
+
+
+def _output(value: JSObject, output_id: str) -> Any:
+    if output_id not in value.props:
+        raise Unsupported(f"no value for output {output_id!r}")
+    return value.props[output_id]
+
+
+def _output_values(value: Any, bands: int, n: int) -> np.ndarray:
+    items = value.items if isinstance(value, JSArray) else [value]
+    if len(items) != bands or (isinstance(value, JSObject) and not isinstance(value, JSArray)):
+        raise Unsupported("a result that does not fit its output")
+    return _bands(items, n)
+
+
+def _bands(items: list[Any], n: int) -> np.ndarray:
+    """Number() of each returned value, as the exact path's Float64Array stores it."""
+    rows = np.empty((len(items), n))
+    for row, item in enumerate(items):
+        if isinstance(item, JSArray):
+            # Number([x]) is x, Number([]) is 0, Number of longer arrays NaN.
+            item = item.items[0] if len(item.items) == 1 else (0.0 if not item.items else float("nan"))
+            if isinstance(item, JSObject):
+                raise Unsupported("nested arrays in a result")
+        if isinstance(item, JSObject | Mixed):
+            raise Unsupported("a result value that is not a number")
+        rows[row] = to_number(item)
+    return rows
 
 
 def _inputs(

@@ -14,6 +14,7 @@ from cachetools import LRUCache
 
 from renderers.evalscript.errors import EvalscriptError
 from renderers.evalscript.v8 import PRELUDE_NAMES, OutputLayout, V8Program
+from renderers.evalscript.vector import VectorProgram
 
 __all__ = [
     "MAX_SCRIPT_LENGTH",
@@ -21,6 +22,7 @@ __all__ = [
     "UNITS",
     "Evalscript",
     "EvalscriptCache",
+    "FastPath",
     "InputBand",
     "Output",
     "compile_evalscript",
@@ -120,6 +122,14 @@ class Output:
     sample_type: str = "AUTO"
 
 
+class FastPath:
+    """The vectorised program, and why it could not run the script once it failed to (then it never runs again)."""
+
+    def __init__(self, program: VectorProgram) -> None:
+        self.program = program
+        self.refused: str | None = None
+
+
 @dataclass(frozen=True)
 class Evalscript:
     """A compiled script; build it with `compile_evalscript` or `EvalscriptCache.get`.
@@ -139,8 +149,8 @@ class Evalscript:
     mosaicking: str
     source: str = field(repr=False, compare=False)
     program: V8Program = field(repr=False, compare=False)
-    # The esprima tree of the script as a function body, or None when esprima cannot parse it.
-    tree: object = field(repr=False, compare=False)
+    # The fast path, or None when esprima cannot parse the script.
+    fast: "FastPath | None" = field(repr=False, compare=False)
 
     @property
     def bands(self) -> frozenset[str]:
@@ -211,10 +221,12 @@ def compile_evalscript(
         program = V8Program(text, bands, **options)
         program.check_syntax(timeout)
         inputs = tuple(InputBand(name) for name in bands)
-        return Evalscript(sha256, "simple", inputs, (Output("default", None),), "SIMPLE", text, program, tree)
+        fast = FastPath(VectorProgram(tree, bands))
+        return Evalscript(sha256, "simple", inputs, (Output("default", None),), "SIMPLE", text, program, fast)
     program = V8Program(text, None, **options)
     inputs, outputs, mosaicking = _parse_setup(program.setup(timeout))
-    return Evalscript(sha256, "v3", inputs, outputs, mosaicking, text, program, tree)
+    fast = FastPath(VectorProgram(tree, None)) if tree is not None else None
+    return Evalscript(sha256, "v3", inputs, outputs, mosaicking, text, program, fast)
 
 
 class EvalscriptCache:
