@@ -508,7 +508,8 @@ def _value_interpolate(interp: Any, this: Any, args: list[Any], mask: Any) -> An
     for c in range(channels):
         column = rows[:, c]
         a, b = column[low], column[high]
-        result = np.where(below, column[0], np.where(inner, a + (b - a) * t, column[-1]))
+        with np.errstate(all="ignore"):
+            result = np.where(below, column[0], np.where(inner, a + (b - a) * t, column[-1]))
         results.append(result if v.ndim else float(result))
     if arrays:
         return _new_array(interp, results, mask)
@@ -622,7 +623,8 @@ class _Ramp:
         channels = []
         for c in range(3):
             a, b = colours[lower, c], colours[upper, c]
-            mixed = np.where(below, colours[0, c], np.where(above, colours[-1, c], a + (b - a) * t))
+            with np.errstate(all="ignore"):
+                mixed = np.where(below, colours[0, c], np.where(above, colours[-1, c], a + (b - a) * t))
             channels.append(js_round(mixed) / 255)
         return channels
 
