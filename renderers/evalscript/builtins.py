@@ -242,6 +242,7 @@ def _this_array(this: Any, interp: Any) -> JSArray:
 
 
 def _new_array(interp: Any, items: list[Any], mask: Any) -> JSArray:
+    interp.allocate(items)
     return JSArray(items, shared=not interp.pixel_phase, lanes=mask)
 
 
@@ -320,6 +321,7 @@ def _mutator(interp: Any, this: Any, mask: Any) -> JSArray:
 
 def _push(interp: Any, this: Any, args: list[Any], mask: Any) -> Any:
     array = _mutator(interp, this, mask)
+    interp.allocate(args)
     array.items.extend(args)
     return float(len(array.items))
 

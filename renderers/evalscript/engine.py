@@ -79,7 +79,10 @@ def evaluate_evalscript(
     if path != "exact" and fast is not None and fast.refused is None:
         flat = {name: array.ravel() for name, array in zip(names, arrays)}
         try:
-            value = fast.program.run(flat, valid.size, deadline, normalization_factor)
+            try:
+                value = fast.program.run(flat, valid.size, deadline, normalization_factor)
+            except RecursionError:
+                raise Unsupported("nesting deeper than Python's stack") from None
             outputs = _collect(value, script, valid.size)
         except Unsupported as exc:
             if path == "fast":

@@ -4,14 +4,11 @@
 
 // Globals a script could use to leave its deadline (timers, workers' atomics, weak-reference
 // callbacks run after the call returns) or to reach compiled code.
-delete globalThis.setTimeout;
-delete globalThis.clearTimeout;
-delete globalThis.Atomics;
-delete globalThis.SharedArrayBuffer;
-delete globalThis.FinalizationRegistry;
-delete globalThis.WeakRef;
-delete globalThis.WebAssembly;
-delete globalThis.Promise;
+// Some are not configurable (the embedder's timers): those are set to undefined instead.
+["setTimeout", "clearTimeout", "__timer_manager", "Atomics", "SharedArrayBuffer", "FinalizationRegistry",
+ "WeakRef", "WebAssembly", "Promise"].forEach(function (name) {
+  if (!delete globalThis[name]) globalThis[name] = undefined;
+});
 
 var JAVA_DOUBLE_MAX_VAL = 1.7976931348623157e308;
 var SampleType = { AUTO: "AUTO", UINT8: "UINT8", INT8: "INT8", UINT16: "UINT16", INT16: "INT16", FLOAT32: "FLOAT32" };

@@ -214,6 +214,7 @@ def compile_evalscript(
     options = {"memory_limit": memory_limit, "max_isolates": max_isolates}
     if not v3:
         if tree is None:
+            V8Program(text, (), **options).check_syntax(timeout)  # V8's own syntax error, if it has one
             raise EvalscriptError(
                 "this simple script uses syntax eo-tiler cannot analyse for its band globals: write it as a VERSION=3 script"
             )

@@ -82,6 +82,7 @@ class V8Program:
         max_isolates: int = 2,
     ) -> None:
         self.simple_bands = None if simple_bands is None else tuple(simple_bands)
+        self._source = source
         if self.simple_bands is None:
             self._prefix = "var __make = function () {"
             self._wrapper = f"{self._prefix}{source}\n;return [typeof setup === 'function' ? setup : undefined, typeof evaluatePixel === 'function' ? evaluatePixel : undefined];}};"
@@ -104,7 +105,7 @@ class V8Program:
             self._count -= len(idle)
             self._closed = True
         for isolate in idle:
-            isolate.context.close()
+            _close(isolate.context)
 
     def check_syntax(self, timeout: float) -> None:
         """Compile in an isolate (kept for later use): V8 is the authority on syntax."""
@@ -155,14 +156,17 @@ class V8Program:
         try:
             return function(*args, timeout_sec=remaining)
         except mr.JSParseException as exc:
-            raise _syntax_error(str(exc), len(self._prefix)) from None
+            raise _syntax_error(str(exc), len(self._prefix), self._source) from None
         except mr.JSTimeoutException:
             isolate.broken = True
             raise EvalscriptTimeout("the evalscript ran past its deadline") from None
-        except mr.JSOOMException:
-            isolate.broken = True
-            raise EvalscriptMemoryError(f"the evalscript used more than {self._memory_limit // 2**20} MiB") from None
         except mr.JSEvalException as exc:
+            # Past the memory limit V8 stops the script with an error of its own, or none at all.
+            if isinstance(exc, mr.JSOOMException) or isolate.context.was_hard_memory_limit_reached():
+                isolate.broken = True
+                raise EvalscriptMemoryError(
+                    f"the evalscript used more than {self._memory_limit // 2**20} MiB"
+                ) from None
             raise EvalscriptError(_runtime_message(str(exc))) from None
 
     def _isolate(self, deadline: float) -> "_Lease":
@@ -194,11 +198,12 @@ class V8Program:
         return isolate
 
     def _release(self, isolate: "_Isolate | None") -> None:
+        retire = isolate is None or isolate.broken or self._closed
+        if retire and isolate is not None:
+            _close(isolate.context)
         with self._available:
-            if isolate is None or isolate.broken or self._closed:
+            if retire:
                 self._count -= 1
-                if isolate is not None:
-                    isolate.context.close()
             else:
                 self._idle.append(isolate)
             self._available.notify()
@@ -254,6 +259,15 @@ class _Lease:
 
     def __exit__(self, *exc_info: object) -> None:
         self._program._release(self._isolate)
+
+
+def _close(context: mr.MiniRacer) -> None:
+    """Close an isolate once the callback of a terminated call has come back (else it finds its loop closed)."""
+    try:
+        context.eval("0", timeout_sec=0.2)
+    except mr.JSEvalException:
+        pass
+    context.close()
 
 
 # True if `eval` of a string works: then V8 was started by someone else without our flags.
@@ -347,7 +361,7 @@ def _runtime_message(text: str) -> str:
     return f"the evalscript failed at line {head.group(1)}: {head.group(2)}"
 
 
-def _syntax_error(text: str, prefix_length: int) -> EvalscriptSyntaxError:
+def _syntax_error(text: str, prefix_length: int, source: str) -> EvalscriptSyntaxError:
     head = _MESSAGE_HEAD.search(text)
     if head is None:
         return EvalscriptSyntaxError(text.strip().splitlines()[0] if text.strip() else "invalid script")
@@ -359,4 +373,7 @@ def _syntax_error(text: str, prefix_length: int) -> EvalscriptSyntaxError:
         column = rest[2].index("^") + 1
         if line == 1:
             column = max(column - prefix_length, 1)
+    lines = source.split("\n")
+    if line > len(lines):  # past the script's end, in the wrapper's closing lines
+        line, column = len(lines), len(lines[-1]) + 1
     return EvalscriptSyntaxError(message, line, column)

@@ -45,8 +45,10 @@ __all__ = ["VectorProgram"]
 
 # Past these the script is more loop than pixel maths: V8 runs it faster and enforces limits.
 MAX_ITERATIONS = 100_000
-MAX_CALL_DEPTH = 200
+MAX_CALL_DEPTH = 48
 MAX_DISTINCT_KEYS = 256
+# Bytes the arrays, objects and strings a run makes may hold in all; V8 has the real memory limit.
+MAX_ALLOCATED = 256 * 1024 * 1024
 
 
 class _Return(Exception):
@@ -166,6 +168,7 @@ class _Interpreter:
         self.pixel_phase = False
         self.depth = 0
         self.iterations = 0
+        self.allocated = 0
         self.frames: list[_Frame] = []
 
     # -- bookkeeping --------------------------------------------------------------------
@@ -179,6 +182,15 @@ class _Interpreter:
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
             raise EvalscriptTimeout("the evalscript ran past its deadline")
+
+    def allocate(self, values: Sequence[Any] | str) -> None:
+        """Count what a new array, object or string holds against MAX_ALLOCATED."""
+        if isinstance(values, str):
+            self.allocated += len(values)
+        else:
+            self.allocated += sum(v.nbytes if isinstance(v, np.ndarray) else 8 for v in values)
+        if self.allocated > MAX_ALLOCATED:
+            raise Unsupported("more memory than the fast path lets a script hold")
 
     def loop_step(self) -> None:
         self.iterations += 1
@@ -474,6 +486,7 @@ class _Interpreter:
                 items.extend(spread.items)
             else:
                 items.append(self.eval(element, env, mask))
+        self.allocate(items)
         return JSArray(items, shared=not self.pixel_phase, lanes=mask)
 
     def e_ObjectExpression(self, node: Any, env: Env, mask: MaskType) -> Any:
@@ -488,6 +501,7 @@ class _Interpreter:
             else:
                 key = _canonical_key(prop.key.value)
             obj.props[key] = self.eval(prop.value, env, mask)
+        self.allocate(list(obj.props.values()))
         return obj
 
     def e_FunctionExpression(self, node: Any, env: Env, mask: MaskType) -> Any:
@@ -551,6 +565,10 @@ class _Interpreter:
         if operator in ("===", "!=="):
             equal = self.strict_equal(left, right, mask)
             return equal if operator == "===" else _negate(equal)
+        if operator == "+" and (isinstance(left, str) or isinstance(right, str)):
+            text = distribute(lambda a, b: _arithmetic(operator, a, b), [left, right], mask, self.n)
+            self.allocate(text if isinstance(text, str) else "")
+            return text
         if operator in ("==", "!="):
             equal = distribute(_loose_equal, [left, right], mask, self.n)
             return equal if operator == "==" else _negate(equal)
@@ -740,6 +758,7 @@ class _Interpreter:
         if not isinstance(obj, JSObject) or is_varying(key) or isinstance(key, Mixed):
             raise Unsupported("this property assignment")
         obj.check_writable(self.pixel_phase)
+        self.allocate([value])
         name = self.property_key(key)
         plain = mask is None or mask is obj.lanes
         if isinstance(obj, JSArray):
