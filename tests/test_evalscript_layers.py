@@ -14,7 +14,9 @@ DATASETS = {"ireland": ireland, "sahara": sahara, "l1c": l1c}
 
 
 def test_every_layer_has_an_evalscript():
-    assert sorted(p.stem for p in STYLES_DIR.glob("*.toml")) == sorted(p.stem for p in (SCRIPTS / "layers").glob("*.js"))
+    assert sorted(p.stem for p in STYLES_DIR.glob("*.toml")) == sorted(
+        p.stem for p in (SCRIPTS / "layers").glob("*.js")
+    )
 
 
 # Each layer on every sample that has its bands (only the L1C crop has no SCL, only 29UNU no B08).

@@ -21,7 +21,8 @@ def js_round(values: np.ndarray) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float64)
     floor = np.floor(values)
-    rounded = floor + (values - floor >= 0.5)
+    with np.errstate(invalid="ignore"):  # inf - inf
+        rounded = floor + (values - floor >= 0.5)
     return np.where(rounded == 0, np.copysign(0.0, values), rounded)
 
 

@@ -1,0 +1,199 @@
+"""The engine around the two paths: path choice, units, outputs, value conversion, the cache, threads."""
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from renderers.evalscript import (
+    EvalscriptCache,
+    EvalscriptError,
+    compile_evalscript,
+    evaluate_evalscript,
+    render_evalscript,
+    to_raster,
+    to_rgba,
+)
+from renderers.evalscript.output import js_round
+from tests.evalscript_support import evaluate_both, ireland, script_text
+
+BANDS = {"B02": np.array([[0.1, 0.2], [0.3, 0.0]]), "B04": np.array([[0.05, 0.15], [0.25, 0.35]])}
+VALID = np.array([[True, True], [True, False]])
+
+
+def v3(body: str, top: str = "", bands: int = 1, inputs: str = '["B02", "B04"]', sample_type: str = "AUTO") -> str:
+    return f"""//VERSION=3
+function setup() {{ return {{ input: {inputs}, output: {{ bands: {bands}, sampleType: "{sample_type}" }} }}; }}
+{top}
+function evaluatePixel(s, scenes, inputMetadata, customData, outputMetadata) {{ {body} }}
+"""
+
+
+def test_auto_takes_the_fast_path_when_it_can():
+    script = compile_evalscript(v3("return [s.B02 * 2];"))
+    result = evaluate_evalscript(script, BANDS, VALID, timeout=5)
+    assert result.path == "fast"
+    np.testing.assert_array_equal(result.outputs["default"][0], np.where(VALID, BANDS["B02"] * 2, 0))
+
+
+def test_global_state_changed_per_pixel_runs_exactly_in_row_order():
+    script = compile_evalscript(v3("count += 1; return [count];", top="let count = 0;"))
+    result = evaluate_evalscript(script, BANDS, VALID, timeout=5)
+    assert result.path == "exact"
+    assert result.outputs["default"][0].tolist() == [[1, 2], [3, 4]]
+    assert "assigns to 'count'" in script.fast.refused
+    # Every render starts from the script's top-level state again.
+    assert evaluate_evalscript(script, BANDS, VALID, timeout=5).outputs["default"][0].tolist() == [[1, 2], [3, 4]]
+    with pytest.raises(EvalscriptError, match="fast path cannot run this script"):
+        evaluate_evalscript(script, BANDS, VALID, timeout=5, path="fast")
+
+
+def test_loops_with_per_pixel_conditions_fall_back():
+    source = v3("let n = 0; let v = s.B02; while (v < 1) { v = v * 2 + 0.01; n++; } return [n];", sample_type="UINT8")
+    script = compile_evalscript(source)
+    result = evaluate_evalscript(script, BANDS, VALID, timeout=5)
+    assert result.path == "exact"
+    assert result.outputs["default"][0].tolist() == [[4, 3], [2, 7]]
+
+
+def test_uniform_loops_run_on_the_fast_path():
+    source = v3(
+        "let total = 0; for (let i = 0; i < weights.length; i++) { total += weights[i] * s.B02; } return [total];",
+        top="const weights = [1, 2, 3];",
+    )
+    out = evaluate_both(source, BANDS, VALID)["default"]
+    np.testing.assert_allclose(out[0], np.where(VALID, BANDS["B02"], 0) * 6, rtol=1e-15)
+    assert evaluate_evalscript(compile_evalscript(source), BANDS, VALID, timeout=5).path == "fast"
+
+
+def test_dn_units_and_normalization_factor():
+    source = v3(
+        "return [s.B02, s.B04, inputMetadata.normalizationFactor];",
+        bands=3,
+        inputs='[{bands: ["B02", "B04"], units: ["dn", "REFLECTANCE"]}]',
+        sample_type="FLOAT32",
+    )
+    out = evaluate_both(source, BANDS, VALID)["default"]
+    assert out[0].tolist() == [[1000, 2000], [3000, 0]]
+    np.testing.assert_array_equal(out[1], np.where(VALID, BANDS["B04"], 0))
+    assert (out[2] == 1e-4).all()
+    offset = evaluate_evalscript(
+        compile_evalscript(source), BANDS, VALID, timeout=5, to_dn=lambda band, r: r * 10000 + 1000
+    )
+    np.testing.assert_allclose(offset.outputs["default"][0], [[2000, 3000], [4000, 0]])
+
+
+def test_bands_not_asked_for_are_undefined_and_give_nan():
+    out = evaluate_both(v3("return [s.B08 * 2, s.B08 === undefined];", bands=2), BANDS, VALID)["default"]
+    assert np.isnan(out[0]).all() and (out[1] == 1).all()
+
+
+def test_returned_values_convert_as_number_does():
+    out = evaluate_both(v3("return [true, [0.3], null, undefined, s.B02 > 0.15, []];", bands=6), BANDS, VALID)[
+        "default"
+    ]
+    assert out[:, 0, 0].tolist()[:3] == [1, 0.3, 0] and math.isnan(out[3, 0, 0])
+    assert out[4].tolist() == [[0, 1], [1, 0]] and (out[5] == 0).all()
+
+
+def test_an_object_for_the_single_output_and_a_bare_number():
+    assert evaluate_both(v3("return {default: [s.B02]};"), BANDS, VALID)["default"].shape == (1, 2, 2)
+    assert evaluate_both(v3("return s.B02;"), BANDS, VALID)["default"].shape == (1, 2, 2)
+
+
+def test_no_data_pixels_read_zero_and_datamask_zero():
+    out = evaluate_both(v3("return [s.B04, s.dataMask];", bands=2, inputs='["B04", "dataMask"]'), BANDS, VALID)[
+        "default"
+    ]
+    assert out[0, 1, 1] == 0 and out[1].tolist() == [[1, 1], [1, 0]]
+
+
+def test_js_round_matches_v8():
+    values = [0.5, -0.5, 1.5, 2.5, -2.5, 0.49999999999999994, -0.2, 1e16 + 1, math.nan, math.inf]
+    out = evaluate_both(
+        v3("return [Math.round(s.B02), 1 / Math.round(s.B02)];", bands=2, sample_type="FLOAT32"),
+        {"B02": np.array([values]), "B04": np.zeros((1, len(values)))},
+    )["default"]
+    np.testing.assert_array_equal(js_round(np.array(values)), out[0, 0])
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(1 / js_round(np.array(values[:7])), out[1, 0, :7])  # the sign of zero too
+
+
+@pytest.mark.parametrize(
+    ("sample_type", "values", "expected", "dtype"),
+    [
+        ("AUTO", [-0.1, 0, 0.5, 1 / 255 * 0.5, 1, 7, math.nan], [0, 0, 128, 1, 255, 255, 0], np.uint8),
+        ("UINT8", [40.6, 310, -3, 40.5, math.nan], [41, 255, 0, 41, 0], np.uint8),
+        ("INT8", [-200, -1.5, 127.4], [-128, -1, 127], np.int8),
+        ("UINT16", [65535.6, 1000.5, -1], [65535, 1001, 0], np.uint16),
+        ("INT16", [-40000, 12.5], [-32768, 13], np.int16),
+        ("FLOAT32", [0.1, math.inf], [np.float32(0.1), np.inf], np.float32),
+    ],
+)
+def test_to_raster(sample_type, values, expected, dtype):
+    raster = to_raster(np.array(values), sample_type)
+    assert raster.dtype == dtype
+    assert raster.tolist() == list(expected)
+
+
+def test_to_rgba_band_counts():
+    valid = np.array([[True, False]])
+    grey = to_rgba(np.array([[[0.5, 0.5]]]), "AUTO", valid)
+    assert grey.tolist() == [[[128, 128, 128, 255], [128, 128, 128, 0]]]
+    grey_alpha = to_rgba(np.array([[[0.5, 0.5]], [[1, 0.2]]]), "AUTO", valid)
+    assert grey_alpha[..., 3].tolist() == [[255, 51]]  # the script's alpha, not the mask
+    rgb = to_rgba(np.array([[[1, 1]], [[0, 0]], [[0.2, 0.2]]]), "AUTO", valid)
+    assert rgb.tolist() == [[[255, 0, 51, 255], [255, 0, 51, 0]]]
+    uint16 = to_rgba(np.full((3, 1, 2), 65535.0), "UINT16", valid)
+    assert uint16[0, 0].tolist() == [255, 255, 255, 255]
+    with pytest.raises(EvalscriptError, match="5 bands"):
+        to_rgba(np.zeros((5, 1, 2)), "AUTO", valid)
+
+
+def test_render_evalscript_draws_the_default_output():
+    bands, valid = ireland()
+    rgba = render_evalscript(compile_evalscript(script_text("gradient_several_outputs.js")), bands, valid, timeout=30)
+    assert rgba.shape == (*valid.shape, 4)
+    assert (rgba[~valid, 3] == 0).all() and (rgba[valid, 3] == 255).all()
+
+
+def test_cache_compiles_each_text_once_even_when_asked_at_once():
+    cache = EvalscriptCache(maxsize=4)
+    source = v3("return [s.B02];")
+    with ThreadPoolExecutor(8) as pool:
+        scripts = list(pool.map(lambda _: cache.get(source), range(16)))
+    assert all(s is scripts[0] for s in scripts)
+    assert cache.get(v3("return [s.B04];")) is not scripts[0]
+    assert scripts[0].sha256 == compile_evalscript(source).sha256
+
+
+def test_cache_keeps_compile_errors_out():
+    cache = EvalscriptCache()
+    with pytest.raises(EvalscriptError):
+        cache.get("return [B02 +];")
+    with pytest.raises(EvalscriptError):
+        cache.get("return [B02 +];")
+
+
+def test_concurrent_exact_renders_agree():
+    bands, valid = ireland()
+    script = compile_evalscript(script_text("tone_curve_functions.js"), max_isolates=2)
+    serial = evaluate_evalscript(script, bands, valid, timeout=30, path="exact").outputs["default"]
+    with ThreadPoolExecutor(6) as pool:
+        results = list(
+            pool.map(lambda _: evaluate_evalscript(script, bands, valid, timeout=60, path="exact"), range(6))
+        )
+    for result in results:
+        np.testing.assert_array_equal(result.outputs["default"], serial)
+
+
+def test_concurrent_fast_renders_agree():
+    bands, valid = ireland()
+    script = compile_evalscript(script_text("simple_early_returns.js"))
+    serial = evaluate_evalscript(script, bands, valid, timeout=30).outputs["default"]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: evaluate_evalscript(script, bands, valid, timeout=60), range(4)))
+    for result in results:
+        assert result.path == "fast"
+        np.testing.assert_array_equal(result.outputs["default"], serial)
