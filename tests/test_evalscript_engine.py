@@ -2,9 +2,12 @@
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from renderers.evalscript import (
     EvalscriptCache,
@@ -197,3 +200,12 @@ def test_concurrent_fast_renders_agree():
     for result in results:
         assert result.path == "fast"
         np.testing.assert_array_equal(result.outputs["default"], serial)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64))
+def test_js_round_is_floor_of_x_plus_a_half_exactly(x):
+    expected = math.floor(Fraction(x) + Fraction(1, 2))
+    result = float(js_round(np.array(x)))
+    assert result == expected
+    if expected == 0:
+        assert math.copysign(1, result) == math.copysign(1, x)

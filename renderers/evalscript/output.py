@@ -15,15 +15,17 @@ _INTEGER_TYPES = {
 
 
 def js_round(values: np.ndarray) -> np.ndarray:
-    """JavaScript's Math.round: halves towards +infinity, the sign of zero kept, NaN stays NaN.
-
-    floor(x + 0.5) would round 0.49999999999999994 up; comparing the fraction does not.
-    """
+    """JavaScript's Math.round: halves towards +infinity, the sign of zero kept, NaN stays NaN."""
     values = np.asarray(values, dtype=np.float64)
-    floor = np.floor(values)
+    return np.copysign(_round_half_up(values), values)
+
+
+def _round_half_up(values: np.ndarray) -> np.ndarray:
+    """floor(x + 0.5), less 1 where the addition itself rounded up (0.49999999999999994, odd x past 2**52)."""
     with np.errstate(invalid="ignore"):  # inf - inf
-        rounded = floor + (values - floor >= 0.5)
-    return np.where(rounded == 0, np.copysign(0.0, values), rounded)
+        rounded = np.floor(values + 0.5)
+        rounded -= rounded - 0.5 > values
+    return rounded
 
 
 def to_raster(values: np.ndarray, sample_type: str) -> np.ndarray:
@@ -37,13 +39,12 @@ def to_raster(values: np.ndarray, sample_type: str) -> np.ndarray:
     if sample_type == "FLOAT32":
         return values.astype(np.float32)
     if sample_type == "AUTO":
-        dtype, low, high = np.uint8, 0, 255
-        values = np.clip(values, 0.0, 1.0) * 255
-    elif sample_type in _INTEGER_TYPES:
-        dtype, low, high = _INTEGER_TYPES[sample_type]
-    else:
+        # fmax turns NaN into 0; clipped to [0, 1] first, nothing passes 255.
+        return np.fmax(_round_half_up(np.clip(values, 0.0, 1.0) * 255), 0).astype(np.uint8)
+    if sample_type not in _INTEGER_TYPES:
         raise EvalscriptError(f"unknown sampleType {sample_type!r}")
-    rounded = np.clip(js_round(values), low, high)
+    dtype, low, high = _INTEGER_TYPES[sample_type]
+    rounded = np.clip(_round_half_up(values), low, high)
     return np.where(np.isnan(rounded), 0, rounded).astype(dtype)
 
 
@@ -67,10 +68,8 @@ def to_rgba(values: np.ndarray, sample_type: str, valid: np.ndarray) -> np.ndarr
     else:
         raster = np.clip(to_raster(values, sample_type).astype(np.float64), 0, 65535)
         channels = js_round(raster * (255 / 65535)).astype(np.uint8)
-    colour = channels[: 3 if count >= 3 else 1]
-    rgb = np.repeat(colour, 3, axis=0) if colour.shape[0] == 1 else colour
-    if count in (2, 4):
-        alpha = channels[-1]
-    else:
-        alpha = np.where(np.asarray(valid, dtype=bool), 255, 0).astype(np.uint8)
-    return np.ascontiguousarray(np.concatenate([rgb, alpha[np.newaxis]], axis=0).transpose(1, 2, 0))
+    rgba = np.empty((*values.shape[1:], 4), np.uint8)
+    for c in range(3):
+        rgba[..., c] = channels[c if count >= 3 else 0]
+    rgba[..., 3] = channels[-1] if count in (2, 4) else np.where(np.asarray(valid, dtype=bool), 255, 0)
+    return rgba
