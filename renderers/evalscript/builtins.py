@@ -556,14 +556,31 @@ def _stretch_factory(name: str, compress: bool, single: bool) -> Native:
         knee = compress and 0 < maximum < 1
 
         def value(val: Any) -> Any:
+            # prelude.js's __value, in place on one new array: a tile's arrays are large.
             with np.errstate(all="ignore"):
-                v = (to_number(val) - np.float64(minimum)) / (np.float64(maximum) - minimum)
-                v = gain * v + offset
+                x = to_number(val)
+                span = np.float64(maximum) - minimum
+                if not is_varying(x):
+                    v = np.array((x - np.float64(minimum)) / span)
+                elif minimum == 0:  # x - 0 is x (but for -0, which the clamp makes +0)
+                    v = np.divide(x, span)
+                else:
+                    v = np.subtract(x, minimum)
+                    v /= span
+                if gain != 1 or offset != 0:  # 1 * v + 0 is v but for -0, which the clamp makes +0 anyway
+                    v *= gain
+                    v += offset
                 if gamma != 1:
-                    v = js_pow(np.maximum(v, 0.0), gamma)
+                    v = np.asarray(js_pow(np.maximum(0.0, v), gamma))
                 if knee:
-                    v = np.where(v >= _KNEE, _KNEE + (v - _KNEE) * _KNEE_SLOPE, v)
-                return number_result(np.maximum(0.0, np.minimum(1.0, v)))
+                    high = np.flatnonzero(v.ravel() >= _KNEE)
+                    if high.size:
+                        flat = v.reshape(-1)
+                        flat[high] = (flat[high] - _KNEE) * _KNEE_SLOPE + _KNEE
+                # Math.max(0, Math.min(1, v)): NaN stays NaN; 0 first, so -0 becomes +0 as in JavaScript.
+                np.minimum(1.0, v, out=v)
+                np.maximum(0.0, v, out=v)
+                return number_result(v)
 
         def process(interp: Any, this: Any, args: list[Any], mask: Any) -> Any:
             result = value(_arg(args, 0))
@@ -689,11 +706,21 @@ def _color_map(interp: Any, this: Any, args: list[Any], mask: Any) -> Any:
         else:
             colours.append([number_result(np.float64(c) / 255) for c in _int2rgb(colour)])
 
+    bounds = [to_number(value) for value in values]
+    ordered = all(isinstance(b, float) for b in bounds) and all(a <= b for a, b in zip(bounds[1:], bounds[2:]))
+    uniform = all(isinstance(c, float) for colour in colours for c in colour) and len({len(c) for c in colours}) == 1
+    table = np.array(colours, dtype=np.float64) if uniform else None
+
     def process(interp: Any, this: Any, args: list[Any], mask: Any) -> Any:
         v = to_number(_arg(args, 0))
+        if is_varying(v) and ordered and table is not None:
+            # The last stop (after the first) at or below the value; NaN compares false: the first.
+            chosen = np.searchsorted(np.array(bounds[1:]), v, side="right")
+            chosen[np.isnan(v)] = 0
+            return _new_array(interp, [table[chosen, c] for c in range(table.shape[1])], mask)
         chosen: Any = 0
         for i in range(1, len(values)):
-            test = np.greater_equal(v, to_number(values[i]))
+            test = np.greater_equal(v, bounds[i])
             chosen = np.where(test, i, chosen)
         chosen = np.asarray(chosen)
         if chosen.ndim == 0:

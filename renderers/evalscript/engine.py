@@ -93,8 +93,7 @@ def evaluate_evalscript(
     elif path == "fast":
         reason = "esprima cannot parse it" if fast is None else fast.refused
         raise EvalscriptError(f"the fast path cannot run this script: {reason}")
-    stacked = np.stack([a.ravel() for a in arrays]) if arrays else np.zeros((0, valid.size))
-    values, count = script.program.run(stacked, names, script.layout, deadline, normalization_factor)
+    values, count = script.program.run(arrays, names, script.layout, deadline, normalization_factor)
     if script.form == "simple":
         if count == 0 and valid.size:
             raise EvalscriptError("the script returned no values")
@@ -180,16 +179,18 @@ def _inputs(
     normalization_factor: float,
 ) -> list[np.ndarray]:
     arrays = []
+    all_valid = bool(valid.all())
     for band in script.inputs:
         if band.name == DATA_MASK:
             arrays.append(valid.astype(np.float64))
             continue
         if band.name not in bands:
             raise EvalscriptError(f"band {band.name!r} is not available")
-        values = np.asarray(bands[band.name], dtype=np.float64)
+        values = np.asarray(bands[band.name])
         if values.shape != valid.shape:
             raise EvalscriptError(f"band {band.name!r} has shape {values.shape}, the mask {valid.shape}")
         if band.units == "DN":
             values = to_dn(band.name, values) if to_dn else default_to_dn(band.name, values, normalization_factor)
-        arrays.append(np.where(valid, values, 0.0))
+        # A copy either way: scripts see 0 where there is no data, and arrays must not alias the caller's.
+        arrays.append(np.array(values, dtype=np.float64) if all_valid else np.where(valid, values, 0.0))
     return arrays

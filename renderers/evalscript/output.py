@@ -28,6 +28,19 @@ def _round_half_up(values: np.ndarray) -> np.ndarray:
     return rounded
 
 
+def _auto_bytes(values: np.ndarray) -> np.ndarray:
+    """round(clamp(v, 0, 1) * 255), halves up, NaN 0, as float64 in 0..255.
+
+    For 0 <= x < 2**52, floor(x + 0.49999999999999994) rounds halves up and, unlike
+    floor(x + 0.5), leaves 0.49999999999999994 at 0. In place: tiles are large.
+    """
+    scaled = np.clip(values, 0.0, 1.0)
+    scaled *= 255
+    scaled += 0.49999999999999994
+    np.floor(scaled, out=scaled)
+    return np.fmax(scaled, 0.0, out=scaled)
+
+
 def to_raster(values: np.ndarray, sample_type: str) -> np.ndarray:
     """Raster values for `sample_type`.
 
@@ -39,8 +52,7 @@ def to_raster(values: np.ndarray, sample_type: str) -> np.ndarray:
     if sample_type == "FLOAT32":
         return values.astype(np.float32)
     if sample_type == "AUTO":
-        # fmax turns NaN into 0; clipped to [0, 1] first, nothing passes 255.
-        return np.fmax(_round_half_up(np.clip(values, 0.0, 1.0) * 255), 0).astype(np.uint8)
+        return _auto_bytes(values).astype(np.uint8)
     if sample_type not in _INTEGER_TYPES:
         raise EvalscriptError(f"unknown sampleType {sample_type!r}")
     dtype, low, high = _INTEGER_TYPES[sample_type]
@@ -62,14 +74,21 @@ def to_rgba(values: np.ndarray, sample_type: str, valid: np.ndarray) -> np.ndarr
             f"the output has {count} bands; an image needs 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA)"
         )
     if sample_type in ("AUTO", "FLOAT32"):
-        channels = to_raster(values, "AUTO")
+        channels = values
     elif sample_type in ("UINT8", "INT8"):
         channels = np.clip(to_raster(values, sample_type), 0, 255).astype(np.uint8)
     else:
         raster = np.clip(to_raster(values, sample_type).astype(np.float64), 0, 65535)
         channels = js_round(raster * (255 / 65535)).astype(np.uint8)
+    auto = sample_type in ("AUTO", "FLOAT32")
     rgba = np.empty((*values.shape[1:], 4), np.uint8)
-    for c in range(3):
-        rgba[..., c] = channels[c if count >= 3 else 0]
-    rgba[..., 3] = channels[-1] if count in (2, 4) else np.where(np.asarray(valid, dtype=bool), 255, 0)
+    for c in range(3 if count >= 3 else 1):
+        rgba[..., c] = _auto_bytes(channels[c]) if auto else channels[c]
+    if count < 3:
+        rgba[..., 1] = rgba[..., 0]
+        rgba[..., 2] = rgba[..., 0]
+    if count in (2, 4):
+        rgba[..., 3] = _auto_bytes(channels[-1]) if auto else channels[-1]
+    else:
+        rgba[..., 3] = np.where(np.asarray(valid, dtype=bool), 255, 0)
     return rgba

@@ -100,8 +100,9 @@ __HighlightCompress.prototype.__value = function (val) {
   return Math.max(0, Math.min(1, v));
 };
 __HighlightCompress.prototype.processList = function (values) {
-  var self = this;
-  return values.map(function (v, i) { return self.process(v, i); });
+  var out = new Array(values.length);
+  for (var i = 0; i < values.length; i++) out[i] = this.process(values[i], i);
+  return out;
 };
 
 function HighlightCompressVisualizer(minValue, maxValue, gain, offset, gamma) {
@@ -156,8 +157,9 @@ ColorRampVisualizer.prototype.process = function (value) {
   return [Math.round(c[0]) / 255, Math.round(c[1]) / 255, Math.round(c[2]) / 255];
 };
 ColorRampVisualizer.prototype.processList = function (values) {
-  var self = this;
-  return values.map(function (v) { return self.process(v); });
+  var out = new Array(values.length);
+  for (var i = 0; i < values.length; i++) out[i] = this.process(values[i]);
+  return out;
 };
 ColorRampVisualizer.prototype.inverse = function () {
   var inverted = Object.create(ColorRampVisualizer.prototype);

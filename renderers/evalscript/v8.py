@@ -122,7 +122,7 @@ class V8Program:
 
     def run(
         self,
-        inputs: np.ndarray,
+        inputs: Sequence[np.ndarray],
         input_names: Sequence[str],
         layout: OutputLayout | None,
         deadline: float,
@@ -131,7 +131,7 @@ class V8Program:
         """Evaluate every pixel.
 
         Args:
-            inputs: float64 (bands, n), one row per name of `input_names` (for a simple
+            inputs: float64 arrays of n values, one per name of `input_names` (for a simple
                 script, `simple_bands`).
             layout: the V3 script's outputs; None for a simple script.
             deadline: `time.monotonic()` value by which the run must end.
@@ -139,10 +139,11 @@ class V8Program:
         Returns:
             (float64 (total output bands, n), bands per pixel of a simple script or 0).
         """
-        n = inputs.shape[1]
+        n = inputs[0].size if inputs else 0
         with self._isolate(deadline) as isolate:
-            runner = isolate.runner(tuple(input_names), layout, inputs.shape[0], n, self, deadline)
-            isolate.inputs[: inputs.size] = inputs.ravel()
+            runner = isolate.runner(tuple(input_names), layout, len(inputs), n, self, deadline)
+            for row, values in enumerate(inputs):
+                isolate.inputs[row * n : (row + 1) * n] = values.ravel()
             bands = self._call(isolate, runner.function, n, normalization_factor, deadline=deadline)
             # Jobs queued by the script (there should be none left) run before this returns.
             self._call(isolate, isolate.context.eval, "0", deadline=deadline)
