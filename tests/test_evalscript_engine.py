@@ -209,3 +209,21 @@ def test_js_round_is_floor_of_x_plus_a_half_exactly(x):
     assert result == expected
     if expected == 0:
         assert math.copysign(1, result) == math.copysign(1, x)
+
+
+def test_the_fast_path_runs_large_tiles_in_blocks_with_the_same_values(monkeypatch):
+    from renderers.evalscript import engine
+
+    bands, valid = ireland()
+    script = compile_evalscript(script_text("simple_early_returns.js"))
+    whole = evaluate_evalscript(script, bands, valid, timeout=30, path="fast").outputs["default"]
+    monkeypatch.setattr(engine, "FAST_BLOCK", 1000)  # 65 blocks, the last one short
+    blocks = evaluate_evalscript(script, bands, valid, timeout=30, path="fast").outputs["default"]
+    np.testing.assert_array_equal(blocks, whole)
+
+
+def test_a_script_changing_a_built_in_object_runs_exactly():
+    source = v3("return [Math.half(s.B02)];", top="Math.half = function (x) { return x / 2; };")
+    result = evaluate_evalscript(compile_evalscript(source), BANDS, VALID, timeout=5)
+    assert result.path == "exact"
+    np.testing.assert_array_equal(result.outputs["default"][0], np.where(VALID, BANDS["B02"], 0) / 2)

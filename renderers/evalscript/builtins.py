@@ -595,6 +595,15 @@ def _stretch_factory(name: str, compress: bool, single: bool) -> Native:
     return Native(name, construct, constructor=True)
 
 
+def _count_at_or_below(bounds: list[float], values: np.ndarray) -> np.ndarray:
+    """How many of the sorted `bounds` are <= each value (0 for NaN): searchsorted(side="right"),
+    by one comparison per bound, which for a colour table's few bounds is several times faster."""
+    counts = np.zeros(np.shape(values), np.uint8 if len(bounds) < 255 else np.intp)
+    for bound in bounds:
+        np.add(counts, values >= bound, out=counts)
+    return counts
+
+
 def _colour255(colour: Any) -> list[float]:
     if isinstance(colour, JSArray):
         return [c * 255 for c in _uniform_numbers(colour, "a colour")[:3]]
@@ -633,7 +642,7 @@ class _Ramp:
         if count == 1:
             chosen = np.broadcast_to(colours[0], (*v.shape, 3))
             return [js_round(chosen[..., c]) / 255 for c in range(3)]
-        upper = np.clip(np.searchsorted(values, v, side="right"), 1, count - 1)
+        upper = np.clip(_count_at_or_below(self.values, v), 1, count - 1)
         lower = upper - 1
         with np.errstate(all="ignore"):
             t = (v - values[lower]) / (values[upper] - values[lower])
@@ -715,8 +724,7 @@ def _color_map(interp: Any, this: Any, args: list[Any], mask: Any) -> Any:
         v = to_number(_arg(args, 0))
         if is_varying(v) and ordered and table is not None:
             # The last stop (after the first) at or below the value; NaN compares false: the first.
-            chosen = np.searchsorted(np.array(bounds[1:]), v, side="right")
-            chosen[np.isnan(v)] = 0
+            chosen = _count_at_or_below(bounds[1:], v)
             return _new_array(interp, [table[chosen, c] for c in range(table.shape[1])], mask)
         chosen: Any = 0
         for i in range(1, len(values)):
@@ -759,8 +767,8 @@ def _js_table(table: list[list[float]], interp: Any) -> JSArray:
     return JSArray([JSArray([float(v), float(c)], shared=True) for v, c in table], shared=True)
 
 
-def global_env(env: Any, interp: Any) -> Any:
-    """Fill the root scope; returns it."""
+def _library() -> dict[str, Any]:
+    """The globals that no script can change: functions, and objects frozen against writes."""
     tables = {"RedTemperature": _RED_TEMPERATURE, "WhiteGreen": _GREEN_WHITE, "BlueRed": _BLUE_RED}
     number = JSObject(
         {
@@ -775,42 +783,57 @@ def global_env(env: Any, interp: Any) -> Any:
         },
         shared=True,
     )
+    frozen = [
+        number,
+        math_object := _math_object(),
+        sample_type := JSObject({t: t for t in ("AUTO", "UINT8", "INT8", "UINT16", "INT16", "FLOAT32")}),
+        mosaicking := JSObject({m: m for m in ("SIMPLE", "ORBIT", "TILE")}),
+        ARRAY_PROTOTYPE,
+    ]
+    for obj in frozen:
+        obj.frozen = True
+    return {
+        "undefined": UNDEFINED,
+        "NaN": math.nan,
+        "Infinity": math.inf,
+        "Math": math_object,
+        "Number": number,
+        "isNaN": _native("isNaN", _is_nan),
+        "isFinite": _native("isFinite", _is_finite),
+        "Array": Native(
+            "Array", _array_constructor, {"isArray": _native("Array.isArray", _is_array)}, constructor=True
+        ),
+        "JAVA_DOUBLE_MAX_VAL": JAVA_DOUBLE_MAX_VAL,
+        "SampleType": sample_type,
+        "Mosaicking": mosaicking,
+        "index": _native("index", _index),
+        "inverse": _native("inverse", _inverse),
+        "combine": _native("combine", _combine),
+        "int2rgb": _native("int2rgb", _int2rgb_native),
+        "rgb2int": _native("rgb2int", _rgb2int),
+        "normalizeRGB": _native("normalizeRGB", _normalize_rgb),
+        "valueInterpolate": _native("valueInterpolate", _value_interpolate),
+        "colorBlend": _native("colorBlend", _value_interpolate),
+        "valueMap": _native("valueMap", _value_map),
+        "HighlightCompressVisualizer": _stretch_factory("HighlightCompressVisualizer", True, False),
+        "HighlightCompressVisualizerSingle": _stretch_factory("HighlightCompressVisualizerSingle", True, True),
+        "DefaultVisualizer": _stretch_factory("DefaultVisualizer", False, False),
+        "Identity": Native("Identity", _identity, constructor=True),
+        "ColorRampVisualizer": _ramp_class("ColorRampVisualizer", False, tables),
+        "ColorGradientVisualizer": _ramp_class("ColorGradientVisualizer", True, tables),
+        "ColorMapVisualizer": Native("ColorMapVisualizer", _color_map, constructor=True),
+    }
+
+
+_LIBRARY = _library()
+
+
+def global_env(env: Any, interp: Any) -> Any:
+    """Fill the root scope; returns it. The colour tables are arrays a script may change: new each run."""
+    env.vars.update(_LIBRARY)
     env.vars.update(
-        {
-            "undefined": UNDEFINED,
-            "NaN": math.nan,
-            "Infinity": math.inf,
-            "Math": _math_object(),
-            "Number": number,
-            "isNaN": _native("isNaN", _is_nan),
-            "isFinite": _native("isFinite", _is_finite),
-            "Array": Native(
-                "Array", _array_constructor, {"isArray": _native("Array.isArray", _is_array)}, constructor=True
-            ),
-            "JAVA_DOUBLE_MAX_VAL": JAVA_DOUBLE_MAX_VAL,
-            "SampleType": JSObject(
-                {t: t for t in ("AUTO", "UINT8", "INT8", "UINT16", "INT16", "FLOAT32")}, shared=True
-            ),
-            "Mosaicking": JSObject({m: m for m in ("SIMPLE", "ORBIT", "TILE")}, shared=True),
-            "blueRed": _js_table(_BLUE_RED, interp),
-            "redTemperature": _js_table(_RED_TEMPERATURE, interp),
-            "greenWhite": _js_table(_GREEN_WHITE, interp),
-            "index": _native("index", _index),
-            "inverse": _native("inverse", _inverse),
-            "combine": _native("combine", _combine),
-            "int2rgb": _native("int2rgb", _int2rgb_native),
-            "rgb2int": _native("rgb2int", _rgb2int),
-            "normalizeRGB": _native("normalizeRGB", _normalize_rgb),
-            "valueInterpolate": _native("valueInterpolate", _value_interpolate),
-            "colorBlend": _native("colorBlend", _value_interpolate),
-            "valueMap": _native("valueMap", _value_map),
-            "HighlightCompressVisualizer": _stretch_factory("HighlightCompressVisualizer", True, False),
-            "HighlightCompressVisualizerSingle": _stretch_factory("HighlightCompressVisualizerSingle", True, True),
-            "DefaultVisualizer": _stretch_factory("DefaultVisualizer", False, False),
-            "Identity": Native("Identity", _identity, constructor=True),
-            "ColorRampVisualizer": _ramp_class("ColorRampVisualizer", False, tables),
-            "ColorGradientVisualizer": _ramp_class("ColorGradientVisualizer", True, tables),
-            "ColorMapVisualizer": Native("ColorMapVisualizer", _color_map, constructor=True),
-        }
+        blueRed=_js_table(_BLUE_RED, interp),
+        redTemperature=_js_table(_RED_TEMPERATURE, interp),
+        greenWhite=_js_table(_GREEN_WHITE, interp),
     )
     return env

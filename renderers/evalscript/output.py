@@ -6,6 +6,7 @@ from renderers.evalscript.errors import EvalscriptError
 
 __all__ = ["js_round", "to_raster", "to_rgba"]
 
+_BLOCK = 65536
 _INTEGER_TYPES = {
     "UINT8": (np.uint8, 0, 255),
     "INT8": (np.int8, -128, 127),
@@ -82,13 +83,14 @@ def to_rgba(values: np.ndarray, sample_type: str, valid: np.ndarray) -> np.ndarr
         channels = js_round(raster * (255 / 65535)).astype(np.uint8)
     auto = sample_type in ("AUTO", "FLOAT32")
     rgba = np.empty((*values.shape[1:], 4), np.uint8)
-    for c in range(3 if count >= 3 else 1):
-        rgba[..., c] = _auto_bytes(channels[c]) if auto else channels[c]
-    if count < 3:
-        rgba[..., 1] = rgba[..., 0]
-        rgba[..., 2] = rgba[..., 0]
-    if count in (2, 4):
-        rgba[..., 3] = _auto_bytes(channels[-1]) if auto else channels[-1]
-    else:
+    flat = rgba.reshape(-1, 4)
+    sources = [c if count >= 3 else 0 for c in range(3)] + ([count - 1] if count in (2, 4) else [])
+    for channel, source in enumerate(sources):
+        band = channels[source].reshape(-1)
+        # Block by block, so the temporaries of the conversion stay in the CPU's cache.
+        for start in range(0, band.size, _BLOCK):
+            part = band[start : start + _BLOCK]
+            flat[start : start + _BLOCK, channel] = _auto_bytes(part) if auto else part
+    if count not in (2, 4):
         rgba[..., 3] = np.where(np.asarray(valid, dtype=bool), 255, 0)
     return rgba

@@ -60,6 +60,8 @@ class JSObject:
         self.lanes = lanes
         # Made by merging two objects lane by lane: a copy where JavaScript would share one.
         self.merged = False
+        # Built-in and shared by every run: Math, Number, Array.prototype.
+        self.frozen = False
 
     def get(self, key: str) -> Any:
         obj: JSObject | None = self
@@ -70,6 +72,8 @@ class JSObject:
         return UNDEFINED
 
     def check_writable(self, pixel_phase: bool) -> None:
+        if self.frozen:
+            raise Unsupported("a script changes a built-in object")
         if self.merged:
             raise Unsupported("a value chosen per pixel between two objects is changed")
         if self.shared and pixel_phase:
