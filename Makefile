@@ -4,7 +4,7 @@ VENV ?= .venv
 VENDOR := tiler/static/vendor
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test chromium qgis openjpeg bench
+.PHONY: install demo test test-quick lint chromium qgis redis nginx openjpeg bench
 
 install: openjpeg $(VENV)/.installed $(VENDOR)/.installed
 
@@ -34,11 +34,29 @@ chromium:
 qgis:
 	@/usr/bin/python3 -c "import qgis.core" 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers; }
 
+# Redis, the shared image cache and quota store of several workers or replicas: the tests start their
+# own servers of Debian's redis-server (tests/redis_server.py); the package's own service is not used.
+redis:
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+
+# nginx runs deploy/nginx.conf, the compose example's proxy, in front of loopback replicas in the tests.
+nginx:
+	@test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx; }
+
 demo: install
 	$(VENV)/bin/eo-tiler demo
 
-test: install chromium qgis
+test: install chromium qgis redis nginx lint
 	$(VENV)/bin/pytest -q
+
+# The inner loop: everything but the browser, QGIS and server-process tests (about a minute).
+test-quick: install
+	$(VENV)/bin/pytest -q -m "not browser and not qgis and not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").
 bench: install

@@ -84,7 +84,7 @@ def _tile_target(data: BenchData, item: str, layer: str, tile: morecantile.Tile)
     tt = f"/stac/tiles/WebMercatorQuad/{tile.z}/{tile.x}/{tile.y}.png?" + urlencode(
         [("url", item), *TITILER_STYLE[layer], ("nodata", "0")], quote_via=quote
     )
-    return Target(eo, tt, layer, tuple(TMS.xy_bounds(tile)), "EPSG:3857", TILE_PX, TILE_PX)
+    return Target(eo, tt, layer, _xy_bounds(tile), "EPSG:3857", TILE_PX, TILE_PX)
 
 
 def product_tiles(data: BenchData, zoom: int) -> list[morecantile.Tile]:
@@ -117,25 +117,32 @@ def viewport_tiles(data: BenchData, zoom: int, width: int = 1920, height: int = 
     return sorted(tiles, key=lambda t: (abs(t.y - centre.y), abs(t.x - centre.x)))
 
 
-def build_cases(
-    data: BenchData,
-    fmt: str,
-    *,
-    cold_counts: dict[int, int],
-    hot_tiles: int,
-    hot_s: float,
-    thumbnails: int,
-    viewport_zooms: tuple[int, ...],
-    shared_view_zoom: int,
-    getmaps: int,
-    seed: int = 5,
-) -> list[Case]:
+@dataclass(frozen=True)
+class Plan:
+    """How many requests each case makes."""
+
+    cold_counts: dict[int, int]  # zoom -> tiles
+    hot_tiles: int
+    hot_s: float
+    thumbnails: int
+    viewport_zooms: tuple[int, ...]
+    shared_view_zoom: int
+    getmaps: int
+    mosaic_counts: dict[int, int]  # zoom -> mosaic tiles
+
+
+def _xy_bounds(tile: morecantile.Tile) -> tuple[float, float, float, float]:
+    b = TMS.xy_bounds(tile)
+    return b.left, b.bottom, b.right, b.top
+
+
+def build_cases(data: BenchData, fmt: str, plan: Plan, seed: int = 5) -> list[Case]:
     item = str(data.titiler_items[fmt])
     rng = random.Random(seed)
     cases: list[Case] = []
     used: set[morecantile.Tile] = set()
     for layer in ("TRUE_COLOR", "NDVI"):
-        for zoom, count in cold_counts.items():
+        for zoom, count in plan.cold_counts.items():
             tiles = product_tiles(data, zoom)
             fresh = [t for t in tiles if t not in used] or tiles
             rng.shuffle(fresh)
@@ -144,23 +151,27 @@ def build_cases(
             used.update(chosen)
             targets = tuple(_tile_target(data, item, layer, t) for t in chosen)
             cases.append(Case("cold", layer, fmt, zoom, targets, concurrency=6))
-    hot_zoom = max(cold_counts)
-    tiles = [t for t in product_tiles(data, hot_zoom) if t not in used][:hot_tiles] or product_tiles(data, hot_zoom)
+    hot_zoom = max(plan.cold_counts)
+    tiles = [t for t in product_tiles(data, hot_zoom) if t not in used][: plan.hot_tiles] or product_tiles(
+        data, hot_zoom
+    )
     for layer in ("TRUE_COLOR", "NDVI"):
         targets = tuple(_tile_target(data, item, layer, t) for t in tiles)
-        cases.append(Case("hot", layer, fmt, hot_zoom, targets, concurrency=6, duration_s=hot_s))
-    for zoom in viewport_zooms:
+        cases.append(Case("hot", layer, fmt, hot_zoom, targets, concurrency=6, duration_s=plan.hot_s))
+    for zoom in plan.viewport_zooms:
         view = tuple(_tile_target(data, item, "TRUE_COLOR", t) for t in viewport_tiles(data, zoom))
         cases.append(Case("viewport", "TRUE_COLOR", fmt, zoom, view, concurrency=6))
     # Three browsers open one shared view at the same moment: every tile of it asked for three times at once.
     shared = tuple(
         target
-        for tile in viewport_tiles(data, shared_view_zoom)
+        for tile in viewport_tiles(data, plan.shared_view_zoom)
         for target in [_tile_target(data, item, "TRUE_COLOR", tile)] * 3
     )
-    cases.append(Case("shared-view", "TRUE_COLOR", fmt, shared_view_zoom, shared, concurrency=6))
-    cases.append(Case("previews", "TRUE_COLOR", fmt, None, _thumbnails(data, item, thumbnails), concurrency=thumbnails))
-    cases.append(Case("getmap", "TRUE_COLOR", fmt, None, _getmaps(data, item, getmaps, rng), concurrency=2))
+    cases.append(Case("shared-view", "TRUE_COLOR", fmt, plan.shared_view_zoom, shared, concurrency=6))
+    cases.append(
+        Case("previews", "TRUE_COLOR", fmt, None, _thumbnails(data, item, plan.thumbnails), concurrency=plan.thumbnails)
+    )
+    cases.append(Case("getmap", "TRUE_COLOR", fmt, None, _getmaps(data, item, plan.getmaps, rng), concurrency=2))
     return cases
 
 
@@ -198,7 +209,7 @@ def build_mosaic_cases(mosaic: MosaicData, cold_counts: dict[int, int], seed: in
                     eo,
                     tt,
                     "TRUE_COLOR",
-                    tuple(TMS.xy_bounds(tile)),
+                    _xy_bounds(tile),
                     "EPSG:3857",
                     TILE_PX,
                     TILE_PX,

@@ -56,9 +56,10 @@ def generate(count: int, seed: int = 3) -> Iterator[Product]:
             crs=crs,
             bounds=(499980.0, 5090220.0, 609780.0, 5200020.0),
             bounds_wgs84=(west, south, east, north),
-            bands={b: BandAsset(b, path / f"{b}.tif", 10.0, b) for b in ("B02", "B03", "B04", "B08")},
-            offsets={"B04": -1000.0},
-            quantification=10000.0,
+            bands={
+                b: BandAsset(b, path / f"{b}.tif", 10.0, b, scale=1e-4, offset=-0.1, nodata=0, minimum=0.0)
+                for b in ("B02", "B03", "B04", "B08")
+            },
             path=path,
             root=ROOT,
             aliases=(name + ".SAFE",),

@@ -237,7 +237,7 @@ def _write_mosaic_products(data: BenchData, base: Path, progress: Callable[[str]
                 ),
             }
         )
-    dates = sorted(p["date"] for p in products)
+    dates = sorted(str(p["date"]) for p in products)
     progress(f"bench data: mosaic products ready in {time.perf_counter() - t0:.0f} s")
     return {"version": MOSAIC_VERSION, "products": products, "time": f"{dates[0]}/{dates[-1]}"}
 

@@ -96,7 +96,7 @@ class Workload:
     @staticmethod
     def _tiles(product: dict) -> list[tuple[int, int, int]]:
         west, south, east, north = product["bounds"]
-        tiles = []
+        tiles: list[tuple[int, int, int]] = []
         for z in range(11, 17):
             tiles.extend((t.z, t.x, t.y) for t in TMS.tiles(west, south, east, north, [z]))
         return tiles
@@ -168,6 +168,7 @@ async def client_loop(client: httpx.AsyncClient, workload: Workload, end: float,
     while time.monotonic() < end:
         kind, path, params, expected = workload.next()
         start = time.perf_counter()
+        status: int | str  # the HTTP status, or the name of the client error
         try:
             response = await client.get(path, params=params)
             status = response.status_code
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics = httpx.get(base + "/metrics").text
         finally:
             server.send_signal(signal.SIGTERM)
+            exit_code: int | str
             try:
                 exit_code = server.wait(timeout=60)
             except subprocess.TimeoutExpired:

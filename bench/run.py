@@ -10,12 +10,12 @@ cache. Results go to bench/results/<date>.json and .md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import statistics
 import subprocess
-import sys
 import time
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -43,37 +43,39 @@ from bench.servers import (
 )
 from renderers import encode, render
 from styles import load_layers
-from tiler.catalog.sqlite import MemoryCatalog
-from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
+from tiler import params
+from tiler.catalog import MemoryCatalog
+from tiler.collections import builtin_collections
+from tiler.pipeline.run import mosaic_products
 from tiler.reading.bands import read_part
 from tiler.reading.datasets import DatasetPool
-from tiler.reading.mosaic import parse_mosaic_query, read_mosaic, select_products
+from tiler.reading.mosaic import read_mosaic
 from tiler.settings import Settings
 
 MiB = 1024 * 1024
 # Cases measured as one page of requests (wall time), not as a stream (requests/s).
 PAGES = ("viewport", "shared-view", "previews")
-FULL = {
-    "cold_counts": {8: 40, 11: 40, 14: 60},
-    "hot_tiles": 60,
-    "hot_s": 8.0,
-    "thumbnails": 20,
-    "viewport_zooms": (12, 14),
-    "shared_view_zoom": 13,
-    "getmaps": 10,
-    "mosaic_counts": {10: 20, 12: 40},
-}
+FULL = bench_cases.Plan(
+    cold_counts={8: 40, 11: 40, 14: 60},
+    hot_tiles=60,
+    hot_s=8.0,
+    thumbnails=20,
+    viewport_zooms=(12, 14),
+    shared_view_zoom=13,
+    getmaps=10,
+    mosaic_counts={10: 20, 12: 40},
+)
 # Small enough for the test suite's tiny product.
-QUICK = {
-    "cold_counts": {11: 3, 14: 6},
-    "hot_tiles": 6,
-    "hot_s": 0.5,
-    "thumbnails": 4,
-    "viewport_zooms": (14,),
-    "shared_view_zoom": 13,
-    "getmaps": 2,
-    "mosaic_counts": {13: 3},
-}
+QUICK = bench_cases.Plan(
+    cold_counts={11: 3, 14: 6},
+    hot_tiles=6,
+    hot_s=0.5,
+    thumbnails=4,
+    viewport_zooms=(14,),
+    shared_view_zoom=13,
+    getmaps=2,
+    mosaic_counts={13: 3},
+)
 
 
 def _summary(result: LoadResult, peak_rss: int, load_before: float) -> dict:
@@ -100,6 +102,7 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
     if case.kind == "hot":  # hot means: every tile already requested once
         for server, paths in servers:
             replay(server.host, server.port, paths, concurrency=case.concurrency)
+    rounds: list[tuple[slice, float | None, list]]
     if case.kind in PAGES:
         rounds = [(slice(None), None, servers)]
     else:
@@ -136,10 +139,11 @@ def _measure(servers: list[tuple[Server, list[str]]], case: bench_cases.Case) ->
 def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] | None) -> dict:
     """Read + render + encode of the same tiles in this process, one after the other, on the servers' core."""
     settings = Settings(data_roots=(root,))
-    index = ProductIndex([root])
-    catalog = MemoryCatalog(index) if case.mosaic else None
+    collections = builtin_collections()
+    index = MemoryCatalog([root])
+    catalog = index if case.mosaic else None
     product = None if case.mosaic else index.resolve(data.product_id)
-    spec = load_layers(set(S2_BANDS) | CLASS_BANDS)[case.layer].spec
+    spec = load_layers(collections)[case.layer].spec
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
     if cpus:
@@ -150,14 +154,15 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
             start = time.perf_counter()
             crs = rasterio.crs.CRS.from_user_input(t.crs)
             if catalog is not None:
-                query = parse_mosaic_query({"time": t.mosaic_time})
-                products = select_products(
+                query = params.mosaic_query({"time": t.mosaic_time or ""}, collections)
+                products = mosaic_products(
                     catalog, query, transform_bounds(crs, "EPSG:4326", *t.bounds), settings.max_mosaic_products
                 )
                 stack = read_mosaic(
                     products, spec.bands, t.bounds, crs, t.width, t.height, gdal_options=settings.gdal, datasets=pool
                 )
             else:
+                assert product is not None  # a single-product case resolved it above
                 stack = read_part(
                     product, spec.bands, t.bounds, crs, t.width, t.height, gdal_options=settings.gdal, datasets=pool
                 )
@@ -196,14 +201,13 @@ def run(args: argparse.Namespace) -> dict:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
     started = datetime.now(UTC)
-    single_plan = {k: v for k, v in plan.items() if k != "mosaic_counts"}
     runs = [
-        (data.jp2_root if fmt == "jp2" else data.cog_root, bench_cases.build_cases(data, fmt, **single_plan))
+        (data.jp2_root if fmt == "jp2" else data.cog_root, bench_cases.build_cases(data, fmt, plan))
         for fmt in args.formats
     ]
     if "cog" in args.formats:
         mosaic = ensure_mosaic_data(data, TITILER_VENV / "bin" / "python" if titiler_version else None, say)
-        runs.append((mosaic.root, bench_cases.build_mosaic_cases(mosaic, plan["mosaic_counts"])))
+        runs.append((mosaic.root, bench_cases.build_mosaic_cases(mosaic, plan.mosaic_counts)))
     for root, cases in runs:
         phases = [
             (0, [c for c in cases if c.kind == "cold"]),
@@ -265,7 +269,7 @@ def run(args: argparse.Namespace) -> dict:
             "gdal_cachemax_mib": GDAL_CACHEMAX_MB,
             "titiler_env": TITILER_GDAL_ENV,
             "data_size": data.size,
-            "plan": {k: str(v) for k, v in plan.items()},
+            "plan": {k: str(v) for k, v in dataclasses.asdict(plan).items()},
         },
         "cases": results,
     }
@@ -414,4 +418,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

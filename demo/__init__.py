@@ -52,6 +52,8 @@ import rasterio
 from rasterio.transform import Affine
 from rasterio.warp import transform as warp_transform
 
+from tiler.collections import builtin_collections
+
 __all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
 GENERATOR_VERSION = 1
@@ -78,23 +80,13 @@ class DemoProduct:
 # --------------------------------------------------------------------------------------
 
 # band_id order of the ESA metadata (0..12)
-BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+# The band tables come from the Sentinel-2 collection file (tiler/collections/sentinel-2.toml).
+_L1C = builtin_collections()["sentinel-2-l1c"]
+_L2A = builtin_collections()["sentinel-2-l2a"]
+# In the MTD's band_id order, as ESA writes its per-band lists.
+BANDS = tuple(sorted(_L1C.bands, key=lambda name: _L1C.bands[name].band_index or 0))
 _BI = {b: i for i, b in enumerate(BANDS)}
-NATIVE_RES = {
-    "B01": 60,
-    "B02": 10,
-    "B03": 10,
-    "B04": 10,
-    "B05": 20,
-    "B06": 20,
-    "B07": 20,
-    "B08": 10,
-    "B8A": 20,
-    "B09": 60,
-    "B10": 60,
-    "B11": 20,
-    "B12": 20,
-}
+NATIVE_RES = {name: int(band.resolution) for c in (_L1C, _L2A) for name, band in c.bands.items()}
 # physicalBand, MIN, MAX, CENTRAL wavelength (nm), as in the real MTD_MSIL2A.xml
 _WAVE = {
     "B01": ("B1", 412, 456, 442.7),
@@ -159,20 +151,20 @@ _PHYSICAL_GAINS = (
     106.2130944,
 )
 
-# STAC asset keys (common names), eo:bands centre/FWHM (µm) and titles, as in the real item
+# STAC eo:bands of the COG items: description, centre wavelength and width (µm), as sentinel-cogs writes them.
 _STAC_BANDS = {
-    "B01": ("coastal", "coastal", "Coastal aerosol (band 1)", 0.443, 0.027),
-    "B02": ("blue", "blue", "Blue (band 2)", 0.49, 0.098),
-    "B03": ("green", "green", "Green (band 3)", 0.56, 0.045),
-    "B04": ("red", "red", "Red (band 4)", 0.665, 0.038),
-    "B05": ("rededge1", "rededge", "Red edge 1 (band 5)", 0.704, 0.019),
-    "B06": ("rededge2", "rededge", "Red edge 2 (band 6)", 0.74, 0.018),
-    "B07": ("rededge3", "rededge", "Red edge 3 (band 7)", 0.783, 0.028),
-    "B08": ("nir", "nir", "NIR 1 (band 8)", 0.842, 0.145),
-    "B8A": ("nir08", "nir08", "NIR 2 (band 8A)", 0.865, 0.033),
-    "B09": ("nir09", "nir09", "NIR 3 (band 9)", 0.945, 0.026),
-    "B11": ("swir16", "swir16", "SWIR 1 (band 11)", 1.61, 0.143),
-    "B12": ("swir22", "swir22", "SWIR 2 (band 12)", 2.19, 0.242),
+    "B01": ("Coastal aerosol (band 1)", 0.443, 0.027),
+    "B02": ("Blue (band 2)", 0.49, 0.098),
+    "B03": ("Green (band 3)", 0.56, 0.045),
+    "B04": ("Red (band 4)", 0.665, 0.038),
+    "B05": ("Red edge 1 (band 5)", 0.704, 0.019),
+    "B06": ("Red edge 2 (band 6)", 0.74, 0.018),
+    "B07": ("Red edge 3 (band 7)", 0.783, 0.028),
+    "B08": ("NIR 1 (band 8)", 0.842, 0.145),
+    "B8A": ("NIR 2 (band 8A)", 0.865, 0.033),
+    "B09": ("NIR 3 (band 9)", 0.945, 0.026),
+    "B11": ("SWIR 1 (band 11)", 1.61, 0.143),
+    "B12": ("SWIR 2 (band 12)", 2.19, 0.242),
 }
 
 # Which (band, resolution) each layout holds
@@ -182,7 +174,7 @@ _L2A_SAFE_FILES = {
     60: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12", "SCL"),
 }
 _L1C_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
-_COG_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
+_COG_BANDS = tuple(name for name, band in _L2A.bands.items() if not band.is_class)
 
 # --------------------------------------------------------------------------------------
 # Spectra (surface reflectance), order of BANDS: B01 B02 B03 B04 B05 B06 B07 B08 B8A B09 B10 B11 B12
@@ -208,16 +200,48 @@ _S = {
     "cloud": [0.800, 0.800, 0.790, 0.780, 0.780, 0.770, 0.770, 0.760, 0.750, 0.700, 0.060, 0.520, 0.360],
     "cirrus": [0.300, 0.290, 0.280, 0.270, 0.270, 0.260, 0.260, 0.260, 0.260, 0.240, 0.280, 0.200, 0.150],
 }
-_S = {k: np.array(v, dtype=np.float32) for k, v in _S.items()}
+_SPECTRA = {k: np.array(v, dtype=np.float32) for k, v in _S.items()}
 # per class: endmember A, B (mixed in by t1) and C (mixed in by t2)
-_TA = np.stack([_S["water_clear"], _S["conifer"], _S["crop_sparse"], _S["grass_dry"], _S["soil_moist"], _S["asphalt"]])
-_TB = np.stack(
-    [_S["water_turbid"], _S["deciduous"], _S["crop_dense"], _S["grass_lush"], _S["soil_dry"], _S["concrete"]]
+_TA = np.stack(
+    [
+        _SPECTRA["water_clear"],
+        _SPECTRA["conifer"],
+        _SPECTRA["crop_sparse"],
+        _SPECTRA["grass_dry"],
+        _SPECTRA["soil_moist"],
+        _SPECTRA["asphalt"],
+    ]
 )
-_TC = np.stack([_S["water_clear"], _S["conifer"], _S["crop_sparse"], _S["grass_dry"], _S["soil_moist"], _S["roof_red"]])
+_TB = np.stack(
+    [
+        _SPECTRA["water_turbid"],
+        _SPECTRA["deciduous"],
+        _SPECTRA["crop_dense"],
+        _SPECTRA["grass_lush"],
+        _SPECTRA["soil_dry"],
+        _SPECTRA["concrete"],
+    ]
+)
+_TC = np.stack(
+    [
+        _SPECTRA["water_clear"],
+        _SPECTRA["conifer"],
+        _SPECTRA["crop_sparse"],
+        _SPECTRA["grass_dry"],
+        _SPECTRA["soil_moist"],
+        _SPECTRA["roof_red"],
+    ]
+)
 # and D (mixed in by t3): gardens and street trees in towns
 _TD = np.stack(
-    [_S["water_clear"], _S["conifer"], _S["crop_sparse"], _S["grass_dry"], _S["soil_moist"], _S["grass_lush"]]
+    [
+        _SPECTRA["water_clear"],
+        _SPECTRA["conifer"],
+        _SPECTRA["crop_sparse"],
+        _SPECTRA["grass_dry"],
+        _SPECTRA["soil_moist"],
+        _SPECTRA["grass_lush"],
+    ]
 )
 # top of atmosphere (L1C): toa = boa * T + P * haze
 _TOA_T = np.array([0.85, 0.88, 0.91, 0.93, 0.94, 0.95, 0.955, 0.96, 0.96, 0.62, 1.0, 0.97, 0.96], dtype=np.float32)
@@ -378,9 +402,9 @@ def _landscape_rows(u: np.ndarray, v: np.ndarray, size: int, season: str) -> dic
         h1 = _hash01(col, row, S + 30 + k)
         sel = system > 0 if k == 0 else system <= 0
         p_cls = np.where(h0 < 0.45, CROP, np.where(h0 < 0.70, SOIL, np.where(h0 < 0.85, GRASS, CROP)))
-        g = np.where(h0 < 0.45, 0.25 + 0.75 * h1, np.where(h0 >= 0.85, 0.25 * h1, h1)).astype(np.float32)
+        patch = np.where(h0 < 0.45, 0.25 + 0.75 * h1, np.where(h0 >= 0.85, 0.25 * h1, h1)).astype(np.float32)
         cls[sel] = p_cls[sel].astype(np.uint8)
-        grass_t[sel] = g[sel]
+        grass_t[sel] = patch[sel]
     is_crop = cls == CROP
     g = grass_t + np.float32(0.08) * fine
     if season == "summer":
@@ -630,8 +654,8 @@ def _iso_us(d: datetime) -> str:
     return d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _utc(*a) -> datetime:
-    return datetime(*a, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int, minute: int, second: int, microsecond: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
 
 
 # local metres per degree at ~51°N (only used to lay products out and to scale the landscape)
@@ -816,7 +840,7 @@ def _block(a: np.ndarray, f: int, how: str = "mean") -> np.ndarray:
     if how == "mean":
         return r.mean(axis=(1, 3), dtype=np.float32)
     if how == "all":
-        return r.all(axis=(1, 3))
+        return np.asarray(r.all(axis=(1, 3)))
     raise ValueError(how)
 
 
@@ -852,9 +876,9 @@ class _Scene:
         g = (A + lw["t1"] * (B - A) + lw["t2"] * (C - A) + lw["t3"] * (D - A)) * lw["m"]
         g *= self._shade
         ac = wx["ac"]
-        g = g * (1.0 - ac) + ac * _S["cirrus"][b]
+        g = g * (1.0 - ac) + ac * _SPECTRA["cirrus"][b]
         a = wx["a"]
-        g = g * (1.0 - a) + a * (_S["cloud"][b] * wx["cb"])
+        g = g * (1.0 - a) + a * (_SPECTRA["cloud"][b] * wx["cb"])
         if self.spec.level == "L1C":
             g = g * _TOA_T[b] + _TOA_P[b] * self.spec.weather.haze * wx["haze"]
         return g.astype(np.float32)
@@ -1289,7 +1313,8 @@ def _stac_item(
     ids = _ids(spec)
     assets: dict[str, dict] = {}
     for b in _COG_BANDS:
-        key, common, desc, cw, fwhm = _STAC_BANDS[b]
+        key, common = _L2A.bands[b].stac_keys[0], _L2A.bands[b].common_name
+        desc, cw, fwhm = _STAC_BANDS[b]
         res = NATIVE_RES[b]
         assets[key] = {
             "href": f"{http}/{b}.tif",

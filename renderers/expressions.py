@@ -219,9 +219,9 @@ def _rewrite(node: ast.AST, allowed: frozenset[str], names: set[str]) -> ast.exp
             bit_op: ast.operator = ast.BitAnd() if isinstance(op, ast.And) else ast.BitOr()
             return _fold(bit_op, [sub(value) for value in values])
         case ast.Compare(left=left, ops=ops, comparators=comparators):
-            for op in ops:
-                if not isinstance(op, _CMP_OPS):
-                    raise ExpressionError(f"operator {_OP_SYMBOLS.get(type(op), '?')!r} is not allowed")
+            for comparison in ops:
+                if not isinstance(comparison, _CMP_OPS):
+                    raise ExpressionError(f"operator {_OP_SYMBOLS.get(type(comparison), '?')!r} is not allowed")
             operands = [sub(left), *(sub(c) for c in comparators)]
             # a < b < c  ->  (a < b) & (b < c): numexpr has no chained comparisons.
             pairs: list[ast.expr] = [

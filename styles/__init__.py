@@ -1,17 +1,20 @@
 """Layer definitions as data: one TOML file per layer in this folder; the file name is the layer name.
 
-A file gives `title`, `description`, `collections` and either `bands` (three or four bands drawn
-as RGB(A) with one `stretch`) or `expression` (one value, drawn through a `colormap`: `steps`,
-`ramp` with an optional `transform` over `v`, or `classes`). `range` is the value range a legend
-shows. Files are validated when loaded; a broken file stops the start-up with its name.
+A file gives `title`, `description`, `collections` (the ids of the collections it fits) and either
+`bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
+through a `colormap`: `steps`, `ramp` with an optional `transform` over `v`, or `classes`; a
+`classes` colour map without its own list colours a class band with its collection's class table).
+`range` is the value range a legend shows. Files are validated when loaded, against the bands of
+every collection they name; a broken file stops the start-up with its name.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from renderers import (
     Classes,
@@ -36,6 +39,32 @@ _DEFAULT_VALUE_STRETCH = Stretch("linear", -1.0, 1.0)
 
 class LayerError(ValueError):
     """A layer file that cannot be used."""
+
+
+class ClassEntryLike(Protocol):
+    @property
+    def value(self) -> int: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def colour(self) -> tuple[int, int, int]: ...
+
+
+class BandLike(Protocol):
+    @property
+    def is_class(self) -> bool: ...
+
+    @property
+    def classes(self) -> Sequence[ClassEntryLike]: ...
+
+
+class CollectionLike(Protocol):
+    """What a layer is checked against: `tiler.collections.Collection` is one."""
+
+    @property
+    def bands(self) -> Mapping[str, BandLike]: ...
 
 
 @dataclass(frozen=True)
@@ -68,7 +97,7 @@ def _colour(value: object, where: str) -> tuple[int, int, int]:
     raise LayerError(f"{where}: colour must be '#rrggbb' or [r, g, b] in 0..1, not {value!r}")
 
 
-def _colormap(raw: Mapping, where: str) -> tuple[Colormap, str | None]:
+def _colormap(raw: Mapping, where: str, class_band: BandLike | None) -> tuple[Colormap, str | None]:
     kind = raw.get("type")
     if kind == "steps":
         steps = tuple((float(bound), _colour(c, where)) for bound, c in raw["steps"])
@@ -77,7 +106,12 @@ def _colormap(raw: Mapping, where: str) -> tuple[Colormap, str | None]:
         stops = tuple((float(v), _colour(c, where)) for v, c in raw["stops"])
         return Ramp(stops), raw.get("transform")
     if kind == "classes":
-        classes = tuple((int(v), str(label), _colour(c, where)) for v, label, c in raw["classes"])
+        if "classes" in raw:
+            classes = tuple((int(v), str(label), _colour(c, where)) for v, label, c in raw["classes"])
+        elif class_band is not None and class_band.classes:
+            classes = tuple((e.value, e.label, e.colour) for e in class_band.classes)
+        else:
+            raise LayerError(f"{where}: a classes colour map needs `classes`, or a class band of its collections")
         return Classes(classes), None
     raise LayerError(f"{where}: colormap type must be steps, ramp or classes, not {kind!r}")
 
@@ -88,7 +122,7 @@ def _stretch(raw: object, where: str) -> Stretch:
     return Stretch(raw["kind"], float(raw["min"]), float(raw["max"]))
 
 
-def _load(path: Path, band_names: Collection[str]) -> Layer:
+def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
     where = path.name
     try:
         raw = tomllib.loads(path.read_text())
@@ -97,6 +131,14 @@ def _load(path: Path, band_names: Collection[str]) -> Layer:
     unknown = set(raw) - _KEYS
     if unknown:
         raise LayerError(f"{where}: unknown keys {sorted(unknown)}")
+    fits = raw.get("collections")
+    if not isinstance(fits, list) or not fits:
+        raise LayerError(f"{where}: collections must list the collections the layer fits")
+    unknown_collections = [c for c in fits if c not in collections]
+    if unknown_collections:
+        raise LayerError(f"{where}: collections {unknown_collections} are not configured")
+    # A layer must draw on every collection it names: only the bands they all have.
+    band_names = set.intersection(*(set(collections[c].bands) for c in fits))
     try:
         colormap: Colormap | None = None
         transform: Expression | None = None
@@ -110,7 +152,9 @@ def _load(path: Path, band_names: Collection[str]) -> Layer:
             expressions = (parse_expression(raw["expression"], band_names),)
             stretches = (_stretch(raw["stretch"], where),) if "stretch" in raw else (_DEFAULT_VALUE_STRETCH,)
             if "colormap" in raw:
-                colormap, transform_text = _colormap(raw["colormap"], where)
+                band = collections[fits[0]].bands.get(raw["expression"].strip())
+                class_band = band if band is not None and band.is_class else None
+                colormap, transform_text = _colormap(raw["colormap"], where, class_band)
                 if transform_text:
                     transform = parse_expression(transform_text, {"v"})
         else:
@@ -120,7 +164,7 @@ def _load(path: Path, band_names: Collection[str]) -> Layer:
             name=path.stem,
             title=str(raw.get("title", path.stem)),
             description=str(raw.get("description", "")),
-            collections=tuple(raw.get("collections", ())),
+            collections=tuple(fits),
             spec=RenderSpec(expressions, stretches, colormap, transform),
             value_range=value_range,  # type: ignore[arg-type]
         )
@@ -132,6 +176,6 @@ def _load(path: Path, band_names: Collection[str]) -> Layer:
         raise LayerError(f"{where}: malformed ({exc!r})") from exc
 
 
-def load_layers(band_names: Collection[str], directory: Path = STYLES_DIR) -> dict[str, Layer]:
-    """Load and validate every `*.toml` in `directory`, keyed by layer name."""
-    return {path.stem: _load(path, band_names) for path in sorted(directory.glob("*.toml"))}
+def load_layers(collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR) -> dict[str, Layer]:
+    """Load and validate every `*.toml` in `directory` against `collections`, keyed by layer name."""
+    return {path.stem: _load(path, collections) for path in sorted(directory.glob("*.toml"))}

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from tests.helpers import SHARED_DATA
 from tiler.app import create_app
 from tiler.settings import Settings
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("EO_TILER_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-SAFE_L2A_ID = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454"
-COG_ID = "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947"
-COG_STAC_ID = "S2A_29RKH_20200219_0_L2A"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,3 +85,13 @@ def demo_server(demo_app):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path):
+    """A fresh, empty redis-server of this test's own."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()

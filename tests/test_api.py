@@ -8,8 +8,7 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
-from tests.conftest import COG_ID, SAFE_L2A_ID
-from tests.pixels import WEB_MERCATOR, decode
+from tests.helpers import COG_ID, SAFE_L2A_ID, WEB_MERCATOR, decode
 
 
 def test_tilejson_fields_and_template(real_client) -> None:
@@ -55,11 +54,11 @@ def test_preview_covers_the_whole_product(real_client) -> None:
 
 
 def test_preview_mask_matches_the_data(real_client, shared_data) -> None:
-    from tiler.products import ProductIndex
+    from tiler.catalog import MemoryCatalog
 
     width = 200
     rgba = decode(real_client.get("/preview.png", params={"product": SAFE_L2A_ID, "width": width}).content)
-    path = ProductIndex([shared_data]).resolve(SAFE_L2A_ID).bands["B04"].path
+    path = MemoryCatalog([shared_data]).resolve(SAFE_L2A_ID).bands["B04"].path
     with rasterio.open(path) as src:
         dn = src.read(1, out_shape=(width, width), resampling=Resampling.nearest)
     drawn = rgba[..., 3] > 0

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.test_limits import centre_tile_url, demo_variant
+from tests.helpers import centre_tile_url, demo_variant
 from tiler.http.auth import key_id
 
 KEY, OTHER = "k-7f3a9c1e5b", "k-other-2d4e"
@@ -14,7 +14,7 @@ KEY, OTHER = "k-7f3a9c1e5b", "k-other-2d4e"
 
 @pytest.fixture(scope="module")
 def product(demo_app):
-    return next(iter(demo_app.state.services.index))
+    return next(iter(demo_app.state.services.catalog))
 
 
 def test_keys_are_off_by_default(demo_client, product) -> None:

@@ -21,7 +21,9 @@ from bench import cases as bench_cases
 from bench.data import ensure_data, ensure_mosaic_data
 from bench.load import replay
 from bench.run import main
-from tiler.products import ProductIndex
+from tiler.catalog import MemoryCatalog
+
+pytestmark = pytest.mark.slow
 
 SIZE = 600  # 6 km: a few z14 tiles fit inside
 IN_FLIGHT: dict[str, int] = {}  # the most concurrent requests per tile the /slow route has seen
@@ -44,7 +46,7 @@ def test_data_is_written_once_and_reused(bench_data, tmp_path):
 
 def test_the_mosaic_is_three_overlapping_products_and_their_vrts(bench_data):
     mosaic = ensure_mosaic_data(bench_data, None, progress=lambda msg: None)
-    index = ProductIndex([mosaic.root])
+    index = MemoryCatalog([mosaic.root])
     products = sorted(index, key=lambda p: p.datetime, reverse=True)
     assert len(products) == 3 and len({p.id for p in products}) == 3
     start, end = mosaic.time.split("/")

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.pixels import decode
-from tests.test_limits import centre_tile_url
+from tests.helpers import centre_tile_url, decode
 from tiler.app import create_app
-from tiler.products import ProductIndex
+from tiler.catalog import MemoryCatalog
 from tiler.settings import Settings
 
 
@@ -34,7 +33,7 @@ def client(archive) -> TestClient:
 
 
 def products(client) -> dict[str, object]:
-    index = client.app.state.services.index
+    index = client.app.state.services.catalog
     return {p.bands["B04"].path.suffix: p for p in index}  # .jp2 (SAFE) and .tif (COG)
 
 
@@ -72,14 +71,14 @@ def test_a_broken_band_gets_a_clear_error_and_nothing_else_breaks(client, kind, 
     rescale = f"0,{0.2 + CASES.index((kind, damage)) / 100}"
     params = {"product": broken.id, "expression": "B04;B03;B02", "rescale": rescale}
     url = centre_tile_url(broken)
-    caplog.set_level(logging.ERROR, logger="tiler.app")
+    caplog.set_level(logging.ERROR, logger="tiler.http.errors")
     with damaged(broken.bands["B04"].path, damage):
         response = client.get(url, params=params)
         assert response.status_code == 500
         detail = response.json()["detail"]
         assert detail == f"product {broken.id} cannot be read: its files are missing or damaged"
         assert "/" not in detail and "Traceback" not in response.text
-        logged = [r.getMessage() for r in caplog.records if r.name == "tiler.app"]
+        logged = [r.getMessage() for r in caplog.records if r.name == "tiler.http.errors"]
         assert any(broken.id in m and response.headers["x-request-id"] in m for m in logged)
         # Full resolution: a COG truncated at its end still has its overviews, which are fine to serve.
         preview = client.get("/preview.png", params=params | {"width": 120})
@@ -103,7 +102,7 @@ def test_tilejson_of_a_product_whose_files_vanished(client) -> None:
 def test_unreadable_metadata_skips_the_product(archive, tmp_path) -> None:
     root = tmp_path / "archive"
     shutil.copytree(archive, root)
-    index = ProductIndex([root])
+    index = MemoryCatalog([root])
     safes = sorted((p for p in index if p.path.name.endswith(".SAFE")), key=lambda p: p.id)
     bad_xml, no_time, gone = safes[0], safes[1], safes[2]
     mtd = next(bad_xml.path.glob("MTD_MSIL*.xml"))
@@ -112,10 +111,10 @@ def test_unreadable_metadata_skips_the_product(archive, tmp_path) -> None:
     mtd.write_text(mtd.read_text().replace("PRODUCT_START_TIME", "NO_START_TIME"))
     for jp2 in gone.path.rglob("*.jp2"):
         os.remove(jp2)  # a half-written product: metadata, no rasters
-    rebuilt = ProductIndex([root])
+    rebuilt = MemoryCatalog([root])
     kept = {p.id for p in rebuilt}
     assert kept == {p.id for p in index} - {bad_xml.id, no_time.id, gone.id}
-    client = TestClient(create_app(Settings(data_roots=(root,)), index=rebuilt), raise_server_exceptions=False)
+    client = TestClient(create_app(Settings(data_roots=(root,)), catalog=rebuilt), raise_server_exceptions=False)
     assert client.get(f"/products/{bad_xml.id}").status_code == 404
     survivor = next(iter(rebuilt))
     assert client.get(centre_tile_url(survivor), params={"product": survivor.id}).status_code == 200

@@ -17,11 +17,12 @@ import uvicorn
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from tiler.api.tiles import STATIC_DIR
+from tests.helpers import REPO
+from tiler.api.pages import STATIC_DIR
 from tiler.app import create_app
 from tiler.settings import Settings
 
-from .conftest import REPO
+pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

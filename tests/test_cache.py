@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.test_tiles import centre_tile
-from tiler.api import tiles as routes
+from tests.helpers import centre_tile
 from tiler.cache import ImageCache
+from tiler.pipeline import run as pipeline
 
 
 def _gated_render(gate: threading.Event, calls: list, content: bytes = b"png bytes"):
@@ -24,14 +24,22 @@ def _gated_render(gate: threading.Event, calls: list, content: bytes = b"png byt
     return render
 
 
-def _together(count: int, call, gate: threading.Event):
-    """Run `call` in `count` threads at once: the first starts rendering, the others come while it
-    waits for `gate`, which opens when all have had time to arrive."""
+def wait_until(condition, what: str, limit: float = 10) -> None:
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.005)
+
+
+def _together(count: int, call, gate: threading.Event, cache: ImageCache, calls: list):
+    """Run `call` in `count` threads: the first starts rendering and holds until `gate` opens, which
+    it does once the cache counts the other `count - 1` waiting for that render."""
     with ThreadPoolExecutor(count) as pool:
         futures = [pool.submit(call)]
-        time.sleep(0.1)
+        wait_until(lambda: calls, "the first render to start")
         futures += [pool.submit(call) for _ in range(count - 1)]
-        time.sleep(0.2)
+        wait_until(lambda: cache.coalesced == count - 1, "the others to wait for it")
         gate.set()
     return futures
 
@@ -40,7 +48,7 @@ def _together(count: int, call, gate: threading.Event):
 def test_concurrent_misses_for_one_key_render_once(max_bytes: int) -> None:
     cache, gate, calls = ImageCache(max_bytes), threading.Event(), []
     render = _gated_render(gate, calls)
-    futures = _together(5, lambda: cache.get_or_render("tile", render), gate)
+    futures = _together(5, lambda: cache.get_or_render("tile", render), gate, cache, calls)
     results = [f.result(timeout=10) for f in futures]
     assert len(calls) == 1
     assert {image.content for image, _ in results} == {b"png bytes"} and not any(hit for _, hit in results)
@@ -57,7 +65,7 @@ def test_a_failed_render_fails_its_waiters_and_is_not_remembered() -> None:
         assert gate.wait(10)
         raise ValueError("the band file is broken")
 
-    futures = _together(4, lambda: cache.get_or_render("tile", failing), gate)
+    futures = _together(4, lambda: cache.get_or_render("tile", failing), gate, cache, calls)
     for future in futures:
         with pytest.raises(ValueError, match="broken"):
             future.result(timeout=10)
@@ -70,10 +78,7 @@ def test_different_keys_render_side_by_side() -> None:
     cache, gate, calls = ImageCache(1 << 20), threading.Event(), []
     with ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(cache.get_or_render, key, _gated_render(gate, calls, key.encode())) for key in "abc"]
-        deadline = time.monotonic() + 10
-        while len(calls) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(calls) == 3  # none waited for another
+        wait_until(lambda: len(calls) == 3, "three renders side by side")  # none waited for another
         gate.set()
         assert sorted(f.result(timeout=10)[0].content for f in futures) == [b"a", b"b", b"c"]
 
@@ -84,19 +89,23 @@ def _encodes(base: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_browsers_opening_one_view_at_once_get_each_tile_rendered_once(demo_server, demo_archive, monkeypatch):
+def test_browsers_opening_one_view_at_once_get_each_tile_rendered_once(
+    demo_server, demo_app, demo_archive, monkeypatch
+):
     """Six clients ask for the same new tile at the same moment over HTTP: one render, six equal answers."""
     _, products = demo_archive
     l2a = next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe")
     meta = httpx.get(f"{demo_server}/products/{l2a.id}").json()
     z, x, y = centre_tile(meta, 15)
-    read = routes.read_part
+    read = pipeline.read_part
+    cache = demo_app.state.services.cache
+    waiting = cache.coalesced
 
-    def slow_read(*args, **kwargs):  # a render long enough for all six requests to arrive during it
-        time.sleep(0.5)
+    def slow_read(*args, **kwargs):  # the render holds until the other five wait for it
+        wait_until(lambda: cache.coalesced - waiting == 5, "five requests to wait for the render")
         return read(*args, **kwargs)
 
-    monkeypatch.setattr(routes, "read_part", slow_read)
+    monkeypatch.setattr(pipeline, "read_part", slow_read)
     before = _encodes(demo_server)
     url = f"{demo_server}/tiles/{z}/{x}/{y}.png?product={l2a.id}&layer=FALSE_COLOR_URBAN"
     barrier = threading.Barrier(6)

@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import COG_ID, SAFE_L2A_ID
-from tests.pixels import WEB_MERCATOR, decode
-from tests.stac_products import write_product
-from tests.test_products import COG_REL, SAFE_REL
+from tests.helpers import COG_ID, COG_REL, SAFE_L2A_ID, SAFE_REL, WEB_MERCATOR, decode, write_product
 from tiler.app import create_app
+from tiler.catalog import MemoryCatalog
 from tiler.catalog.sqlite import SqliteCatalog, product_from_json, product_to_json
 from tiler.errors import NotFound, UnsafeReference
-from tiler.products import ProductIndex
 from tiler.settings import Settings
 
 
@@ -63,7 +60,7 @@ def test_unsafe_references_are_refused(real_catalog, reference) -> None:
 
 def test_products_survive_the_round_trip_through_rows(real_catalog, shared_data) -> None:
     """What the catalog returns equals what the parsers read from disk."""
-    from_disk = {p.id: p for p in ProductIndex([shared_data])}
+    from_disk = {p.id: p for p in MemoryCatalog([shared_data])}
     assert {p.id for p in real_catalog} == set(from_disk)
     for product in real_catalog:
         assert product == from_disk[product.id]
@@ -150,7 +147,7 @@ def test_an_index_update_is_never_served_from_a_stale_mosaic_cache(tmp_path) -> 
     app = create_app(Settings(data_roots=(root,), catalog=tmp_path / "c.sqlite"))
     assert (tmp_path / "c.sqlite").is_file()  # built on first start
     client = TestClient(app)
-    catalog = app.state.services.index
+    catalog = app.state.services.catalog
     west, south, east, north = catalog.resolve("OLD").bounds_wgs84
     tile = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, 16)
     url = f"/tiles/16/{tile.x}/{tile.y}.png"
@@ -186,7 +183,7 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
     """bench/catalog_bench.py (100,000 products by default) stays runnable; here 2,000."""
     import importlib.util
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     spec = importlib.util.spec_from_file_location("catalog_bench", REPO / "bench" / "catalog_bench.py")
     bench = importlib.util.module_from_spec(spec)
@@ -197,8 +194,8 @@ def test_the_benchmark_runs_on_a_small_catalog(capsys) -> None:
 
 
 def test_the_memory_backend_answers_like_sqlite(tmp_path) -> None:
-    """`create_app(settings, index=ProductIndex(...))` serves through MemoryCatalog: same answers."""
-    from tiler.catalog.sqlite import MemoryCatalog
+    """`create_app(settings, catalog=MemoryCatalog(...))` serves through MemoryCatalog: same answers."""
+    from tiler.catalog import MemoryCatalog
 
     root = tmp_path / "data"
     for i in range(8):
@@ -206,7 +203,7 @@ def test_the_memory_backend_answers_like_sqlite(tmp_path) -> None:
                       ulx=700_000.0 + (i % 4) * 2000, collection="sentinel-2-l1c" if i == 5 else "sentinel-2-l2a")  # fmt: skip
     sqlite = SqliteCatalog(tmp_path / "c.sqlite", [root])
     sqlite.update()
-    memory = MemoryCatalog(ProductIndex([root]))
+    memory = MemoryCatalog([root])
     west, south, east, north = sqlite.resolve("M1").bounds_wgs84
     for order in ("mostRecent", "leastRecent", "leastCC"):
         for kwargs in ({}, {"max_cloud": 10.0}, {"collection": "sentinel-2-l2a"}, {"bbox": (west, south, east, north)},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,15 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import COG_ID
-from tests.pixels import WEB_MERCATOR, decode
+from tests.helpers import COG_ID, WEB_MERCATOR, decode, free_port
 from tiler.settings import Settings, settings_from_env
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = pytest.mark.slow
 
 
 def start(args: list[str]) -> tuple[subprocess.Popen, str]:
@@ -96,3 +90,20 @@ def test_settings_from_environment() -> None:
         settings_from_env({"EO_TILER_WORKERS": "many"})
     with pytest.raises(ValueError):
         Settings(workers=0)
+
+
+def test_redis_settings_from_environment_and_command_line() -> None:
+    assert settings_from_env({}).cache_url is None and settings_from_env({}).quota_store_url is None
+    shared = settings_from_env({"EO_TILER_CACHE_URL": "redis://:secret@cache:6379/1", "EO_TILER_REDIS_TIMEOUT": "0.5"})
+    assert shared.cache_url == "redis://:secret@cache:6379/1" and shared.redis_timeout == 0.5
+    assert shared.quota_store_url == shared.cache_url  # quotas follow the cache unless told otherwise
+    assert "secret" not in repr(shared)
+    apart = settings_from_env({"EO_TILER_CACHE_URL": "redis://a/0", "EO_TILER_QUOTA_URL": "unix:///run/q.sock"})
+    assert apart.quota_store_url == "unix:///run/q.sock"
+    assert (
+        settings_from_env({"EO_TILER_CACHE_URL": "redis://a/0"}, cache_url="rediss://b/0").cache_url == "rediss://b/0"
+    )
+    with pytest.raises(ValueError, match="cache_url must be a Redis URL"):
+        settings_from_env({"EO_TILER_CACHE_URL": "http://cache:6379"})
+    with pytest.raises(ValueError, match="redis_timeout"):
+        Settings(redis_timeout=0)

@@ -184,9 +184,10 @@ def test_a_failed_read_does_not_fail_the_next_read_of_kept_open_files(tmp_path):
         crs=CRS.from_epsg(32632),
         bounds=(0, 0, 5120, 5120),
         bounds_wgs84=(9, 0, 9.05, 0.05),
-        bands={"B02": BandAsset("B02", healthy, 10.0, "B02"), "B04": BandAsset("B04", broken, 10.0, "B04")},
-        offsets={},
-        quantification=10000.0,
+        bands={
+            "B02": BandAsset("B02", healthy, 10.0, "B02", nodata=0),
+            "B04": BandAsset("B04", broken, 10.0, "B04", nodata=0),
+        },
         path=tmp_path,
         root=tmp_path,
     )

@@ -19,10 +19,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from renderers import ExpressionError, evaluate, parse_expression, parse_expressions
+from tiler.catalog import MemoryCatalog
+from tiler.collections import builtin_collections
 from tiler.errors import BadRequest, NotFound, TooLarge, UnsafeReference
-from tiler.params import image_format, preview_size, styling, tile_address
-from tiler.products import ProductIndex, check_reference, is_inside, parse_stac_item
+from tiler.params import image_format, preview_size, styling, tile_address, tile_matrix_set, tile_size
+from tiler.products import check_reference, is_inside
 from tiler.settings import Settings
+from tiler.sources import stac
 
 BANDS = ("B02", "B03", "B04", "B08", "SCL")
 FUNCTIONS = {"where", "sqrt", "log", "log10", "exp", "abs", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
@@ -88,8 +91,8 @@ def test_expression_limits_hold_for_any_size(length: int, depth: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_index(demo_app) -> ProductIndex:
-    return demo_app.state.services.index
+def demo_index(demo_app) -> MemoryCatalog:
+    return demo_app.state.services.catalog
 
 
 @FAST
@@ -105,7 +108,7 @@ def test_tile_parameters_parse_or_refuse(z, x, y, tms, tilesize, fmt) -> None:
     query = {k: v for k, v in {"tms": tms, "tilesize": tilesize}.items() if v is not None}
     try:
         image_format(fmt)
-        address = tile_address(query, z, x, y, Settings())
+        address = tile_address(tile_matrix_set(query.get("tms")), z, x, y, tile_size(query, Settings()))
     except BadRequest:
         return
     matrix = address.tms.matrix(address.z)
@@ -133,8 +136,9 @@ def test_preview_and_styling_parameters_parse_or_refuse(
     }
     limits = Settings(max_preview_size=256)
     try:
-        w, h = preview_size(query, product, limits)
-        styling(query, product, demo_app.state.services.layers, limits)
+        w, h = preview_size(query, product.bounds, limits)
+        collection = demo_app.state.services.collections[product.collection]
+        styling(query, product.bands.keys(), collection, product.id, demo_app.state.services.layers, limits)
     except (BadRequest, NotFound, TooLarge):
         return
     assert 1 <= w <= 256 and 1 <= h <= 256
@@ -194,7 +198,7 @@ def test_absolute_path_through_a_symlink_out_of_the_root_is_refused(demo_archive
     link_root = tmp_path / "root"
     link_root.mkdir()
     os.symlink(root, link_root / "escape")  # a link inside this root to a product tree outside it
-    index = ProductIndex([link_root])
+    index = MemoryCatalog([link_root])
     assert len(index) == 0  # links are not followed while indexing
     target = link_root / "escape" / products[0].path.relative_to(root)
     with pytest.raises(UnsafeReference):
@@ -220,7 +224,7 @@ def test_stac_hrefs_only_ever_name_files_beside_the_item(demo_archive, tmp_path_
     shutil.copytree(cog.path, folder)
     (folder / "B04.tif").unlink()  # so only a file outside the folder could answer for it
     (folder / item_path.name).write_text(json.dumps(item))
-    product = parse_stac_item(folder / item_path.name, work / "root")
+    product = stac.parse(folder / item_path.name, work / "root", builtin_collections())
     assert "B04" not in product.bands
     assert all(band.path.parent == folder.resolve() for band in product.bands.values())
 

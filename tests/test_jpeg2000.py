@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from tiler.products import ProductIndex
+from tiler.catalog import MemoryCatalog
 from tiler.reading import bands as reading
 from tiler.reading import jpeg2000
 from tiler.reading.datasets import DatasetPool
@@ -21,7 +21,7 @@ SAFE_ID = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454"
 
 @pytest.fixture(scope="module")
 def safe(shared_data: Path):
-    return ProductIndex([shared_data]).resolve(SAFE_ID)
+    return MemoryCatalog([shared_data]).resolve(SAFE_ID)
 
 
 def _img_data(shared_data: Path, pattern: str) -> Path:

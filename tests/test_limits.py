@@ -7,32 +7,17 @@ import threading
 
 import numpy as np
 import pytest
-from starlette.testclient import TestClient
 
-from tests.pixels import WEB_MERCATOR
-from tiler.app import create_app
+from tests.helpers import centre_tile_url, demo_variant
 from tiler.errors import RenderTimeout
-from tiler.pipeline.limits import Deadline, PixelBudget, RenderPool
+from tiler.limits import Deadline, PixelBudget, RenderPool
 from tiler.reading.bands import BandStack, read_part
 from tiler.settings import Settings
 
 
-def demo_variant(demo_app, demo_archive, **settings) -> TestClient:
-    """An app over the demo archive with other settings; the session's index is reused."""
-    root, _ = demo_archive
-    app = create_app(Settings(data_roots=(root,), **settings), index=demo_app.state.services.index)
-    return TestClient(app, raise_server_exceptions=False)
-
-
-def centre_tile_url(product, z: int = 14) -> str:
-    west, south, east, north = product.bounds_wgs84
-    t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, z)
-    return f"/tiles/{t.z}/{t.x}/{t.y}.png"
-
-
 @pytest.fixture(scope="module")
 def product(demo_app):
-    return next(iter(demo_app.state.services.index))
+    return next(iter(demo_app.state.services.catalog))
 
 
 def test_query_over_the_limit_gets_414_before_parsing(demo_app, demo_archive, product) -> None:
@@ -79,8 +64,8 @@ def test_render_over_the_deadline_gets_503_and_frees_everyone(demo_app, demo_arc
         renders.append(1)
         raise AssertionError("a render past its deadline must not go on to evaluate")
 
-    monkeypatch.setattr("tiler.api.tiles.read_part", stuck_read)
-    monkeypatch.setattr("tiler.api.tiles.render", counting_render)
+    monkeypatch.setattr("tiler.pipeline.run.read_part", stuck_read)
+    monkeypatch.setattr("tiler.pipeline.run.render", counting_render)
     url = centre_tile_url(product)
     try:
         first = client.get(url, params={"product": product.id, "layer": "NDVI"})

@@ -6,7 +6,11 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import REPO
+import pytest
+
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.slow
 
 
 def test_short_load_run_has_no_unexpected_errors_and_bounded_memory(demo_archive) -> None:

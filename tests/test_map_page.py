@@ -7,7 +7,7 @@ import re
 import pytest
 from starlette.testclient import TestClient
 
-from tiler.api.tiles import STATIC_DIR
+from tiler.api.pages import STATIC_DIR
 from tiler.app import create_app
 from tiler.settings import Settings
 

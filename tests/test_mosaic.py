@@ -14,11 +14,12 @@ from rasterio.warp import transform
 from starlette.testclient import TestClient
 
 import tiler.reading.mosaic
-from tests.pixels import WEB_MERCATOR, decode, pixel_centres
-from tests.stac_products import write_product
-from tiler.api.catalog import parse_interval
+from tests.helpers import WEB_MERCATOR, decode, pixel_centres, write_product
+from tiler import params
 from tiler.app import create_app
+from tiler.collections import builtin_collections
 from tiler.errors import InvalidParameter
+from tiler.pipeline.run import mosaic_products
 from tiler.settings import Settings
 
 SIZE, RES, ULX, ULY, EPSG = 64, 10.0, 700_000.0, 5_660_000.0, 32632
@@ -157,14 +158,14 @@ def test_quadrants_by_hand(client) -> None:
 
 
 def test_read_mosaic_on_the_products_own_grid(archive, app) -> None:
-    catalog = app.state.services.index
-    query = tiler.reading.mosaic.parse_mosaic_query({"time": "2020-06", "priority": "leastCC", "cloudmask": "true"})
+    catalog = app.state.services.catalog
+    query = params.mosaic_query({"time": "2020-06", "priority": "leastCC", "cloudmask": "true"}, builtin_collections())
     (west, south, east, north) = catalog.resolve("P1").bounds_wgs84
-    products = tiler.reading.mosaic.select_products(catalog, query, (west, south, east, north), 10)
+    products = mosaic_products(catalog, query, (west, south, east, north), 10)
     assert [p.id for p in products] == ["P2", "P3", "P1"]
     bounds = (ULX, ULY - SIZE * RES, ULX + SIZE * RES, ULY)
     stack = tiler.reading.mosaic.read_mosaic(
-        products, ["B04"], bounds, f"EPSG:{EPSG}", SIZE, SIZE, gdal_options={}, cloudmask=True
+        products, ["B04"], bounds, f"EPSG:{EPSG}", SIZE, SIZE, gdal_options={}, cloud_mask=query.cloud_mask
     )
     expected = expected_source(["P2", "P3", "P1"], cloudmask=True)
     assert (stack.valid == (expected > 0)).all()
@@ -183,10 +184,10 @@ def test_l1c_mosaic_and_its_cloud_mask(client) -> None:
 
 
 def test_only_footprints_meeting_the_tile_are_opened(client, monkeypatch) -> None:
-    catalog = client.app.state.services.index
+    catalog = client.app.state.services.catalog
     tile = product_tile(16)
-    whole_year = tiler.reading.mosaic.parse_mosaic_query({"time": "2020"})
-    chosen = tiler.reading.mosaic.select_products(catalog, whole_year, tuple(WEB_MERCATOR.bounds(tile)), 10)
+    whole_year = params.mosaic_query({"time": "2020"}, builtin_collections())
+    chosen = mosaic_products(catalog, whole_year, tuple(WEB_MERCATOR.bounds(tile)), 10)
     # FAR is in 2020 too, but elsewhere; P5 is L1C.
     assert [p.id for p in chosen] == ["P4", "P3", "P2", "P1"]
 
@@ -261,7 +262,7 @@ def test_mosaic_tilejson_and_preview(client) -> None:
     tilejson = client.get("/tilejson.json", params=params | {"bbox": "11.8,51.0,11.9,51.1"}).json()
     assert tilejson["tiles"][0].endswith("time=2020-06&layer=TRUE_COLOR&bbox=11.8%2C51.0%2C11.9%2C51.1")
     assert tilejson["bounds"] == [11.8, 51.0, 11.9, 51.1] and tilejson["maxzoom"] == 14
-    bounds = client.app.state.services.index.resolve("P1").bounds_wgs84
+    bounds = client.app.state.services.catalog.resolve("P1").bounds_wgs84
     bbox = ",".join(map(str, bounds))
     preview = client.get("/preview.png", params=params | {"bbox": bbox, "width": 100})
     assert preview.status_code == 200
@@ -313,21 +314,21 @@ def utc(*args) -> datetime:
     ],
 )
 def test_time_intervals(raw, start, end) -> None:
-    assert parse_interval(raw, "time") == (start, end)
+    assert params.interval(raw, "time") == (start, end)
 
 
 @pytest.mark.parametrize("raw", ["2020-6", "2020-06-31", "a/b", "2020/2021/2022", "2021/2020"])
 def test_bad_time_intervals(raw) -> None:
     with pytest.raises(InvalidParameter, match="^time"):
-        parse_interval(raw, "time")
+        params.interval(raw, "time")
 
 
 def test_a_mosaic_past_its_deadline_stops_rather_than_skipping_products(app) -> None:
     """A render deadline is not a broken product: read_mosaic gives up instead of trying the next one."""
     from tiler.errors import RenderTimeout
-    from tiler.pipeline.limits import Deadline
+    from tiler.limits import Deadline
 
-    products = [app.state.services.index.resolve(name) for name in JUNE]
+    products = [app.state.services.catalog.resolve(name) for name in JUNE]
     bounds = (ULX, ULY - SIZE * RES, ULX + SIZE * RES, ULY)
     with pytest.raises(RenderTimeout):
         tiler.reading.mosaic.read_mosaic(

@@ -9,10 +9,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
-from tests.test_limits import centre_tile_url, demo_variant
+from tests.helpers import centre_tile_url, demo_variant
 from tiler.app import create_app
+from tiler.catalog import MemoryCatalog
 from tiler.http.observability import redact_query
-from tiler.products import ProductIndex
 from tiler.settings import Settings
 
 
@@ -34,7 +34,7 @@ def client(demo_app, demo_archive) -> TestClient:
 
 @pytest.fixture(scope="module")
 def product(demo_app):
-    return next(iter(demo_app.state.services.index))
+    return next(iter(demo_app.state.services.catalog))
 
 
 def test_metrics_count_requests_stages_and_cache(client, product) -> None:
@@ -89,7 +89,7 @@ def test_healthz_and_readyz(client, tmp_path) -> None:
     # A data root that vanishes (an unmounted volume) makes the server not ready, without naming the path.
     root = tmp_path / "root"
     root.mkdir()
-    app = create_app(Settings(data_roots=(root,)), index=ProductIndex([root]))
+    app = create_app(Settings(data_roots=(root,)), catalog=MemoryCatalog([root]))
     root.rmdir()
     response = TestClient(app).get("/readyz")
     assert response.status_code == 503

@@ -9,9 +9,7 @@ import pytest
 from rasterio.warp import transform
 from starlette.testclient import TestClient
 
-from tests.conftest import COG_ID, SAFE_L2A_ID
-from tests.pixels import decode
-from tests.stac_products import write_product
+from tests.helpers import COG_ID, SAFE_L2A_ID, decode, write_product
 from tiler.app import create_app
 from tiler.settings import Settings
 

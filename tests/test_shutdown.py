@@ -12,19 +12,20 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import REPO
-from tests.pixels import WEB_MERCATOR, decode
-from tests.test_cli import free_port
+from tests.helpers import REPO, WEB_MERCATOR, decode, free_port
+
+pytestmark = pytest.mark.slow
 
 # `eo-tiler serve` with band reads that wait at a gate the test opens: the request is held in flight.
 GATED_SERVER = """
 import sys, time
 from pathlib import Path
-import tiler.api.tiles
+import tiler.pipeline.run
 from tiler.cli import main
 
-gate, real_read = Path(sys.argv[1]), tiler.api.tiles.read_part
+gate, real_read = Path(sys.argv[1]), tiler.pipeline.run.read_part
 
 def gated_read(*args, **kwargs):
     (gate / "started").touch()
@@ -32,7 +33,7 @@ def gated_read(*args, **kwargs):
         time.sleep(0.05)
     return real_read(*args, **kwargs)
 
-tiler.api.tiles.read_part = gated_read
+tiler.pipeline.run.read_part = gated_read
 main(sys.argv[2:])
 """
 

@@ -8,22 +8,15 @@ import numpy as np
 import pytest
 
 from styles import STYLES_DIR
-from tests.conftest import COG_ID, SAFE_L2A_ID
-from tests.pixels import WEB_MERCATOR, decode, highlight, ndvi_palette, tile_samples
+from tests.helpers import COG_ID, SAFE_L2A_ID, WEB_MERCATOR, centre_tile, decode, highlight, ndvi_palette, tile_samples
 from tiler.app import create_app
 from tiler.settings import Settings
 
 
-def centre_tile(product_json: dict, z: int) -> tuple[int, int, int]:
-    west, south, east, north = product_json["bounds"]
-    t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, z)
-    return t.z, t.x, t.y
-
-
 def band_path(shared_data: Path, client, product_id: str, band: str) -> Path:
-    from tiler.products import ProductIndex
+    from tiler.catalog import MemoryCatalog
 
-    return ProductIndex([shared_data]).resolve(product_id).bands[band].path
+    return MemoryCatalog([shared_data]).resolve(product_id).bands[band].path
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +172,11 @@ def test_twenty_metre_bands_land_on_the_same_ground(demo_client, demo_archive) -
     l2a = next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe")
     meta = demo_client.get(f"/products/{l2a.id}").json()
     z, x, y = centre_tile(meta, 14)
-    from tiler.products import ProductIndex
+    from tiler.catalog import MemoryCatalog
 
-    product = ProductIndex([root]).resolve(l2a.id)
+    product = MemoryCatalog([root]).resolve(l2a.id)
     assert {product.bands[b].resolution for b in ("B04", "B11", "B09")} == {10, 20, 60}
-    offset = product.offsets.get("B04", 0)
+    offset = product.bands["B04"].offset / product.bands["B04"].scale  # in DN
     for band in ("B04", "B11", "B09"):
         response = demo_client.get(
             f"/tiles/{z}/{x}/{y}.png", params={"product": l2a.id, "expression": band, "rescale": "0,1"}
@@ -315,7 +308,7 @@ def test_etag_and_not_modified(real_client, cog) -> None:
 def test_a_cache_hit_touches_neither_disk_nor_renderer(real_settings, monkeypatch) -> None:
     from starlette.testclient import TestClient
 
-    import tiler.api.tiles
+    import tiler.pipeline.run
 
     client = TestClient(create_app(real_settings))
     meta = client.get(f"/products/{COG_ID}").json()
@@ -327,9 +320,9 @@ def test_a_cache_hit_touches_neither_disk_nor_renderer(real_settings, monkeypatc
     def forbidden(*args, **kwargs):
         raise AssertionError("a cache hit must not read or render")
 
-    monkeypatch.setattr(tiler.api.tiles, "read_part", forbidden)
-    monkeypatch.setattr(tiler.api.tiles, "render", forbidden)
-    monkeypatch.setattr(tiler.api.tiles, "encode", forbidden)
+    monkeypatch.setattr(tiler.pipeline.run, "read_part", forbidden)
+    monkeypatch.setattr(tiler.pipeline.run, "render", forbidden)
+    monkeypatch.setattr(tiler.pipeline.run, "encode", forbidden)
     second = client.get(url, params=params)
     assert second.status_code == 200 and second.headers["x-cache"] == "hit"
     assert second.content == first.content

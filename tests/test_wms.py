@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rasterio.warp import transform_bounds
 
-from tests.pixels import decode, pixel_centres, sample
+from tests.helpers import decode, pixel_centres, sample
 from tiler.app import create_app
 from tiler.settings import Settings
 
@@ -376,9 +376,9 @@ def test_missing_time_without_a_default(demo_archive) -> None:
 
 
 def test_size_limit_refuses_before_drawing(demo_client, monkeypatch) -> None:
-    import tiler.ogc.wms
+    import tiler.pipeline.run
 
-    monkeypatch.setattr(tiler.ogc.wms, "draw_map", lambda *a, **k: pytest.fail("must not draw"))
+    monkeypatch.setattr(tiler.pipeline.run, "_draw", lambda *a, **k: pytest.fail("must not draw"))
     response = getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=100000, HEIGHT=100000)
     assert "4096" in response.text and response.headers["content-type"].startswith("text/xml")
     assert getmap(demo_client, LAYERS="TRUE_COLOR", CRS="CRS:84", BBOX="11,50,12,51", WIDTH=4097, HEIGHT=10).text.count(
@@ -704,7 +704,7 @@ def test_render_deadline_on_getmap(demo_archive, demo, tmp_path, monkeypatch) ->
 
     from starlette.testclient import TestClient
 
-    import tiler.ogc.wms
+    import tiler.pipeline.run
 
     root, _ = demo_archive
     release = threading.Event()
@@ -715,7 +715,7 @@ def test_render_deadline_on_getmap(demo_archive, demo, tmp_path, monkeypatch) ->
         release.wait(10)
         raise AssertionError("abandoned render must not be used")
 
-    monkeypatch.setattr(tiler.ogc.wms, "read_mosaic", stuck)
+    monkeypatch.setattr(tiler.pipeline.run, "read_mosaic", stuck)
     client = TestClient(create_app(Settings(data_roots=(root,), catalog=tmp_path / "c.sqlite", render_timeout=0.5)))
     box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
     try:
@@ -765,7 +765,7 @@ def test_layers_are_drawn_over_each_other_and_over_the_background(demo_client, d
 
 
 def test_over_keeps_straight_alpha() -> None:
-    from tiler.ogc.wms import _over
+    from renderers.composite import over as _over
 
     top = np.array([[[200, 100, 0, 128], [10, 20, 30, 0], [1, 2, 3, 255]]], np.uint8)
     bottom = np.array([[[0, 0, 200, 255], [40, 50, 60, 77], [9, 9, 9, 0]]], np.uint8)

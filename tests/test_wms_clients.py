@@ -8,7 +8,7 @@ import pytest
 import rasterio
 from owslib.wms import WebMapService
 
-from tests.pixels import decode
+from tests.helpers import decode
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +100,7 @@ def test_gdal_wms_driver_matches_the_tile_route(demo_server, demo_client, l2a) -
     assert np.array_equal(via_gdal, via_tiles)
 
 
+@pytest.mark.qgis
 def test_qgis_opens_the_wms_layer_and_draws_the_same_map(demo_server, demo_client, l2a, tmp_path) -> None:
     """Headless QGIS (Debian's python3-qgis) reads the capabilities, finds the layer valid in
     EPSG:25832, and renders a map whose pixels match our own GetMap of the same box."""

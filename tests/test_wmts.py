@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from owslib.wmts import WebMapTileService
 
-from tests.pixels import decode
+from tests.helpers import decode
 
 WMTS = "{http://www.opengis.net/wmts/1.0}"
 OWS = "{http://www.opengis.net/ows/1.1}"

@@ -1,4 +1,5 @@
-"""The ASGI application: `create_app(settings)` opens the catalog and builds the layers and the cache once."""
+"""The ASGI application: `create_app(settings)` reads the collections and layers, opens the catalog
+and builds the cache, the render pool and the middleware once."""
 
 from __future__ import annotations
 
@@ -9,68 +10,44 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from renderers import ExpressionError
 from styles import load_layers
-from tiler.api.tiles import Services, routes
-from tiler.cache import ImageCache
-from tiler.catalog.sqlite import Catalog, MemoryCatalog, open_catalog
-from tiler.errors import BadRequest, NotFound, ProductUnreadable, RenderTimeout, TilerError, TooLarge
-from tiler.http import observability
+from tiler.api import catalog as catalog_routes
+from tiler.api import pages, tiles
+from tiler.catalog import Catalog, open_catalog
+from tiler.collections import Collections, load_collections
+from tiler.errors import TilerError
+from tiler.http import multiprocess, observability
 from tiler.http.auth import ApiKeyAuth
+from tiler.http.errors import handle_error
 from tiler.http.limits import QueryLengthLimit
+from tiler.limits import RenderPool
 from tiler.ogc import wms, wmts
-from tiler.pipeline.limits import RenderPool
-from tiler.products import CLASS_BANDS, S2_BANDS, ProductIndex
 from tiler.reading.datasets import DatasetPool
+from tiler.services import Services
 from tiler.settings import Settings, settings_from_env
+from tiler.shared import api_quota, image_cache
 
 log = logging.getLogger(__name__)
 
-# One table from domain errors to HTTP statuses; the first matching class wins.
-STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
-    (BadRequest, 400),
-    (ExpressionError, 400),
-    (NotFound, 404),
-    (TooLarge, 413),
-    (RenderTimeout, 503),
-)
-# Seconds a client should wait before retrying, by status.
-RETRY_AFTER = {503: "5"}
 
-
-def _error_response(request: Request, exc: Exception) -> JSONResponse:
-    for error_type, status in STATUS_BY_ERROR:
-        if isinstance(exc, error_type):
-            headers = {"Retry-After": RETRY_AFTER[status]} if status in RETRY_AFTER else None
-            return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
-    request_id = request.scope.get("state", {}).get("request_id")
-    if isinstance(exc, ProductUnreadable):
-        log.error("product unreadable on %s (request %s): %s", request.url.path, request_id, exc)
-        if exc.product_id:
-            detail = f"product {exc.product_id} cannot be read: its files are missing or damaged"
-            return JSONResponse({"detail": detail}, status_code=500)
-    else:
-        log.exception("unexpected error on %s (request %s)", request.url.path, request_id, exc_info=exc)
-    # Never echo internals (file paths, GDAL messages) to the client.
-    return JSONResponse({"detail": "internal error while rendering; see the server log"}, status_code=500)
-
-
-def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) -> Starlette:
-    """Build the app. A catalog may be passed in as `index` (tests: also a `ProductIndex`, served
-    from memory); otherwise the SQLite catalog of the data roots is opened, built first if it never was."""
-    if isinstance(index, ProductIndex):
-        index = MemoryCatalog(index)
-    elif index is None:
-        index = open_catalog(settings.catalog_path, settings.data_roots)
-        log.info("catalog %s: %d products", settings.catalog_path, len(index))
+def create_app(settings: Settings, catalog: Catalog | None = None, collections: Collections | None = None) -> Starlette:
+    """Build the app. A catalog may be passed in (tests: a `MemoryCatalog`); otherwise the SQLite
+    catalog of the data roots is opened, built first if it never was. Collections are the built-in
+    ones plus the settings' collection files, unless given."""
+    if collections is None:
+        collections = load_collections(extra=settings.collection_files)
+    if catalog is None:
+        catalog = open_catalog(settings.catalog_path, settings.data_roots, collections)
+        log.info("catalog %s: %d products", settings.catalog_path, len(catalog))
+    metrics = observability.Metrics(settings.cache_bytes)
     services = Services(
         settings=settings,
-        index=index,
-        layers=load_layers(set(S2_BANDS) | CLASS_BANDS),
-        cache=ImageCache(settings.cache_bytes),
+        catalog=catalog,
+        collections=collections,
+        layers=load_layers(collections),
+        cache=image_cache(settings, lambda: catalog.version, metrics),
         renders=RenderPool(settings.render_threads, settings.render_timeout, settings.render_pixels),
         datasets=DatasetPool(settings.open_datasets, per_path=len(os.sched_getaffinity(0))),
     )
@@ -79,21 +56,21 @@ def create_app(settings: Settings, index: Catalog | ProductIndex | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         services.datasets.close()
+        multiprocess.worker_exiting()
 
-    metrics = observability.Metrics(services.cache)
     # Outermost first: every request is logged and counted, even one refused by a limit or for its key.
     middleware = [
         Middleware(observability.ObservabilityMiddleware, metrics=metrics),
         Middleware(QueryLengthLimit, max_length=settings.max_query_length),
     ]
     if settings.api_keys:
-        middleware.append(
-            Middleware(ApiKeyAuth, keys=settings.api_keys, quota_per_minute=settings.api_quota_per_minute)
-        )
+        middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota=api_quota(settings, metrics)))
     app = Starlette(
-        routes=[*routes, *wms.routes, *wmts.routes, *observability.routes],
+        routes=[*pages.routes, *catalog_routes.routes, *tiles.routes, *wms.routes, *wmts.routes],
         middleware=middleware,
-        exception_handlers={TilerError: _error_response, ExpressionError: _error_response, Exception: _error_response},
+        # Domain errors are answered by the router's handler; anything else reaches starlette's
+        # server-error handler, which answers the same way and lets the server log the traceback.
+        exception_handlers={TilerError: handle_error, ExpressionError: handle_error, Exception: handle_error},
         lifespan=lifespan,
     )
     app.state.services = services

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,9 @@ import uvicorn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from tiler.catalog.sqlite import SqliteCatalog, open_catalog
+from tiler.catalog import SqliteCatalog, open_catalog
+from tiler.collections import load_collections
+from tiler.http import multiprocess
 from tiler.settings import ENV_PREFIX, settings_from_env
 
 DEFAULT_DEMO_DIR = Path("demo-data")
@@ -27,16 +30,22 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        cache_url=args.cache,
     )
     if not settings.data_roots:
         raise SystemExit(f"eo-tiler: give --data DIR (or set {ENV_PREFIX}DATA)")
     # Build a missing catalog once here, not in each worker.
-    catalog = open_catalog(settings.catalog_path, settings.data_roots)
+    catalog = open_catalog(
+        settings.catalog_path, settings.data_roots, load_collections(extra=settings.collection_files)
+    )
     print(f"eo-tiler: catalog {settings.catalog_path}: {len(catalog)} products", flush=True)
     catalog.close()
     # Worker processes build their app from the environment, so hand the settings on through it.
     os.environ[ENV_PREFIX + "DATA"] = os.pathsep.join(map(str, settings.data_roots))
     os.environ[ENV_PREFIX + "CATALOG"] = str(settings.catalog_path)
+    if settings.cache_url:
+        os.environ[ENV_PREFIX + "CACHE_URL"] = settings.cache_url
+    multiprocess.prepare(settings.workers)
     print(f"eo-tiler: map page at http://{settings.host}:{settings.port}/", flush=True)
     uvicorn.run(
         "tiler.app:create_app_from_env",
@@ -47,7 +56,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         log_level="info",
         # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
     )
 
 
@@ -56,7 +65,8 @@ def _index(args: argparse.Namespace) -> None:
     if missing:
         raise SystemExit(f"eo-tiler: data root not found: {', '.join(missing)}")
     settings = settings_from_env(data_roots=tuple(p.resolve() for p in args.dirs), catalog=args.catalog)
-    catalog = SqliteCatalog(settings.catalog_path, settings.data_roots)
+    collections = load_collections(extra=settings.collection_files)
+    catalog = SqliteCatalog(settings.catalog_path, settings.data_roots, collections)
     print(f"eo-tiler: updating the catalog {settings.catalog_path}", file=sys.stderr, flush=True)
     # Unreadable products are logged as they come, above the bar rather than through it.
     with logging_redirect_tqdm():
@@ -75,7 +85,7 @@ def _demo(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="eo-tiler", description="Tile server for Sentinel-2 products.")
+    parser = argparse.ArgumentParser(prog="eo-tiler", description="Tile server for Copernicus satellite products.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def server_options(p: argparse.ArgumentParser) -> None:
@@ -83,6 +93,12 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--port", type=int, default=None, help=f"port (env {ENV_PREFIX}PORT, default 8000)")
         p.add_argument(
             "--workers", type=int, default=None, help=f"worker processes (env {ENV_PREFIX}WORKERS, default 1)"
+        )
+        p.add_argument(
+            "--cache",
+            default=None,
+            metavar="URL",
+            help=f"redis://host:port/db: share rendered images in Redis (env {ENV_PREFIX}CACHE_URL, default in-process only)",
         )
 
     serve = commands.add_parser("serve", help="serve the products found under the data roots")

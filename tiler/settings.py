@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ENV_PREFIX = "EO_TILER_"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    cache_bytes: int = 256 * 1024 * 1024
+    cache_bytes: int = 256 * 1024 * 1024  # the in-process image cache; in front of Redis, keep it small
+    # Redis for rendered images shared by all workers and replicas (redis://, rediss:// or unix://);
+    # None: in-process only. May hold a password: never printed.
+    cache_url: str | None = field(default=None, repr=False)
     cache_max_age: int = 3600
     open_datasets: int = 32  # band files kept open between requests, per worker
     max_preview_size: int = 2048
@@ -27,6 +31,7 @@ class Settings:
     max_expression_length: int = 512
     max_expression_depth: int = 24
     catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
+    collection_files: tuple[Path, ...] = ()  # collection files beside the built-in ones (tiler.collections)
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
     max_tile_size: int = 512
     max_query_length: int = 4096  # bytes of the raw query string
@@ -37,7 +42,9 @@ class Settings:
     render_pixels: int = 4096 * 4096
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
-    api_quota_per_minute: int = 600  # requests per key and minute, per worker process
+    api_quota_per_minute: int = 600  # requests per key and minute (per worker process unless in Redis)
+    quota_url: str | None = field(default=None, repr=False)  # Redis for the quotas; None: cache_url's, if any
+    redis_timeout: float = 0.25  # seconds one Redis call may take before the request goes on without Redis
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
@@ -67,6 +74,17 @@ class Settings:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 < self.render_timeout < math.inf:
             raise ValueError("render_timeout must be a positive number of seconds")
+        if not 0 < self.redis_timeout < math.inf:
+            raise ValueError("redis_timeout must be a positive number of seconds")
+        for name in ("cache_url", "quota_url"):
+            url = getattr(self, name)
+            if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
+                raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
+
+    @property
+    def quota_store_url(self) -> str | None:
+        """Where API-key quotas are counted: None in memory, per process."""
+        return self.quota_url or self.cache_url
 
     @property
     def catalog_path(self) -> Path:
@@ -79,14 +97,33 @@ class Settings:
         return cache / "eo-tiler" / f"catalog-{key}.sqlite"
 
 
-def _cast(environ: Mapping[str, str], name: str, cast: type, default: object) -> object:
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+
+
+def boolean(text: str) -> bool:
+    """true/false, 1/0, yes/no, on/off in any case: the one rule for booleans, in settings and in
+    requests alike (`tiler.params`). Anything else is a ValueError, never a guess."""
+    value = text.strip().lower()
+    if value in TRUE_WORDS:
+        return True
+    if value in FALSE_WORDS:
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def _paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in text.split(os.pathsep) if p)
+
+
+def _cast(environ: Mapping[str, str], name: str, cast: Callable[[str], object], default: object) -> object:
     key = ENV_PREFIX + name
     if key not in environ:
         return default
     try:
         return cast(environ[key])
     except ValueError as exc:
-        raise ValueError(f"{key}={environ[key]!r} is not a valid {cast.__name__}") from exc
+        raise ValueError(f"{key}={environ[key]!r} is not a valid {getattr(cast, '__name__', 'value')}") from exc
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -104,7 +141,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "open_datasets": _cast(environ, "OPEN_DATASETS", int, defaults.open_datasets),
         "max_preview_size": _cast(environ, "MAX_PREVIEW_SIZE", int, defaults.max_preview_size),
         "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
-        "wms_time_default": environ.get(ENV_PREFIX + "WMS_TIME_DEFAULT", "true").lower() not in ("false", "0", "no"),
+        "wms_time_default": _cast(environ, "WMS_TIME_DEFAULT", boolean, defaults.wms_time_default),
+        "collection_files": _paths(environ.get(ENV_PREFIX + "COLLECTIONS", "")),
         "max_expression_length": _cast(environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length),
         "max_expression_depth": _cast(environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth),
         "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),
@@ -115,6 +153,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
+        "cache_url": environ.get(ENV_PREFIX + "CACHE_URL") or None,
+        "quota_url": environ.get(ENV_PREFIX + "QUOTA_URL") or None,
+        "redis_timeout": _cast(environ, "REDIS_TIMEOUT", float, defaults.redis_timeout),
     }
     if environ.get(ENV_PREFIX + "CATALOG"):
         values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])

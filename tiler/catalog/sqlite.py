@@ -1,15 +1,12 @@
-"""The product catalog: every product under the data roots, searchable by place, time, cloud
-cover and collection.
+"""The embedded catalog backend: one SQLite file with an R*Tree over footprint bounding boxes.
 
-`Catalog` is the interface the routes and the mosaic code use; `SqliteCatalog` is its embedded
-backend (a SQLite file with an R*Tree over footprint bounding boxes). Another backend (a STAC
-API, pgSTAC) implements the same few methods and nothing else changes.
+Only products below the catalog's roots are ever returned, whatever else the file holds. Safe to
+share between threads (one connection per thread) and processes (WAL: the server keeps reading
+while `eo-tiler index` writes). `update` walks the roots and reads only new and changed products.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 import sqlite3
@@ -18,197 +15,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
-from rasterio.crs import CRS
-from shapely.geometry import shape
-
+from tiler.catalog import ORDERS, BBox, SearchResult
+from tiler.catalog.records import RECORD_FORMAT, footprint_bbox, product_from_json, product_to_json
+from tiler.collections import Collections
 from tiler.errors import NotFound
-from tiler.products import (
-    PARSE_ERRORS,
-    BandAsset,
-    Candidate,
-    Product,
-    ProductIndex,
-    find_candidates,
-    product_keys,
-    reference_keys,
-)
+from tiler.products import Product, product_keys, reference_keys
+from tiler.sources import PARSE_ERRORS, Candidate, find_candidates
 
 log = logging.getLogger(__name__)
-
-COLLECTIONS = ("sentinel-2-l2a", "sentinel-2-l1c")
-ORDERS = ("mostRecent", "leastRecent", "leastCC")  # Sentinel Hub's mosaicking orders
-
-BBox = tuple[float, float, float, float]  # west, south, east, north in WGS84 degrees
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    products: list[Product]
-    total: int  # matches over all pages
-
-
-class Catalog(Protocol):
-    """What the service needs from a catalog backend."""
-
-    roots: tuple[Path, ...]  # the data roots it answers for
-
-    def resolve(self, reference: str) -> Product:
-        """The product an ID or path names; `UnsafeReference` or `NotFound` otherwise."""
-
-    def search(
-        self,
-        bbox: BBox | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        max_cloud: float | None = None,
-        collection: str | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        order: str = "mostRecent",
-    ) -> SearchResult:
-        """Products whose footprint's bounding box meets `bbox`, sensed in [start, end], with cloud
-        cover at most `max_cloud` (products without one only match when it is None), in `order`."""
-
-    @property
-    def version(self) -> str:
-        """Changes whenever the catalog's content changes."""
-
-    def __len__(self) -> int: ...
-
-    def __iter__(self) -> Iterator[Product]: ...
-
-
-# ---------------------------------------------------------------------------------------------
-# Product <-> row
-
-
-def product_to_json(product: Product) -> str:
-    return json.dumps(
-        {
-            "id": product.id,
-            "collection": product.collection,
-            "platform": product.platform,
-            "datetime": product.datetime.isoformat(),
-            "cloud_cover": product.cloud_cover,
-            "processing_level": product.processing_level,
-            "processing_baseline": product.processing_baseline,
-            "tile": product.tile,
-            "footprint": product.footprint,
-            "crs": product.crs.to_string(),
-            "bounds": product.bounds,
-            "bounds_wgs84": product.bounds_wgs84,
-            "bands": {n: [str(b.path), b.resolution, b.source_band] for n, b in product.bands.items()},
-            "offsets": product.offsets,
-            "quantification": product.quantification,
-            "path": str(product.path),
-            "root": str(product.root),
-            "aliases": product.aliases,
-        }
-    )
-
-
-@functools.lru_cache(maxsize=4096)
-def product_from_json(text: str) -> Product:
-    # Cached by the row's text: a changed product has another text, so nothing goes stale.
-    d = json.loads(text)
-    return Product(
-        id=d["id"],
-        collection=d["collection"],
-        platform=d["platform"],
-        datetime=datetime.fromisoformat(d["datetime"]),
-        cloud_cover=d["cloud_cover"],
-        processing_level=d["processing_level"],
-        processing_baseline=d["processing_baseline"],
-        tile=d["tile"],
-        footprint=d["footprint"],
-        crs=CRS.from_user_input(d["crs"]),
-        bounds=tuple(d["bounds"]),
-        bounds_wgs84=tuple(d["bounds_wgs84"]),
-        bands={n: BandAsset(n, Path(p), r, s) for n, (p, r, s) in d["bands"].items()},
-        offsets=d["offsets"],
-        quantification=d["quantification"],
-        path=Path(d["path"]),
-        root=Path(d["root"]),
-        aliases=tuple(d["aliases"]),
-    )
-
-
-def footprint_bbox(product: Product) -> BBox:
-    """Bounding box of the footprint (of the raster bounds when there is none), for the R*Tree."""
-    west, south, east, north = product.bounds_wgs84
-    if product.footprint:
-        try:
-            west, south, east, north = shape(product.footprint).bounds
-        except (ValueError, TypeError, KeyError, AttributeError):
-            log.warning("product %s has an unreadable footprint; using its raster bounds", product.id)
-    if west > east:  # across the antimeridian: index it as spanning every longitude
-        west, east = -180.0, 180.0
-    return west, south, east, north
-
-
-def _epoch(value: datetime) -> float:
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-
-
-# ---------------------------------------------------------------------------------------------
-# In-memory backend
-
-
-class MemoryCatalog:
-    """The Catalog interface over a `ProductIndex` held in memory (tests, small fixed archives).
-    Same filters and orders as `SqliteCatalog`, by scanning every product."""
-
-    version = "memory"  # built once, never changes
-
-    def __init__(self, index: ProductIndex) -> None:
-        self._index = index
-        self.roots = index.roots
-
-    def resolve(self, reference: str) -> Product:
-        return self._index.resolve(reference)
-
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __iter__(self) -> Iterator[Product]:
-        return iter(self._index)
-
-    def search(
-        self,
-        bbox: BBox | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        max_cloud: float | None = None,
-        collection: str | None = None,
-        limit: int = 10,
-        offset: int = 0,
-        order: str = "mostRecent",
-    ) -> SearchResult:
-        def matches(p: Product) -> bool:
-            if bbox is not None:
-                west, south, east, north = footprint_bbox(p)
-                if west > bbox[2] or east < bbox[0] or south > bbox[3] or north < bbox[1]:
-                    return False
-            return (
-                (start is None or p.datetime >= start)
-                and (end is None or p.datetime <= end)
-                and (max_cloud is None or (p.cloud_cover is not None and p.cloud_cover <= max_cloud))
-                and (collection is None or p.collection == collection)
-            )
-
-        found = sorted((p for p in self._index if matches(p)), key=lambda p: p.id)  # ties by id, as in SQL
-        if order == "leastRecent":
-            found.sort(key=lambda p: p.datetime)
-        elif order == "leastCC":
-            found.sort(key=lambda p: -p.datetime.timestamp())
-            found.sort(key=lambda p: (p.cloud_cover is None, p.cloud_cover or 0.0))
-        elif order == "mostRecent":
-            found.sort(key=lambda p: p.datetime, reverse=True)
-        else:
-            raise ValueError(f"order must be one of {', '.join(ORDERS)}")
-        return SearchResult(found[offset : offset + limit], len(found))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,6 +43,10 @@ class IndexReport:
             f"{self.added} added, {self.changed} changed, {self.removed} removed, "
             f"{self.unchanged} unchanged, {len(self.failed)} unreadable"
         )
+
+
+def _epoch(value: datetime) -> float:
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def _signature(candidate: Candidate) -> str:
@@ -283,12 +102,12 @@ _ORDER_SQL = {
 
 
 class SqliteCatalog:
-    """A catalog in one SQLite file. Only products below `roots` are ever returned, whatever else
-    the file holds. Safe to share between threads (one connection per thread) and processes."""
+    """A catalog in one SQLite file; `collections` tell `update` what the products are."""
 
-    def __init__(self, path: Path, roots: Iterable[Path]) -> None:
+    def __init__(self, path: Path, roots: Iterable[Path], collections: Collections | None = None) -> None:
         self.path = Path(path)
         self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
+        self.collections = collections
         self._root_names = tuple(str(r) for r in self.roots)
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -302,6 +121,20 @@ class SqliteCatalog:
                 self.spatial_index = "btree"
             db.executescript(_SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('version', '0')")
+            self._forget_old_records(db)
+
+    @staticmethod
+    def _forget_old_records(db: sqlite3.Connection) -> None:
+        """Records written by an older eo-tiler are dropped: the next update reads the products again."""
+        row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+        if row is not None and row[0] == RECORD_FORMAT:
+            return
+        if db.execute("SELECT 1 FROM products LIMIT 1").fetchone() is not None:
+            log.info("the catalog's records are of an older form: they will be read again")
+            db.execute("DELETE FROM products")
+            db.execute("DELETE FROM meta WHERE name = 'updated'")
+            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'version'")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (RECORD_FORMAT,))
 
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -495,7 +328,7 @@ class SqliteCatalog:
         todo: list[tuple[Candidate, str]] = []
         seen: set[str] = set()
         for root in roots:
-            for candidate in find_candidates(root):
+            for candidate in find_candidates(root, self.collections):
                 source_name = str(candidate.metadata)
                 seen.add(source_name)
                 try:
@@ -528,9 +361,9 @@ class SqliteCatalog:
         return report
 
 
-def open_catalog(path: Path, roots: Sequence[Path]) -> SqliteCatalog:
+def open_catalog(path: Path, roots: Sequence[Path], collections: Collections | None = None) -> SqliteCatalog:
     """The catalog at `path` for `roots`, built now when it has never been built."""
-    catalog = SqliteCatalog(path, roots)
+    catalog = SqliteCatalog(path, roots, collections)
     if not catalog.indexed:
         log.info("building the catalog %s for %s", path, ", ".join(map(str, roots)))
         report = catalog.update()

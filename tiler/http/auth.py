@@ -5,25 +5,21 @@ health, readiness, metrics), so routes added later are protected by default. A k
 `X-API-Key` header or the `key=` query parameter (GIS clients can only send URLs). Keys are compared
 in constant time and only a short hash of them (`key_id`) is ever logged.
 
-The quota is a moving one-minute window (the `limits` library, in memory): it holds per worker
-process, so with N workers a key may get up to N times the quota.
+The quota is a moving one-minute window per key (tiler.http.quotas): in memory it holds per worker
+process; in Redis it holds across every worker and replica.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import time
 from collections.abc import Iterable
 from urllib.parse import parse_qsl
 
-from limits import RateLimitItemPerMinute
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tiler.ogc.common import error_response
+from tiler.http.errors import refusal
+from tiler.http.quotas import Quota
 
 OPEN_PATHS = frozenset({"/", "/layers", "/healthz", "/readyz", "/metrics"})
 OPEN_PREFIX = "/static/"  # the map page's script, styles and libraries
@@ -39,11 +35,10 @@ def key_id(key: str) -> str:
 class ApiKeyAuth:
     """ASGI middleware: 401 without a valid key, 429 with Retry-After over the key's quota."""
 
-    def __init__(self, app: ASGIApp, keys: Iterable[str], quota_per_minute: int) -> None:
+    def __init__(self, app: ASGIApp, keys: Iterable[str], quota: Quota) -> None:
         self.app = app
         self._digests = [hashlib.sha256(k.encode()).digest() for k in keys]
-        self._quota = RateLimitItemPerMinute(quota_per_minute)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._quota = quota
 
     def _valid(self, key: str) -> bool:
         digest = hashlib.sha256(key.encode()).digest()
@@ -61,15 +56,14 @@ class ApiKeyAuth:
         if not key or not self._valid(key):
             detail = "an API key is required" if not key else "the API key is not valid"
             detail += f" (X-API-Key header or {KEY_PARAMETER}= parameter)"
-            await error_response(scope["path"], 401, detail)(scope, receive, send)
+            await refusal(scope["path"], 401, detail)(scope, receive, send)
             return
         bucket = key_id(key)
         scope.setdefault("state", {})["key_id"] = bucket
-        if not self._limiter.hit(self._quota, bucket):
-            reset, _ = self._limiter.get_window_stats(self._quota, bucket)
-            retry_after = max(1, math.ceil(reset - time.time()))
+        retry_after = await self._quota.retry_after(bucket)
+        if retry_after is not None:
             detail = f"over the quota of {self._quota.amount} requests per minute for this key"
-            response = error_response(scope["path"], 429, detail, {"Retry-After": str(retry_after)})
+            response = refusal(scope["path"], 429, detail, {"Retry-After": str(retry_after)})
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

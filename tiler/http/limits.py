@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tiler.ogc.common import error_response
+from tiler.http.errors import refusal
 
 
 class QueryLengthLimit:
@@ -17,6 +17,6 @@ class QueryLengthLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and len(scope.get("query_string", b"")) > self.max_length:
             detail = f"the query string is longer than the limit of {self.max_length} bytes"
-            await error_response(scope["path"], 414, detail)(scope, receive, send)
+            await refusal(scope["path"], 414, detail)(scope, receive, send)
             return
         await self.app(scope, receive, send)

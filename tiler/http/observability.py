@@ -1,15 +1,14 @@
-"""Operations: Prometheus metrics, JSON access logs with request ids, per-stage render timing,
-and the `/metrics` and `/readyz` endpoints.
+"""Operations: Prometheus metrics, JSON access logs with request ids, and per-stage render timing.
+The `/metrics` endpoint is in `tiler.api.pages`.
 
-Each app owns its metrics registry (no global state), so with several worker processes each
-worker counts its own requests; `/metrics` answers for the worker that serves the scrape.
+Each app owns its metrics registry (no global state). With several worker processes, `/metrics`
+adds up the samples of all of them (tiler.http.multiprocess).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -19,14 +18,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tiler.cache import ImageCache
+from tiler.cache import CacheEvents
 
 access_log = logging.getLogger("tiler.access")
 
@@ -39,7 +36,7 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 class Metrics:
     """The app's Prometheus metrics, in a registry of its own."""
 
-    def __init__(self, cache: ImageCache) -> None:
+    def __init__(self, cache_max_bytes: int) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "eo_tiler_requests",
@@ -64,11 +61,42 @@ class Metrics:
         self.cache_requests = Counter(
             "eo_tiler_cache_requests", "Image cache lookups by outcome (hit, miss)", ["outcome"], registry=self.registry
         )
-        Gauge("eo_tiler_cache_bytes", "Bytes held by the image cache", registry=self.registry).set_function(
-            lambda: cache.current_bytes
+        self.renders = Counter(
+            "eo_tiler_renders",
+            "Images rendered, after missing every cache level and any other renderer",
+            registry=self.registry,
         )
-        Gauge("eo_tiler_cache_max_bytes", "Bound of the image cache in bytes", registry=self.registry).set(
-            cache.max_bytes
+        self.coalesced = Counter(
+            "eo_tiler_cache_coalesced",
+            "Requests that waited for another request's render of the same image in this process",
+            registry=self.registry,
+        )
+        self.shared_unavailable = Counter(
+            "eo_tiler_shared_store_unavailable",
+            "Calls to a shared store (Redis) that went on without it: failed, timed out or skipped in an outage",
+            ["store"],
+            registry=self.registry,
+        )
+        # Set as they change, not read at scrape time: with several workers the scrape sums their files.
+        self.cache_bytes = Gauge(
+            "eo_tiler_cache_bytes",
+            "Bytes held by the in-process image caches",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        Gauge(
+            "eo_tiler_cache_max_bytes",
+            "Bound of the in-process image caches in bytes",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        ).set(cache_max_bytes)
+
+    def cache_events(self) -> CacheEvents:
+        return CacheEvents(
+            rendered=self.renders.inc,
+            coalesced=self.coalesced.inc,
+            shared_unavailable=self.shared_unavailable.labels("cache").inc,
+            size_changed=self.cache_bytes.set,
         )
 
 
@@ -117,7 +145,7 @@ class ObservabilityMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["stages"] = stages = StageTimer(self.metrics)
-        outcome = {"status": 500, "cache": None}
+        outcome: dict[str, object] = {"status": 500, "cache": None}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -169,25 +197,3 @@ def configure_access_log() -> None:
         access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
-
-
-def metrics_endpoint(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-
-def readyz(request: Request) -> Response:
-    """Ready when the product index is built and every data root can be listed."""
-    services = request.app.state.services
-    problems = []
-    for number, root in enumerate(services.index.roots, start=1):
-        try:
-            with os.scandir(root) as entries:
-                next(entries, None)
-        except OSError:
-            problems.append(f"data root {number} is not readable")  # no paths in public answers
-    if problems:
-        return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ready", "products": len(services.index)})
-
-
-routes = [Route("/metrics", metrics_endpoint), Route("/readyz", readyz)]

@@ -1,31 +1,33 @@
-"""OGC WMTS 1.0.0 at /wmts: capabilities (KVP and RESTful) and GetTile, served by the XYZ tile
+"""OGC WMTS 1.0.0 at /wmts: capabilities (KVP and RESTful) and GetTile. A GetTile is parsed into
+the same `RenderJob` as the XYZ tile it equals (`tiler.api.tiles.tile_job`), so both share the
 pipeline and its cache. Layers are those of the WMS; tile matrix sets come from morecantile."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
-from urllib.parse import urlencode
 
 import morecantile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from renderers import ExpressionError
-from tiler.api.tiles import tile
-from tiler.errors import NotFound, ProductUnreadable, RenderTimeout, TilerError
-from tiler.ogc.common import (
-    IMAGE_FORMATS,
-    OWS_NS,
-    XLINK_NS,
-    OgcLayer,
-    find_layer,
-    lower_keys,
-    ows_exception,
-    service_base,
+from tiler import params
+from tiler.api.tiles import tile_job
+from tiler.errors import (
+    InvalidFormat,
+    InvalidParameter,
+    LayerNotDefined,
+    MissingParameter,
+    OperationNotSupported,
+    StyleNotDefined,
 )
-from tiler.params import shared_tms
+from tiler.http.errors import OWS_NS, WMTS, error_response
+from tiler.http.responses import image_response
+from tiler.ogc.common import IMAGE_FORMATS, XLINK_NS, lower_keys, service_base
+from tiler.ogc.layers import OgcLayer, find_layer
+from tiler.pipeline import MosaicSource, ProductSource, Source, render_image
+from tiler.services import Services, services
 
 TILE_MATRIX_SETS = ("WebMercatorQuad", "WorldCRS84Quad")
 WMTS_NS = "http://www.opengis.net/wmts/1.0"
@@ -33,20 +35,6 @@ ET.register_namespace("", WMTS_NS)
 ET.register_namespace("ows", OWS_NS)
 ET.register_namespace("xlink", XLINK_NS)
 EXTENSIONS = {media: ext for media, ext in IMAGE_FORMATS.items()}
-
-
-class WmtsError(Exception):
-    """An OWS exception with its code and HTTP status (WMTS 1.0.0, table 28 of OWS Common 1.1)."""
-
-    def __init__(self, message: str, code: str, status: int = 400, locator: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.status, self.locator = code, status, locator
-
-
-def exception_report(error: WmtsError) -> Response:
-    return Response(
-        ows_exception(str(error), error.code, error.locator), status_code=error.status, media_type="application/xml"
-    )
 
 
 def _urn(uri: str) -> str:
@@ -130,7 +118,7 @@ def capabilities(request: Request, layers: Mapping[str, OgcLayer]) -> Response:
         for media, ext in EXTENSIONS.items():
             _wmts(node, "ResourceURL", format=media, resourceType="tile", template=tile_template(base, layer, ext))
     for tms_id in TILE_MATRIX_SETS:
-        _tile_matrix_set(contents, shared_tms(tms_id))
+        _tile_matrix_set(contents, params.shared_tms(tms_id))
     _wmts(root, "ServiceMetadataURL", **{f"{{{XLINK_NS}}}href": f"{base}/wmts/1.0.0/WMTSCapabilities.xml"})
     return Response(b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root), media_type="application/xml")
 
@@ -138,7 +126,7 @@ def capabilities(request: Request, layers: Mapping[str, OgcLayer]) -> Response:
 def _tile_matrix_set(parent: ET.Element, tms: morecantile.TileMatrixSet) -> None:
     node = _wmts(parent, "TileMatrixSet")
     _ows(node, "Identifier", tms.id)
-    _ows(node, "SupportedCRS", _urn(tms.crs.root))
+    _ows(node, "SupportedCRS", _urn(str(tms.crs.root)))
     if tms.wellKnownScaleSet:
         _wmts(node, "WellKnownScaleSet", _urn(str(tms.wellKnownScaleSet)))
     for matrix in tms.tileMatrices:
@@ -153,109 +141,101 @@ def _tile_matrix_set(parent: ET.Element, tms: morecantile.TileMatrixSet) -> None
         _wmts(m, "MatrixHeight", str(matrix.matrixHeight))
 
 
-def _tile_request(request: Request, layers: Mapping[str, OgcLayer], params: Mapping[str, str]) -> Request:
-    """The XYZ tile request that draws this GetTile: same pipeline, same cache."""
-    layer = find_layer(layers, params.get("layer", ""))
-    if layer is None:
-        raise WmtsError(
-            f"layer '{params.get('layer', '')[:80]}' is not defined", "InvalidParameterValue", locator="LAYER"
-        )
-    if params.get("style", "default") not in ("", "default"):
-        raise WmtsError(f"style '{params['style'][:40]}' is not defined", "InvalidParameterValue", locator="STYLE")
-    ext = EXTENSIONS.get(params.get("format", "image/png"))
-    if ext is None:
-        raise WmtsError(
-            f"format '{params.get('format', '')[:40]}' is not offered", "InvalidParameterValue", locator="FORMAT"
-        )
-    tms_id = params.get("tilematrixset", "")
-    if tms_id not in TILE_MATRIX_SETS:
-        raise WmtsError(
-            f"tile matrix set '{tms_id[:40]}' is not offered", "InvalidParameterValue", locator="TILEMATRIXSET"
-        )
-    tms = shared_tms(tms_id)
-    try:
-        z, row, col = int(params.get("tilematrix", "")), int(params.get("tilerow", "")), int(params.get("tilecol", ""))
-    except ValueError:
-        raise WmtsError("TILEMATRIX, TILEROW and TILECOL must be integers", "MissingParameterValue") from None
-    if not tms.minzoom <= z <= tms.maxzoom:
-        raise WmtsError(f"tile matrix {z} is not in {tms_id}", "TileOutOfRange", locator="TILEMATRIX")
-    matrix = tms.matrix(z)
-    if not 0 <= row < matrix.matrixHeight:
-        raise WmtsError(f"row {row} is outside tile matrix {z}", "TileOutOfRange", locator="TILEROW")
-    if not 0 <= col < matrix.matrixWidth:
-        raise WmtsError(f"column {col} is outside tile matrix {z}", "TileOutOfRange", locator="TILECOL")
-    time = params.get("time", "")
-    query = {"layer": layer.style.name, "tms": tms_id, "collection": layer.collection}
-    query["time"] = interval_value(layer).replace("--", "/") if time in ("", "default") else time.replace("--", "/")
-    for vendor in ("maxcc", "priority", "cloudmask", "product", "expression", "rescale", "colormap", "key"):
-        if params.get(vendor):
-            query[vendor] = params[vendor]
-    if "product" in query:
-        del query["collection"], query["time"]
-    scope = dict(request.scope)
-    scope["query_string"] = urlencode(query).encode()
-    scope["path_params"] = {"z": z, "x": col, "y": row, "ext": ext}
-    return Request(scope, request.receive)
+def _layers(svc: Services) -> dict[str, OgcLayer]:
+    return svc.ogc_layers.get(svc.catalog, svc.layers, svc.collections)
+
+
+def _get_tile(request: Request, query: Mapping[str, str]) -> Response:
+    """A GetTile as the XYZ tile it equals: same job, same pipeline, same cache."""
+    svc = services(request)
+    stages = request.state.stages
+    with stages.stage("resolve"):
+        layer = find_layer(_layers(svc), query.get("layer", ""), svc.collections.default.id)
+        if layer is None:
+            raise LayerNotDefined(f"layer '{query.get('layer', '')[:80]}' is not defined", "LAYER")
+        if query.get("style", "default") not in ("", "default"):
+            raise StyleNotDefined(f"style '{query['style'][:40]}' is not defined", "STYLE")
+        ext = EXTENSIONS.get(query.get("format", "image/png"))
+        if ext is None:
+            raise InvalidFormat(f"format '{query.get('format', '')[:40]}' is not offered", "FORMAT")
+        tms_id = query.get("tilematrixset", "")
+        if tms_id not in TILE_MATRIX_SETS:
+            raise InvalidParameter(f"tile matrix set '{tms_id[:40]}' is not offered", "TILEMATRIXSET")
+        try:
+            z, row, col = int(query.get("tilematrix", "")), int(query.get("tilerow", "")), int(query.get("tilecol", ""))
+        except ValueError:
+            raise MissingParameter("TILEMATRIX, TILEROW and TILECOL must be integers", "TILEMATRIX") from None
+        address = params.tile_address(params.shared_tms(tms_id), z, col, row)
+        source = _source(svc, layer, query)
+        collection = svc.collection(layer.collection)
+        bands = source.product.bands.keys() if isinstance(source, ProductSource) else collection.bands.keys()
+        subject = f"product {source.product.id}" if isinstance(source, ProductSource) else f"a {collection.id} mosaic"
+        style_query = {
+            "layer": layer.style.name,
+            **{k: query[k] for k in ("expression", "rescale", "colormap") if query.get(k)},
+        }
+        styling = params.styling(style_query, bands, collection, subject, svc.layers, svc.settings)
+    image, hit = render_image(svc, tile_job(source, styling, address, ext), stages)
+    return image_response(request, image, hit, svc.settings.cache_max_age)
+
+
+def _source(svc: Services, layer: OgcLayer, query: Mapping[str, str]) -> Source:
+    """PRODUCT= draws one product; otherwise the layer's collection over TIME (default: all of it)."""
+    if query.get("product"):
+        return ProductSource(svc.catalog.resolve(query["product"]))
+    time = query.get("time", "")
+    mosaic = {
+        "collection": layer.collection,
+        "time": interval_value(layer).replace("--", "/") if time in ("", "default") else time.replace("--", "/"),
+        **{k: query[k] for k in ("maxcc", "priority", "cloudmask") if query.get(k)},
+    }
+    return MosaicSource(params.mosaic_query(mosaic, svc.collections), svc.settings.max_mosaic_products)
 
 
 def wmts(request: Request) -> Response:
     """KVP: GetCapabilities and GetTile."""
-    params = lower_keys(request.query_params.multi_items())
-    operation = params.get("request", "").lower()
+    query = lower_keys(request.query_params.multi_items())
+    operation = query.get("request", "").lower()
     try:
-        if params.get("service", "WMTS").upper() != "WMTS":
-            raise WmtsError("SERVICE must be WMTS", "InvalidParameterValue", locator="SERVICE")
+        if query.get("service", "WMTS").upper() != "WMTS":
+            raise InvalidParameter("SERVICE must be WMTS", "SERVICE")
         if operation == "getcapabilities":
-            return capabilities(request, _layers(request))
+            return capabilities(request, _layers(services(request)))
         if operation == "gettile":
-            if params.get("version", "1.0.0") != "1.0.0":
-                raise WmtsError("VERSION must be 1.0.0", "InvalidParameterValue", locator="VERSION")
-            return _get_tile(request, params)
+            if query.get("version", "1.0.0") != "1.0.0":
+                raise InvalidParameter("VERSION must be 1.0.0", "VERSION")
+            return _get_tile(request, query)
         if not operation:
-            raise WmtsError(
-                "REQUEST is required: GetCapabilities or GetTile", "MissingParameterValue", locator="REQUEST"
-            )
-        raise WmtsError(f"REQUEST '{operation[:40]}' is not supported", "OperationNotSupported", 501, "REQUEST")
-    except WmtsError as error:
-        return exception_report(error)
+            raise MissingParameter("REQUEST is required: GetCapabilities or GetTile", "REQUEST")
+        raise OperationNotSupported(f"REQUEST '{operation[:40]}' is not supported", "REQUEST")
+    except Exception as exc:
+        return error_response(exc, WMTS, request)
 
 
 def wmts_capabilities(request: Request) -> Response:
     """RESTful: /wmts/1.0.0/WMTSCapabilities.xml."""
-    return capabilities(request, _layers(request))
+    return capabilities(request, _layers(services(request)))
 
 
 def wmts_tile(request: Request) -> Response:
     """RESTful: /wmts/1.0.0/{layer}/{style}/{time}/{tms}/{z}/{row}/{col}.{ext}."""
     path = request.path_params
     media = next((m for m, e in EXTENSIONS.items() if e == path["ext"]), "")
-    params = {
+    query = {
         **lower_keys(request.query_params.multi_items()),
-        "layer": path["layer"], "style": path["style"], "time": path["time"], "format": media,
-        "tilematrixset": path["tms"], "tilematrix": path["z"], "tilerow": path["row"], "tilecol": path["col"],
-    }  # fmt: skip
+        "layer": path["layer"],
+        "style": path["style"],
+        "time": path["time"],
+        "format": media,
+        "tilematrixset": path["tms"],
+        "tilematrix": path["z"],
+        "tilerow": path["row"],
+        "tilecol": path["col"],
+    }
     try:
-        return _get_tile(request, params)
-    except WmtsError as error:
-        return exception_report(error)
-
-
-def _get_tile(request: Request, params: Mapping[str, str]) -> Response:
-    try:
-        return tile(_tile_request(request, _layers(request), params))
-    except RenderTimeout as exc:
-        raise WmtsError(str(exc), "NoApplicableCode", 503) from None
-    except ProductUnreadable:
-        raise WmtsError("a product could not be read; see the server log", "NoApplicableCode", 500) from None
-    except NotFound as exc:
-        raise WmtsError(str(exc), "InvalidParameterValue", 404) from None
-    except (TilerError, ExpressionError) as exc:
-        raise WmtsError(str(exc), "InvalidParameterValue") from None
-
-
-def _layers(request: Request) -> dict[str, OgcLayer]:
-    services = request.app.state.services
-    return services.ogc_layers.get(services.index, services.layers)
+        return _get_tile(request, query)
+    except Exception as exc:
+        return error_response(exc, WMTS, request)
 
 
 routes = [

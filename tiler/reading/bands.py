@@ -1,4 +1,5 @@
-"""Reading band files onto one output grid, as reflectances (or class codes) plus a validity mask."""
+"""Reading band files onto one output grid, as physical values (reflectance, class codes, metres...)
+plus a validity mask."""
 
 from __future__ import annotations
 
@@ -19,18 +20,15 @@ from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from tiler.errors import NotFound, ProductUnreadable
-from tiler.pipeline.limits import Deadline
-from tiler.products import Product
+from tiler.limits import Deadline
+from tiler.products import BandAsset, Product
 from tiler.reading import jpeg2000
 from tiler.reading.datasets import DatasetPool
-
-# DN 0 is "no data" in every Sentinel-2 band file; JP2 files carry no nodata tag to say so.
-NODATA = 0
 
 
 @dataclass(frozen=True)
 class BandStack:
-    arrays: dict[str, np.ndarray]  # float32; reflectance for spectral bands, class codes for SCL
+    arrays: dict[str, np.ndarray]  # float32 physical values; class codes for class bands
     valid: np.ndarray  # bool, True where every band read has data
 
 
@@ -68,17 +66,25 @@ def read_part(
                 if deadline is not None:
                     deadline.check()
                 # Class codes must never be blended with their neighbours.
-                method = "nearest" if band.is_class_band else resampling
+                method = "nearest" if band.is_class else resampling
                 try:
                     with _open(datasets, key) as dataset:
                         read_by_path[key] = _read_warped(
-                            dataset, bounds, crs, width, height, Resampling[method], datasets, band.is_class_band
+                            dataset,
+                            bounds,
+                            crs,
+                            width,
+                            height,
+                            Resampling[method],
+                            band.nodata,
+                            datasets,
+                            band.is_class,
                         )
                 except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
                     raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}", product.id) from exc
             dn, band_valid = read_by_path[key]
             valid &= band_valid
-            arrays[name] = _to_physical(product, name, dn)
+            arrays[name] = _to_physical(band, dn)
     return BandStack(arrays, valid)
 
 
@@ -89,14 +95,21 @@ def _read_warped(
     width: int,
     height: int,
     resampling: Resampling,
+    nodata: float | None,
     datasets: DatasetPool | None = None,
     classes: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One band on the output grid, and where it has data. The source window under the output is
     read once, at the resolution the output needs (GDAL takes it from the overviews and keeps the
     decoded blocks in its cache for the next request), then warped in memory. A warped VRT over the
-    file would decode the overview blocks again on every request."""
-    dst = np.full((height, width), NODATA, dtype=dataset.dtypes[0])
+    file would decode the overview blocks again on every request.
+
+    With a `nodata` DN, the output keeps the file's type and that DN marks where nothing is; without
+    one (every DN is data), the output is float32 and NaN marks the area outside the file."""
+    if nodata is None:
+        dst = np.full((height, width), np.nan, dtype=np.float32)
+    else:
+        dst = np.full((height, width), nodata, dtype=dataset.dtypes[0])
     src_bounds = transform_bounds(crs, dataset.crs, *bounds, densify_pts=21)
     window = from_bounds(*src_bounds, transform=dataset.transform)
     # Whole source pixels, one more on each side for the resampling, inside the file.
@@ -129,11 +142,11 @@ def _read_warped(
             window.width / shape[1], window.height / shape[0]
         )
     reproject(
-        data, dst, src_transform=src_transform, src_crs=dataset.crs, src_nodata=NODATA,
-        dst_transform=from_bounds_transform(*bounds, width, height), dst_crs=crs, dst_nodata=NODATA,
-        resampling=resampling,
+        data, dst, src_transform=src_transform, src_crs=dataset.crs, src_nodata=nodata,
+        dst_transform=from_bounds_transform(*bounds, width, height), dst_crs=crs,
+        dst_nodata=np.nan if nodata is None else nodata, resampling=resampling,
     )  # fmt: skip
-    return dst, dst != NODATA
+    return dst, ~np.isnan(dst) if nodata is None else dst != nodata
 
 
 def _decode_area_first(dataset: DatasetReader, window: Window, datasets: DatasetPool | None) -> bool:
@@ -156,10 +169,12 @@ def _open(datasets: DatasetPool | None, path: str) -> AbstractContextManager:
     return datasets.open(path) if datasets is not None else rasterio.open(path)
 
 
-def _to_physical(product: Product, name: str, dn: np.ndarray) -> np.ndarray:
-    if product.bands[name].is_class_band:
+def _to_physical(band: BandAsset, dn: np.ndarray) -> np.ndarray:
+    if band.is_class:
         return dn.astype(np.float32)
-    offset = product.offsets.get(product.bands[name].source_band, 0.0)
-    # Like Sentinel Hub, harmonise baselines and clamp the negatives the offset can produce.
-    reflectance = (dn.astype(np.float32) + np.float32(offset)) / np.float32(product.quantification)
-    return np.maximum(reflectance, 0, out=reflectance)
+    # DN * scale + offset, computed as (DN + offset / scale) / (1 / scale): for Sentinel-2 that is
+    # (DN - 1000) / 10000, the archive's own quotient to the last bit (a product by 0.0001 is not).
+    values = (dn.astype(np.float32) + np.float32(band.offset / band.scale)) / np.float32(1 / band.scale)
+    if band.minimum is not None:
+        np.maximum(values, band.minimum, out=values)
+    return values

@@ -1,0 +1,192 @@
+"""What the tests share, in one place: the real samples they know, independent expectations for
+tile pixels (computed with rasterio and numpy only, plus EO Browser's formulas written out again by
+hand), tiny generated products whose pixels tell which product they came from, and small HTTP aids.
+Test modules import from here, never from one another."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import morecantile
+import numpy as np
+import rasterio
+from PIL import Image
+from rasterio.transform import from_origin
+from rasterio.warp import transform
+from starlette.testclient import TestClient
+
+from tiler.app import create_app
+from tiler.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("EO_TILER_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+SAFE_L2A_ID = "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454"
+COG_ID = "S2A_MSIL2A_20200219T112111_N0214_R037_T29RKH_20200219T123947"
+COG_STAC_ID = "S2A_29RKH_20200219_0_L2A"
+SAFE_REL = f"s2-l2a-safe-T29UNU-20221005/{SAFE_L2A_ID}.SAFE"
+COG_REL = "s2-l2a-cogs-29RKH-20200219/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixels
+
+WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
+
+
+def decode(content: bytes) -> np.ndarray:
+    """PNG/WebP/JPEG bytes to an HxWx4 uint8 array."""
+    return np.asarray(Image.open(io.BytesIO(content)).convert("RGBA"))
+
+
+def pixel_centres(bounds: tuple[float, float, float, float], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    left, bottom, right, top = bounds
+    cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    return left + cols * (right - left) / width, top - rows * (top - bottom) / height
+
+
+def sample(path: Path, xs: np.ndarray, ys: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """DN of the source pixel under each point, and a mask of points safely inside a source pixel
+    (at least a fifth of a pixel from its edges), where nearest-neighbour resampling is unambiguous."""
+    with rasterio.open(path) as src:
+        sx, sy = transform(crs, src.crs, xs.ravel().tolist(), ys.ravel().tolist())
+        inverse = ~src.transform
+        sx, sy = np.array(sx), np.array(sy)
+        col_f = inverse.a * sx + inverse.b * sy + inverse.c
+        row_f = inverse.d * sx + inverse.e * sy + inverse.f
+        col, row = np.floor(col_f).astype(int), np.floor(row_f).astype(int)
+        inside = (col >= 0) & (row >= 0) & (col < src.width) & (row < src.height)
+        frac_c, frac_r = col_f - col, row_f - row
+        safe = inside & (frac_c > 0.2) & (frac_c < 0.8) & (frac_r > 0.2) & (frac_r < 0.8)
+        data = src.read(1)
+        dn = np.zeros(col.shape, dtype=np.float64)
+        dn[inside] = data[row[inside], col[inside]]
+    return dn.reshape(xs.shape), safe.reshape(xs.shape)
+
+
+def tile_samples(path: Path, z: int, x: int, y: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    bounds = WEB_MERCATOR.xy_bounds(morecantile.Tile(x, y, z))
+    xs, ys = pixel_centres(tuple(bounds), size, size)
+    return sample(path, xs, ys, "EPSG:3857")
+
+
+def highlight(v: np.ndarray, vmax: float = 0.4) -> np.ndarray:
+    x = v / vmax
+    y = np.where(x < 0.92, x, 0.92 + (x - 0.92) * 0.08 / 1.08)
+    return np.round(np.clip(y, 0, 1) * 255)
+
+
+def ndvi_palette(ndvi: np.ndarray, layer_file: Path) -> np.ndarray:
+    """EO Browser's stepped NDVI colours, from the bounds in the layer file."""
+    import tomllib
+
+    spec = tomllib.loads(layer_file.read_text())["colormap"]
+    bounds = np.array([b for b, _ in spec["steps"]])
+    colours = np.array([c for _, c in spec["steps"]] + [spec["default"]])
+    index = np.searchsorted(bounds, ndvi, side="right")  # first bound with value < bound
+    return np.round(colours[index] * 255)
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated products
+
+Pattern = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (lon, lat) of pixel centres -> DN
+
+
+def pixel_lonlat(epsg: int, ulx: float, uly: float, size: int, res: float) -> tuple[np.ndarray, np.ndarray]:
+    xs = ulx + (np.arange(size) + 0.5) * res
+    ys = uly - (np.arange(size) + 0.5) * res
+    gx, gy = np.meshgrid(xs, ys)
+    lon, lat = transform(f"EPSG:{epsg}", "EPSG:4326", gx.ravel().tolist(), gy.ravel().tolist())
+    return np.array(lon).reshape(size, size), np.array(lat).reshape(size, size)
+
+
+def write_product(
+    root: Path,
+    name: str,
+    *,
+    when: str,
+    cloud_cover: float | None,
+    epsg: int = 32632,
+    ulx: float = 700_000.0,
+    uly: float = 5_660_000.0,
+    size: int = 64,
+    res: float = 10.0,
+    b04: int | np.ndarray | Pattern = 1000,
+    scl: np.ndarray | None = None,
+    collection: str = "sentinel-2-l2a",
+) -> Path:
+    """A product folder `root/name` with B02, B03, B04, B08 (and SCL when given) and `item.json`.
+    B04 is a constant, an array, or a function of lon/lat; the other bands are constant."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    profile = {
+        "driver": "GTiff", "width": size, "height": size, "count": 1, "crs": f"EPSG:{epsg}",
+        "transform": from_origin(ulx, uly, res, res), "nodata": 0,
+    }  # fmt: skip
+    if callable(b04):
+        b04 = b04(*pixel_lonlat(epsg, ulx, uly, size, res))
+    bands = {"B02": 500, "B03": 600, "B04": b04, "B08": 3000}
+    for band, value in bands.items():
+        data = np.broadcast_to(np.asarray(value, dtype=np.uint16), (size, size))
+        with rasterio.open(folder / f"{band}.tif", "w", dtype="uint16", **profile) as dst:
+            dst.write(data, 1)
+    if scl is not None:
+        with rasterio.open(folder / "SCL.tif", "w", dtype="uint8", **profile) as dst:
+            dst.write(scl.astype(np.uint8), 1)
+    right, bottom = ulx + size * res, uly - size * res
+    lon, lat = transform(f"EPSG:{epsg}", "EPSG:4326", [ulx, right, right, ulx, ulx], [uly, uly, bottom, bottom, uly])
+    keys = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "SCL": "scl"}
+    assets = {
+        keys[b]: {"href": f"https://example.com/bucket/{name}/{b}.tif"}
+        for b in (*bands, *(["SCL"] if scl is not None else []))
+    }
+    properties: dict = {"datetime": when, "platform": "sentinel-2a"}
+    properties["s2:product_type"] = "S2MSI2A" if collection == "sentinel-2-l2a" else "S2MSI1C"
+    if cloud_cover is not None:
+        properties["eo:cloud_cover"] = cloud_cover
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": name,
+        "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in zip(lon, lat)]]},
+        "properties": properties,
+        "assets": assets,
+    }
+    (folder / "item.json").write_text(json.dumps(item))
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiles, apps and ports
+
+
+def centre_tile(product_json: dict, z: int) -> tuple[int, int, int]:
+    """The z/x/y of the Web Mercator tile at the centre of a product's JSON bounds."""
+    west, south, east, north = product_json["bounds"]
+    t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, z)
+    return t.z, t.x, t.y
+
+
+def centre_tile_url(product, z: int = 14) -> str:
+    west, south, east, north = product.bounds_wgs84
+    t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, z)
+    return f"/tiles/{t.z}/{t.x}/{t.y}.png"
+
+
+def demo_variant(demo_app, demo_archive, **settings) -> TestClient:
+    """An app over the demo archive with other settings; the session's catalog is reused."""
+    root, _ = demo_archive
+    app = create_app(Settings(data_roots=(root,), **settings), catalog=demo_app.state.services.catalog)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,354 @@
+"""Collections as data: what eo-tiler knows about each kind of product, read from collection files.
+
+A collection file (TOML; the built-in ones lie beside this module) holds a table of bands and one
+or more `[[collection]]` entries that use them: id, title, attribution, the bands (resolution;
+kind: reflectance, class or physical value; STAC asset keys and common names; no-data value; the
+DN-to-physical conversion; class labels and palettes), the cloud-mask rule if any, the default
+layer, and which on-disk layouts (`tiler.sources`) produce its products. The first lines of
+`sentinel-2.toml` describe every field. Files are validated when loaded: a broken file stops the
+start-up with its name.
+
+    collections = load_collections()                 # the built-in files
+    collections = load_collections(extra=[my_file])  # plus a user's own
+    collections["sentinel-2-l2a"].bands["B04"].resolution
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+__all__ = [
+    "BUILTIN_DIR",
+    "KINDS",
+    "Band",
+    "ClassEntry",
+    "CloudMask",
+    "Collection",
+    "CollectionError",
+    "Collections",
+    "builtin_collections",
+    "load_collections",
+]
+
+BUILTIN_DIR = Path(__file__).parent
+KINDS = ("reflectance", "class", "physical")
+_HEX = re.compile(r"#([0-9a-fA-F]{6})")
+_BAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
+_BAND_KEYS = {
+    "title",
+    "resolution",
+    "kind",
+    "unit",
+    "common_name",
+    "stac_keys",
+    "nodata",
+    "scale",
+    "offset",
+    "minimum",
+    "substitute",
+    "band_index",
+    "classes",
+}
+_COLLECTION_KEYS = {
+    "id",
+    "title",
+    "description",
+    "attribution",
+    "constellation",
+    "instruments",
+    "processing_level",
+    "product_types",
+    "name_patterns",
+    "layouts",
+    "bands",
+    "default_layer",
+    "default",
+    "fallback",
+    "cloud_mask",
+}
+
+
+class CollectionError(ValueError):
+    """A collection file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ClassEntry:
+    value: int
+    label: str
+    colour: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Band:
+    name: str
+    title: str
+    resolution: float  # native, metres
+    kind: str  # one of KINDS
+    unit: str | None = None
+    common_name: str | None = None
+    stac_keys: tuple[str, ...] = ()
+    nodata: float | None = None  # the DN that means "no data"; None: every value is data
+    scale: float = 1.0  # physical = DN * scale + offset, unless a product's metadata says otherwise
+    offset: float = 0.0
+    minimum: float | None = None  # physical values below are clamped to it
+    substitute: str | None = None  # the band that stands in when a product lacks this one
+    band_index: int | None = None  # the band's number in the product metadata
+    classes: tuple[ClassEntry, ...] = ()
+
+    @property
+    def is_class(self) -> bool:
+        """Class codes are never interpolated, scaled or blended."""
+        return self.kind == "class"
+
+    def class_label(self, value: int) -> str | None:
+        return next((entry.label for entry in self.classes if entry.value == value), None)
+
+
+@dataclass(frozen=True)
+class CloudMask:
+    """Which pixels `cloudmask=true` removes: those whose `band` holds one of `classes`."""
+
+    band: str
+    classes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    title: str
+    description: str
+    attribution: str  # "{year}" stands for the product's year
+    bands: Mapping[str, Band]
+    layouts: tuple[str, ...]
+    default_layer: str
+    constellation: str | None = None
+    instruments: tuple[str, ...] = ()
+    processing_level: str | None = None
+    product_types: tuple[str, ...] = ()  # the product type codes in metadata (S2MSI2A)
+    name_patterns: tuple[str, ...] = ()  # substrings of product names that mark this collection
+    cloud_mask: CloudMask | None = None
+    default: bool = False  # the collection of mosaics and bare layer names when none is given
+    fallback: bool = False  # taken when a bare band folder could be of several collections
+    source: Path | None = field(default=None, compare=False)  # the file it was read from
+
+    def attribution_for(self, year: int | None) -> str:
+        return self.attribution.replace("{year}", str(year) if year is not None else "").strip()
+
+    @property
+    def finest_resolution(self) -> float:
+        return min(band.resolution for band in self.bands.values())
+
+    def band_for_stac_key(self, key: str) -> Band | None:
+        """The band a STAC asset key names: one of its `stac_keys`, or its own name, in any case."""
+        lowered = key.lower()
+        for band in self.bands.values():
+            if lowered == band.name.lower() or lowered in (k.lower() for k in band.stac_keys):
+                return band
+        return None
+
+    def matches_name(self, text: str) -> bool:
+        return any(pattern.upper() in text.upper() for pattern in self.name_patterns)
+
+
+class Collections(Mapping[str, Collection]):
+    """The registry: collections by id, in the order their files gave them."""
+
+    def __init__(self, collections: Iterable[Collection]) -> None:
+        self._by_id: dict[str, Collection] = {}
+        for collection in collections:
+            if collection.id in self._by_id:
+                first = self._by_id[collection.id].source
+                raise CollectionError(f"collection {collection.id} is defined twice ({first} and {collection.source})")
+            self._by_id[collection.id] = collection
+        defaults = [c for c in self._by_id.values() if c.default]
+        if len(defaults) > 1:
+            raise CollectionError(f"only one collection may be the default: {', '.join(c.id for c in defaults)}")
+
+    def __getitem__(self, key: str) -> Collection:
+        return self._by_id[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    @property
+    def default(self) -> Collection:
+        return next((c for c in self._by_id.values() if c.default), next(iter(self._by_id.values())))
+
+    def with_layout(self, layout: str) -> list[Collection]:
+        return [c for c in self._by_id.values() if layout in c.layouts]
+
+    def by_product_type(self, product_type: str) -> Collection | None:
+        return next((c for c in self._by_id.values() if product_type in c.product_types), None)
+
+    @property
+    def band_names(self) -> frozenset[str]:
+        return frozenset(name for c in self._by_id.values() for name in c.bands)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _colour(value: object, where: str) -> tuple[int, int, int]:
+    match = _HEX.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise CollectionError(f"{where}: colour must be '#rrggbb', not {value!r}")
+    number = int(match[1], 16)
+    return (number >> 16 & 255, number >> 8 & 255, number & 255)
+
+
+def _classes(raw: object, where: str) -> tuple[ClassEntry, ...]:
+    if not isinstance(raw, list):
+        raise CollectionError(f"{where}: classes must be a list of [value, label, colour]")
+    entries = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and isinstance(item[1], str)):
+            raise CollectionError(f"{where}: each class is [value, label, '#rrggbb'], not {item!r}")
+        entries.append(ClassEntry(item[0], item[1], _colour(item[2], where)))
+    if len({e.value for e in entries}) != len(entries):
+        raise CollectionError(f"{where}: class values must be unique")
+    return tuple(entries)
+
+
+def _number(raw: Mapping, key: str, where: str, default: float | None) -> float | None:
+    value = raw.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CollectionError(f"{where}: {key} must be a number, not {value!r}")
+    return float(value)
+
+
+def _strings(raw: Mapping, key: str, where: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CollectionError(f"{where}: {key} must be a list of strings")
+    return tuple(value)
+
+
+def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
+    where = f"{where}: band {name}"
+    if not _BAND_NAME.fullmatch(name):
+        raise CollectionError(f"{where}: a band name is a letter, then letters, digits or _ (at most 32)")
+    values = {**defaults, **raw}
+    unknown = set(values) - _BAND_KEYS
+    if unknown:
+        raise CollectionError(f"{where}: unknown keys {sorted(unknown)}")
+    kind = values.get("kind")
+    if kind not in KINDS:
+        raise CollectionError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    resolution = _number(values, "resolution", where, None)
+    if resolution is None or resolution <= 0:
+        raise CollectionError(f"{where}: resolution (metres) must be a positive number")
+    classes = _classes(values["classes"], where) if "classes" in values else ()
+    if classes and kind != "class":
+        raise CollectionError(f"{where}: only class bands have classes")
+    index = values.get("band_index")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
+        raise CollectionError(f"{where}: band_index must be a whole number from 0")
+    scale = _number(values, "scale", where, 1.0) or 0.0
+    offset = _number(values, "offset", where, 0.0) or 0.0
+    minimum = _number(values, "minimum", where, None)
+    if kind == "class":  # class codes are never scaled
+        scale, offset, minimum = 1.0, 0.0, None
+    if scale == 0:
+        raise CollectionError(f"{where}: scale must not be 0")
+    return Band(
+        name=name,
+        title=str(values.get("title", name)),
+        resolution=resolution,
+        kind=kind,
+        unit=values.get("unit"),
+        common_name=values.get("common_name"),
+        stac_keys=_strings(values, "stac_keys", where),
+        nodata=_number(values, "nodata", where, None),
+        scale=scale,
+        offset=offset,
+        minimum=minimum,
+        substitute=values.get("substitute"),
+        band_index=index,
+        classes=classes,
+    )
+
+
+def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collection:
+    where = f"{path.name}: collection {raw.get('id', '?')}"
+    unknown = set(raw) - _COLLECTION_KEYS
+    if unknown:
+        raise CollectionError(f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("id", "title", "default_layer"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise CollectionError(f"{where}: {key} is required")
+    names = _strings(raw, "bands", where) if "bands" in raw else tuple(bands)
+    missing = [n for n in names if n not in bands]
+    if missing or not names:
+        raise CollectionError(f"{where}: bands {missing or '[]'} are not in the file's band table")
+    chosen = {n: bands[n] for n in names}
+    for band in chosen.values():
+        if band.substitute is not None and band.substitute not in chosen:
+            raise CollectionError(f"{where}: band {band.name}'s substitute {band.substitute} is not among its bands")
+    cloud_mask = None
+    if "cloud_mask" in raw:
+        mask = raw["cloud_mask"]
+        if not isinstance(mask, Mapping) or mask.get("band") not in chosen or not chosen[mask["band"]].is_class:
+            raise CollectionError(f"{where}: cloud_mask needs `band`, one of its class bands, and `classes`")
+        cloud_mask = CloudMask(mask["band"], tuple(int(v) for v in mask.get("classes", [])))
+    layouts = _strings(raw, "layouts", where)
+    if not layouts:
+        raise CollectionError(f"{where}: layouts must name at least one on-disk layout")
+    return Collection(
+        id=raw["id"],
+        title=raw["title"],
+        description=str(raw.get("description", "")),
+        attribution=str(raw.get("attribution", "")),
+        bands=chosen,
+        layouts=layouts,
+        default_layer=raw["default_layer"],
+        constellation=raw.get("constellation"),
+        instruments=_strings(raw, "instruments", where),
+        processing_level=raw.get("processing_level"),
+        product_types=_strings(raw, "product_types", where),
+        name_patterns=_strings(raw, "name_patterns", where),
+        cloud_mask=cloud_mask,
+        default=bool(raw.get("default", False)),
+        fallback=bool(raw.get("fallback", False)),
+        source=path,
+    )
+
+
+def read_collection_file(path: Path) -> list[Collection]:
+    """The collections one file defines."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CollectionError(f"{path.name}: {exc}") from exc
+    unknown = set(raw) - {"bands", "defaults", "collection"}
+    if unknown:
+        raise CollectionError(f"{path.name}: unknown tables {sorted(unknown)}")
+    defaults = raw.get("defaults", {})
+    bands = {name: _band(name, spec, defaults, path.name) for name, spec in raw.get("bands", {}).items()}
+    entries = raw.get("collection", [])
+    if not entries:
+        raise CollectionError(f"{path.name}: defines no [[collection]]")
+    return [_collection(entry, bands, path) for entry in entries]
+
+
+def load_collections(directory: Path = BUILTIN_DIR, extra: Iterable[Path] = ()) -> Collections:
+    """Every `*.toml` in `directory`, then the `extra` files (a user's own collections)."""
+    files = [*sorted(directory.glob("*.toml")), *map(Path, extra)]
+    return Collections(c for path in files for c in read_collection_file(path))
+
+
+@cache
+def builtin_collections() -> Collections:
+    """The built-in collections, read once (they never change while the process runs)."""
+    return load_collections()

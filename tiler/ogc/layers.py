@@ -1,0 +1,83 @@
+"""The OGC layer list: one named layer (`<collection>:<LAYER>`) per layer file and per collection
+present in the catalog, with the collection's extent and acquisition dates."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from styles import Layer
+from tiler.catalog import Catalog
+from tiler.catalog.records import footprint_bbox
+from tiler.collections import Collections
+from tiler.products import Product
+
+
+@dataclass(frozen=True)
+class OgcLayer:
+    name: str  # "<collection>:<STYLE>"
+    collection: str
+    collection_title: str
+    style: Layer
+    bounds_wgs84: tuple[float, float, float, float]
+    dates: tuple[str, ...]  # YYYY-MM-DD, ascending
+
+    @property
+    def title(self) -> str:
+        return f"{self.style.title} ({self.collection_title})"
+
+
+def ogc_layers(
+    products: Iterable[Product], styles: Mapping[str, Layer], collections: Collections
+) -> dict[str, OgcLayer]:
+    """One named layer per style and per collection present in the catalog."""
+    extents: dict[str, list[float]] = {}
+    dates: dict[str, set[str]] = {}
+    for product in products:
+        w, s, e, n = footprint_bbox(product)
+        box = extents.setdefault(product.collection, [w, s, e, n])
+        box[:] = [min(box[0], w), min(box[1], s), max(box[2], e), max(box[3], n)]
+        dates.setdefault(product.collection, set()).add(product.datetime.date().isoformat())
+    layers = {}
+    for collection in sorted(extents):
+        for style in styles.values():
+            if collection in style.collections:
+                name = f"{collection}:{style.name}"
+                west, south, east, north = extents[collection]
+                layers[name] = OgcLayer(
+                    name,
+                    collection,
+                    collections[collection].title if collection in collections else collection,
+                    style,
+                    (west, south, east, north),
+                    tuple(sorted(dates[collection])),
+                )
+    return layers
+
+
+class OgcLayerCache:
+    """The OGC layer list, rebuilt only when the catalog's version changes (listing it walks the
+    whole catalog). Owned by the app; threads share it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: str | None = None
+        self._layers: dict[str, OgcLayer] = {}
+
+    def get(self, catalog: Catalog, styles: Mapping[str, Layer], collections: Collections) -> dict[str, OgcLayer]:
+        version = catalog.version
+        with self._lock:
+            if version != self._version:
+                self._layers, self._version = ogc_layers(catalog, styles, collections), version
+            return self._layers
+
+
+def find_layer(layers: Mapping[str, OgcLayer], name: str, default_collection: str) -> OgcLayer | None:
+    """A layer by its full name, or by the bare style name Sentinel Hub clients send (the default
+    collection's first)."""
+    if name in layers:
+        return layers[name]
+    bare = [layer for layer in layers.values() if layer.style.name == name]
+    bare.sort(key=lambda layer: layer.collection != default_collection)
+    return bare[0] if bare else None

@@ -1,0 +1,145 @@
+"""The one render pipeline: a `RenderJob` in, an encoded image out, through the cache.
+
+    cache lookup -> select products -> read bands -> evaluate, colour and composite -> encode
+
+Each stage is timed into `/metrics` (`eo_tiler_render_stage_seconds`) by the request's `StageTimer`.
+Renders run in the bounded render pool under a deadline and the pixel budget (`tiler.limits`);
+concurrent misses for one key render once (`tiler.cache`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from renderers import encode, render
+from renderers.composite import finish, over
+from tiler.cache import CachedImage
+from tiler.catalog import Catalog, select_products
+from tiler.http.observability import StageTimer
+from tiler.limits import Deadline
+from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource, RenderJob, Source
+from tiler.products import Product
+from tiler.reading import BandStack, read_mosaic, read_part
+from tiler.services import Services
+
+
+def render_image(services: Services, job: RenderJob, stages: StageTimer) -> tuple[CachedImage, bool]:
+    """The job's image from the cache, rendered on a miss. Returns (image, hit)."""
+    return services.cache.get_or_render(job.cache_key(), lambda: _render(services, job, stages))
+
+
+def _render(services: Services, job: RenderJob, stages: StageTimer) -> tuple[bytes, str]:
+    grid = job.grid
+    if not any(_may_meet(layer.source, grid) for layer in job.layers):
+        # Nothing to read (a tile beside its product): no need to wait for the render pool.
+        return _encode(job, np.zeros((grid.height, grid.width, 4), dtype=np.uint8), stages)
+    return services.renders.run(lambda deadline: _draw(services, job, stages, deadline), grid.pixels)
+
+
+def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
+    canvas: np.ndarray | None = None  # the layers drawn so far, uint8 RGBA
+    for layer in job.layers:
+        stack = read_layer(services, layer, job.grid, stages, deadline)
+        if stack is None:
+            continue
+        deadline.check()
+        with stages.stage("evaluate"):
+            rgba = render(layer.styling.spec, stack.arrays, stack.valid)
+            canvas = rgba if canvas is None else over(rgba, canvas)
+    if canvas is None:
+        canvas = np.zeros((job.grid.height, job.grid.width, 4), dtype=np.uint8)
+    deadline.check()
+    return _encode(job, canvas, stages)
+
+
+def _encode(job: RenderJob, canvas: np.ndarray, stages: StageTimer) -> tuple[bytes, str]:
+    """Gain, gamma and background (`renderers.composite.finish`), then the image format."""
+    c = job.compositing
+    with stages.stage("encode"):
+        picture = finish(canvas, c.gain, c.gamma, c.background)
+        options = {} if job.encoding.quality is None else {"quality": job.encoding.quality}
+        return encode(picture, job.encoding.format, **options), job.encoding.media_type
+
+
+def products_for(services: Services, source: Source, area: BBox, stages: StageTimer) -> list[Product]:
+    """The products a source draws over `area` (WGS84), first one on top."""
+    if isinstance(source, ProductSource):
+        return [source.product]
+    with stages.stage("select"):
+        return mosaic_products(services.catalog, source.query, area, source.max_products)
+
+
+def mosaic_products(catalog: Catalog, query: MosaicQuery, area: BBox, limit: int) -> list[Product]:
+    """The first `limit` products of a mosaic over `area` (WGS84), in its priority order."""
+    return select_products(
+        catalog,
+        area,
+        collection=query.collection,
+        start=query.start,
+        end=query.end,
+        max_cloud=query.max_cloud,
+        order=query.priority,
+        limit=limit,
+    )
+
+
+def read_layer(
+    services: Services, layer: LayerJob, grid: Grid, stages: StageTimer, deadline: Deadline | None = None
+) -> BandStack | None:
+    """The bands a layer's styling needs, on the output grid; None when no product meets it."""
+    products = products_for(services, layer.source, grid.area, stages)
+    if not products:
+        return None
+    finest = products[0].finest_band.resolution
+    resampling = layer.upsampling if grid.pixel_size_m < finest else layer.downsampling
+    gdal = services.settings.gdal
+    with stages.stage("read"):
+        if isinstance(layer.source, ProductSource):
+            return read_part(
+                products[0],
+                layer.styling.bands,
+                grid.bounds,
+                grid.rasterio_crs,
+                grid.width,
+                grid.height,
+                gdal_options=gdal,
+                resampling=resampling,
+                deadline=deadline,
+                datasets=services.datasets,
+            )
+        return read_mosaic(
+            products,
+            layer.styling.bands,
+            grid.bounds,
+            grid.rasterio_crs,
+            grid.width,
+            grid.height,
+            gdal_options=gdal,
+            cloud_mask=layer.source.query.cloud_mask,
+            deadline=deadline,
+            resampling=resampling,
+            datasets=services.datasets,
+        )
+
+
+def _may_meet(source: Source, grid: Grid) -> bool:
+    """False only when a single product's bounds certainly miss the grid's area."""
+    if not isinstance(source, ProductSource):
+        return True
+    return boxes_meet(grid.area, source.product.bounds_wgs84)
+
+
+def boxes_meet(a: BBox, b: BBox) -> bool:
+    """Whether two WGS84 boxes overlap; a box whose west lies east of its east crosses the antimeridian."""
+    return any(_plain_meet(x, y) for x in _split(a) for y in _split(b))
+
+
+def _split(box: BBox) -> tuple[BBox, ...]:
+    west, south, east, north = box
+    if west <= east:
+        return (box,)
+    return ((west, south, 180.0, north), (-180.0, south, east, north))
+
+
+def _plain_meet(a: BBox, b: BBox) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
