@@ -27,6 +27,7 @@ from rasterio.enums import Resampling
 from renderers import render
 from renderers.evalscript import compile_evalscript, render_evalscript
 from styles import load_layers
+from tiler.collections import builtin_collections
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "tests" / "evalscripts" / "layers"
@@ -35,7 +36,6 @@ SAMPLE = (
     / "shared/data/s2-l2a-cogs-29RKH-20200219/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
 )
 LAYERS = ("TRUE_COLOR", "NDVI")
-BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12", "SCL")
 
 
 def read_bands(size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
-    layers = load_layers(BANDS)
+    layers = load_layers(builtin_collections())
     print(
         "| layer | size | compile | TOML first, hot | fast first, hot | exact first, hot | fast / TOML first, hot | exact / TOML first, hot |"
     )

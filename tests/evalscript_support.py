@@ -8,12 +8,12 @@ import rasterio
 from rasterio.enums import Resampling
 
 from renderers.evalscript import compile_evalscript, evaluate_evalscript
-from tests.conftest import SHARED_DATA
+from tests.helpers import COG_REL, SAFE_REL, SHARED_DATA
 
 SCRIPTS = Path(__file__).parent / "evalscripts"
 DATA = SHARED_DATA
-SAHARA = DATA / "s2-l2a-cogs-29RKH-20200219/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
-IRELAND = next((DATA / "s2-l2a-safe-T29UNU-20221005").glob("*.SAFE/GRANULE/*/IMG_DATA/R60m"), DATA / "missing")
+SAHARA = DATA / COG_REL
+IRELAND = next((DATA / SAFE_REL).glob("GRANULE/*/IMG_DATA/R60m"), DATA / "missing")
 L1C = DATA / "s2-l1c-jp2-crop-T33UUU-20170216/IMG_DATA"
 SIZE = 256
 

@@ -8,8 +8,9 @@ from renderers import render
 from renderers.evalscript import compile_evalscript, render_evalscript
 from styles import STYLES_DIR, load_layers
 from tests.evalscript_support import SCRIPTS, ireland, l1c, sahara
+from tiler.collections import builtin_collections
 
-LAYERS = load_layers(["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12", "SCL"])
+LAYERS = load_layers(builtin_collections())
 DATASETS = {"ireland": ireland, "sahara": sahara, "l1c": l1c}
 
 

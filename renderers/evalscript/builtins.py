@@ -117,9 +117,7 @@ def _math_object() -> JSObject:
         "exp": _unary(np.exp),
         "expm1": _unary(np.expm1),
         "floor": _unary(np.floor),
-        "fround": _unary(
-            lambda x: np.float64(np.float32(x)) if np.isscalar(x) else x.astype(np.float32).astype(np.float64)
-        ),
+        "fround": _unary(lambda x: np.asarray(x, np.float32).astype(np.float64)),
         "hypot": _math(lambda *xs: np.sqrt(sum(x * x for x in xs)) if xs else 0.0),
         "log": _unary(np.log),
         "log1p": _unary(np.log1p),
@@ -716,16 +714,17 @@ def _color_map(interp: Any, this: Any, args: list[Any], mask: Any) -> Any:
             colours.append([number_result(np.float64(c) / 255) for c in _int2rgb(colour)])
 
     bounds = [to_number(value) for value in values]
-    ordered = all(isinstance(b, float) for b in bounds) and all(a <= b for a, b in zip(bounds[1:], bounds[2:]))
+    uniform_bounds = [b for b in bounds if isinstance(b, float)]
+    ordered = len(uniform_bounds) == len(bounds) and all(a <= b for a, b in zip(uniform_bounds[1:], uniform_bounds[2:]))
     uniform = all(isinstance(c, float) for colour in colours for c in colour) and len({len(c) for c in colours}) == 1
     table = np.array(colours, dtype=np.float64) if uniform else None
 
     def process(interp: Any, this: Any, args: list[Any], mask: Any) -> Any:
         v = to_number(_arg(args, 0))
-        if is_varying(v) and ordered and table is not None:
+        if isinstance(v, np.ndarray) and ordered and table is not None:
             # The last stop (after the first) at or below the value; NaN compares false: the first.
-            chosen = _count_at_or_below(bounds[1:], v)
-            return _new_array(interp, [table[chosen, c] for c in range(table.shape[1])], mask)
+            counts = _count_at_or_below(uniform_bounds[1:], v)
+            return _new_array(interp, [table[counts, c] for c in range(table.shape[1])], mask)
         chosen: Any = 0
         for i in range(1, len(values)):
             test = np.greater_equal(v, bounds[i])

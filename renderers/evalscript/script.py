@@ -8,6 +8,7 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 import esprima
 from cachetools import LRUCache
@@ -222,8 +223,8 @@ def compile_evalscript(
         program = V8Program(text, bands, **options)
         program.check_syntax(timeout)
         inputs = tuple(InputBand(name) for name in bands)
-        fast = FastPath(VectorProgram(tree, bands))
-        return Evalscript(sha256, "simple", inputs, (Output("default", None),), "SIMPLE", text, program, fast)
+        simple_fast = FastPath(VectorProgram(tree, bands))
+        return Evalscript(sha256, "simple", inputs, (Output("default", None),), "SIMPLE", text, program, simple_fast)
     program = V8Program(text, None, **options)
     inputs, outputs, mosaicking = _parse_setup(program.setup(timeout))
     fast = FastPath(VectorProgram(tree, None)) if tree is not None else None
@@ -264,7 +265,7 @@ class EvalscriptCache:
         return script
 
 
-def _parse(text: str) -> object:
+def _parse(text: str) -> Any:
     """The script as the body of a function expression (so a top-level return parses), or None."""
     try:
         program = esprima.parseScript(f"(function(){{{text}\n}})", {"loc": True})
@@ -275,8 +276,8 @@ def _parse(text: str) -> object:
     return program.body[0].expression
 
 
-def _declares_evaluate_pixel(function: object) -> bool:
-    for statement in function.body.body:  # type: ignore[attr-defined]
+def _declares_evaluate_pixel(function: Any) -> bool:
+    for statement in function.body.body:
         if statement.type == "FunctionDeclaration" and statement.id.name == "evaluatePixel":
             return True
         if statement.type == "VariableDeclaration" and any(
@@ -286,11 +287,11 @@ def _declares_evaluate_pixel(function: object) -> bool:
     return False
 
 
-def _free_names(function: object) -> tuple[str, ...]:
+def _free_names(function: Any) -> tuple[str, ...]:
     """Names read but declared nowhere and not globals of the language or the library, in order."""
     declared: set[str] = set()
     read: dict[str, None] = {}
-    stack = [function]
+    stack: list[Any] = [function]
     while stack:
         node = stack.pop()
         kind = getattr(node, "type", None)
@@ -323,22 +324,22 @@ def _free_names(function: object) -> tuple[str, ...]:
     )
 
 
-def _pattern_names(pattern: object) -> set[str]:
+def _pattern_names(pattern: Any) -> set[str]:
     names: set[str] = set()
-    stack = [pattern]
+    stack: list[Any] = [pattern]
     while stack:
         node = stack.pop()
         match getattr(node, "type", None):
             case "Identifier":
-                names.add(node.name)  # type: ignore[attr-defined]
+                names.add(node.name)
             case "AssignmentPattern":
-                stack.append(node.left)  # type: ignore[attr-defined]
+                stack.append(node.left)
             case "RestElement":
-                stack.append(node.argument)  # type: ignore[attr-defined]
+                stack.append(node.argument)
             case "ArrayPattern":
-                stack.extend(e for e in node.elements if e is not None)  # type: ignore[attr-defined]
+                stack.extend(e for e in node.elements if e is not None)
             case "ObjectPattern":
-                stack.extend(p.value if p.type == "Property" else p for p in node.properties)  # type: ignore[attr-defined]
+                stack.extend(p.value if p.type == "Property" else p for p in node.properties)
     return names
 
 
@@ -363,6 +364,7 @@ def _parse_inputs(raw: object) -> tuple[InputBand, ...]:
         raise EvalscriptError("setup() input must list band names or input objects")
     bands: dict[str, InputBand] = {}
     for entry in entries:
+        names: Any
         if isinstance(entry, str):
             names, units = [entry], ["REFLECTANCE"]
         elif isinstance(entry, dict):

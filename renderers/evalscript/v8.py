@@ -205,7 +205,7 @@ class V8Program:
         if retire and isolate is not None:
             _close(isolate.context)
         with self._available:
-            if retire:
+            if isolate is None or retire:
                 self._count -= 1
             else:
                 self._idle.append(isolate)
@@ -247,7 +247,7 @@ class _Isolate:
 class _Runner:
     key: tuple
     capacity: int
-    function: object
+    function: Callable[..., Any]
     # The JS array [run, inputs, outputs]: holding it keeps the buffers alive for our views.
     handles: object
 

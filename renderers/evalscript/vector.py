@@ -32,6 +32,7 @@ from renderers.evalscript.values import (
     is_varying,
     js_pow,
     mask_and,
+    mask_any,
     merge,
     number_result,
     restrict,
@@ -74,7 +75,7 @@ class Env:
         self.parent = parent
         self.lanes = lanes
         self.pixel = pixel
-        self.this = this if this is not None else (parent.this if parent is not None else UNDEFINED)
+        self.this: Any = this if this is not None else (parent.this if parent is not None else UNDEFINED)
 
     def find(self, name: str) -> "Env | None":
         env: Env | None = self
@@ -307,8 +308,8 @@ class _Interpreter:
             if node.alternate is not None:
                 self.branch(node.alternate, env, self.frames[-1].active(else_mask))
 
-    def branch(self, node: Any, env: Env, mask: np.ndarray) -> None:
-        if mask.any():
+    def branch(self, node: Any, env: Env, mask: MaskType) -> None:
+        if mask_any(mask):
             try:
                 self.statement(node, env, mask)
             except (_Break, _Continue):
