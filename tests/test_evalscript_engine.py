@@ -227,3 +227,38 @@ def test_a_script_changing_a_built_in_object_runs_exactly():
     result = evaluate_evalscript(compile_evalscript(source), BANDS, VALID, timeout=5)
     assert result.path == "exact"
     np.testing.assert_array_equal(result.outputs["default"][0], np.where(VALID, BANDS["B02"], 0) / 2)
+
+
+def test_syntax_past_esprima_runs_on_the_exact_path():
+    source = v3("const extra = s.extra ?? 0.5; return [s?.B02 + extra];")
+    script = compile_evalscript(source)
+    assert script.fast is None
+    result = evaluate_evalscript(script, BANDS, VALID, timeout=5)
+    assert result.path == "exact"
+    np.testing.assert_array_equal(result.outputs["default"][0], np.where(VALID, BANDS["B02"], 0) + 0.5)
+
+
+def test_a_simple_script_past_esprima_is_refused_with_a_reason():
+    with pytest.raises(EvalscriptError, match="write it as a VERSION=3 script"):
+        compile_evalscript("return [B02 ?? 0];")
+
+
+def test_results_that_fit_in_some_pixels_only_are_the_exact_paths_error():
+    source = v3("return s.B02 > 0.25 ? [1, 2] : [1];")
+    with pytest.raises(EvalscriptError, match="returned 2 values for output"):
+        evaluate_evalscript(compile_evalscript(source), BANDS, VALID, timeout=5)
+    simple = "return B02 > 0.25 ? [1, 2] : [1];"
+    with pytest.raises(EvalscriptError, match="values at pixel"):
+        evaluate_evalscript(compile_evalscript(simple), BANDS, VALID, timeout=5)
+
+
+def test_units_are_read_per_band():
+    script = compile_evalscript(
+        v3("return [1];", inputs='[{bands: ["B02", "B04"], units: ["DN", "reflectance"]}, "dataMask"]')
+    )
+    assert [(b.name, b.units) for b in script.inputs] == [
+        ("B02", "DN"),
+        ("B04", "REFLECTANCE"),
+        ("dataMask", "REFLECTANCE"),
+    ]
+    assert script.bands == {"B02", "B04"}

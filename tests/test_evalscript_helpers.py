@@ -191,3 +191,10 @@ def test_constants():
         "[JAVA_DOUBLE_MAX_VAL, SampleType.UINT8 === 'UINT8', Mosaicking.SIMPLE === 'SIMPLE', blueRed.length]", [0], 4
     )
     assert out[:, 0].tolist() == [MAX, 1, 1, 6]
+
+
+def test_colour_map_with_stops_out_of_order_checks_from_the_last():
+    before = "const viz = new ColorMapVisualizer([[300, [0, 0, 1]], [100, [0, 1, 0]], [200, [1, 0, 0]]]);"
+    out = run("viz.process(x)", [50, 150, 250, 350], 3, before)
+    # The last stop at or below the value, looking from the end of the list: 150 -> the 100 stop.
+    assert out.T.tolist() == [[0, 0, 1], [0, 1, 0], [1, 0, 0], [1, 0, 0]]
