@@ -186,10 +186,21 @@ function ColorMapVisualizer(valColPairs) {
   this.colors = valColPairs.map(function (pair) {
     return Array.isArray(pair[1]) ? pair[1].slice() : normalizeRGB(int2rgb(pair[1]));
   });
+  this.sorted = this.values.every(function (v, i, all) { return i < 2 || all[i - 1] <= v; });
 }
 ColorMapVisualizer.prototype.process = function (value) {
-  for (var i = this.values.length - 1; i > 0; i--) {
-    if (value >= this.values[i]) return this.colors[i].slice();
+  var values = this.values, i;
+  if (this.sorted) {
+    // Stops in order from the second on: the same answer by bisection.
+    var low = 1, high = values.length;
+    while (low < high) {
+      var middle = (low + high) >> 1;
+      if (value >= values[middle]) low = middle + 1;
+      else high = middle;
+    }
+    i = low - 1;
+  } else {
+    for (i = values.length - 1; i > 0 && !(value >= values[i]); i--);
   }
-  return this.colors[0].slice();
+  return this.colors[i].slice();
 };

@@ -237,7 +237,7 @@ class EvalscriptCache:
     Concurrent requests for one new script compile it once; other scripts do not wait.
     """
 
-    def __init__(self, maxsize: int = 64, **compile_options: object) -> None:
+    def __init__(self, maxsize: int = 32, **compile_options: object) -> None:
         self._scripts: LRUCache[str, Evalscript] = LRUCache(maxsize=maxsize)
         self._options = compile_options
         self._lock = threading.Lock()
