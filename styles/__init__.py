@@ -1,4 +1,7 @@
-"""Layer definitions as data: one TOML file per layer in this folder; the file name is the layer name.
+"""Layer definitions as data: one TOML file per layer in this folder or a subfolder of it (one per
+family of collections: `styles/landsat/TRUE_COLOR.toml`); the file name is the layer name. Layers of
+one name may exist for several collections (each file names the collections it fits); a name and a
+collection pick one layer.
 
 A file gives `title`, `description`, `collections` (the ids of the collections it fits) and either
 `bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
@@ -11,7 +14,7 @@ every collection they name; a broken file stops the start-up with its name.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -29,7 +32,7 @@ from renderers import (
     parse_hex,
 )
 
-__all__ = ["STYLES_DIR", "Layer", "LayerError", "load_layers"]
+__all__ = ["STYLES_DIR", "Layer", "LayerError", "Layers", "load_layers"]
 
 STYLES_DIR = Path(__file__).parent
 _KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range"}
@@ -176,6 +179,52 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
         raise LayerError(f"{where}: malformed ({exc!r})") from exc
 
 
-def load_layers(collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR) -> dict[str, Layer]:
-    """Load and validate every `*.toml` in `directory` against `collections`, keyed by layer name."""
-    return {path.stem: _load(path, collections) for path in sorted(directory.glob("*.toml"))}
+class Layers:
+    """The layer registry: layers by name and collection, in the order their files were read."""
+
+    def __init__(self, layers: Sequence[Layer]) -> None:
+        self._by_key: dict[tuple[str, str], Layer] = {}
+        for layer in layers:
+            for collection in layer.collections:
+                self._by_key[(layer.name, collection)] = layer  # a deployment's own file wins
+        self._layers = list(dict.fromkeys(self._by_key.values()))
+
+    def get(self, name: str, collection: str) -> Layer | None:
+        """The layer of that name for that collection."""
+        return self._by_key.get((name, collection))
+
+    def named(self, name: str) -> list[Layer]:
+        """Every layer of that name, whatever collection it fits."""
+        return [layer for layer in self._layers if layer.name == name]
+
+    def for_collection(self, collection: str) -> list[Layer]:
+        return [layer for layer in self._layers if collection in layer.collections]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers)
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+
+def load_layers(
+    collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR, extra: Sequence[Path] = ()
+) -> Layers:
+    """Load and validate every `*.toml` below `directory`, then below the `extra` folders (a
+    deployment's own layers; for a name and collection already defined, the later file wins),
+    against `collections`. A file that repeats a name for a collection another file of its own
+    folder already has is an error."""
+    layers: list[Layer] = []
+    for folder in (directory, *extra):
+        seen: dict[tuple[str, str], Path] = {}
+        for path in sorted(Path(folder).rglob("*.toml")):
+            layer = _load(path, collections)
+            for collection in layer.collections:
+                if (layer.name, collection) in seen:
+                    raise LayerError(
+                        f"{path.name}: layer {layer.name} for {collection} is also defined by "
+                        f"{seen[(layer.name, collection)].relative_to(folder)}"
+                    )
+                seen[(layer.name, collection)] = path
+            layers.append(layer)
+    return Layers(layers)

@@ -212,3 +212,22 @@ def test_the_memory_backend_answers_like_sqlite(tmp_path) -> None:
             got = memory.search(order=order, **kwargs)
             assert [p.id for p in got.products] == [p.id for p in expected.products], (order, kwargs)
             assert got.total == expected.total
+
+
+def test_records_of_an_older_form_are_read_again(tmp_path) -> None:
+    """A catalog file written by an earlier eo-tiler (another record format) is rebuilt, not misread."""
+    import sqlite3
+
+    from tiler.catalog import open_catalog
+
+    root = tmp_path / "data"
+    write_product(root, "OLD", when="2021-01-01T00:00:00Z", cloud_cover=1.0)
+    path = tmp_path / "c.sqlite"
+    first = open_catalog(path, [root])
+    assert [p.id for p in first] == ["OLD"]
+    first.close()
+    with sqlite3.connect(path) as db:  # as an older release left it
+        db.execute("UPDATE meta SET value = '1' WHERE name = 'format'")
+        db.execute('UPDATE products SET data = \'{"id": "OLD", "offsets": {}}\'')
+    again = open_catalog(path, [root])
+    assert [p.id for p in again] == ["OLD"] and again.resolve("OLD").bands["B04"].scale == 1e-4

@@ -775,3 +775,36 @@ def test_over_keeps_straight_alpha() -> None:
     expected = np.round(np.concatenate([rgb, alpha], -1) * 255).astype(np.uint8)
     np.testing.assert_array_equal(_over(top, bottom), expected)
     assert _over(top, bottom)[0, 1].tolist() == [40, 50, 60, 77]  # a transparent top leaves the bottom as it was
+
+
+def test_getmap_has_validators_answers_304_and_records_its_stages(demo_archive, demo, tmp_path) -> None:
+    """GetMap goes through the same pipeline as tiles: ETag, Cache-Control, 304, X-Cache and stage timings."""
+    from starlette.testclient import TestClient
+
+    root, _ = demo_archive
+    client = TestClient(create_app(Settings(data_roots=(root,), catalog=tmp_path / "c.sqlite")))
+    box = inner_bbox(demo["meta"][demo["first"].id]["bounds"])
+    params = {"LAYERS": "sentinel-2-l2a:NDVI", "CRS": "CRS:84", "BBOX": lonlat(box), "WIDTH": 64, "HEIGHT": 48}
+    first = getmap(client, **params)
+    assert first.status_code == 200 and first.headers["x-cache"] == "miss"
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and "max-age=" in first.headers["cache-control"]
+    again = getmap(client, **params)
+    assert again.headers["x-cache"] == "hit" and again.headers["etag"] == etag and again.content == first.content
+    unchanged = client.get(
+        "/wms",
+        params={
+            "SERVICE": "WMS",
+            "REQUEST": "GetMap",
+            "VERSION": "1.3.0",
+            "STYLES": "",
+            "FORMAT": "image/png",
+            **params,
+        },
+        headers={"If-None-Match": etag},
+    )
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    metrics = client.get("/metrics").text
+    for stage in ("resolve", "select", "read", "evaluate", "encode"):
+        assert f'eo_tiler_render_stage_seconds_count{{stage="{stage}"}}' in metrics
+    assert 'eo_tiler_requests_total{route="/wms",status="304"} 1.0' in metrics

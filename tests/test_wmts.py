@@ -142,3 +142,21 @@ def test_owslib_wmts_client_reads_a_tile(demo_server, centre_tile) -> None:
     image = decode(tile.read())
     assert image.shape == (256, 256, 4) and image[..., 3].mean() > 100 and image[..., :3].std() > 3
     assert np.any(image[..., 3] == 255)
+
+
+def test_a_gettile_and_its_xyz_tile_are_one_cache_entry(demo_app, centre_tile) -> None:
+    """GetTile builds the very job of the XYZ tile it equals: the second of the two is a cache hit."""
+    from starlette.testclient import TestClient
+
+    client = TestClient(demo_app)
+    t = centre_tile
+    wmts = client.get(
+        f"/wmts/1.0.0/sentinel-2-l2a:MOISTURE_INDEX/default/2020-09-21/WebMercatorQuad/{t.z}/{t.y}/{t.x}.png"
+    )
+    xyz = client.get(
+        f"/tiles/{t.z}/{t.x}/{t.y}.png",
+        params={"layer": "MOISTURE_INDEX", "collection": "sentinel-2-l2a", "time": "2020-09-21/2020-09-21"},
+    )
+    assert wmts.status_code == xyz.status_code == 200
+    assert (wmts.headers["x-cache"], xyz.headers["x-cache"]) == ("miss", "hit")
+    assert wmts.content == xyz.content and wmts.headers["etag"] == xyz.headers["etag"]

@@ -46,7 +46,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
         settings=settings,
         catalog=catalog,
         collections=collections,
-        layers=load_layers(collections),
+        layers=load_layers(collections, extra=settings.layer_dirs),
         cache=image_cache(settings, lambda: catalog.version, metrics),
         renders=RenderPool(settings.render_threads, settings.render_timeout, settings.render_pixels),
         datasets=DatasetPool(settings.open_datasets, per_path=len(os.sched_getaffinity(0))),

@@ -19,7 +19,7 @@ import morecantile
 from morecantile import TileMatrixSet
 
 from renderers import ExpressionError, RenderSpec, Stretch, named_colormap, named_colormaps, parse_expressions
-from styles import Layer
+from styles import Layers
 from tiler.catalog import ORDERS, BBox
 from tiler.collections import Collection as ProductCollection
 from tiler.collections import Collections
@@ -236,7 +236,7 @@ def styling(
     bands: Collection[str],
     collection: ProductCollection,
     subject: str,
-    layers: Mapping[str, Layer],
+    layers: Layers,
     settings: Settings,
 ) -> Styling:
     """What to draw from `bands` of `collection`: a named layer (the collection's default one when
@@ -271,11 +271,11 @@ def styling(
         return Styling(RenderSpec(expressions, stretches, colormap), token)
 
     name = query.get("layer") or collection.default_layer
-    layer = layers.get(name)
+    layer = layers.get(name, collection.id)
     if layer is None:
+        if layers.named(name):
+            raise InvalidParameter(f"layer {name} does not apply to {collection.id} products", "layer")
         raise LayerNotDefined(f"unknown layer '{name[:60]}'; see /layers", "layer")
-    if collection.id not in layer.collections:
-        raise InvalidParameter(f"layer {name} does not apply to {collection.id} products", "layer")
     missing = sorted(layer.spec.bands - set(bands))
     if missing:
         raise InvalidParameter(f"layer {name} needs band {', '.join(missing)}, which {subject} lacks", "layer")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from styles import Layer
+from styles import Layers
 from tiler.cache import ImageCache
 from tiler.catalog import Catalog
 from tiler.collections import Collection, Collections
@@ -22,7 +22,7 @@ class Services:
     settings: Settings
     catalog: Catalog
     collections: Collections
-    layers: dict[str, Layer]
+    layers: Layers
     cache: ImageCache
     renders: RenderPool
     datasets: DatasetPool

@@ -32,6 +32,7 @@ class Settings:
     max_expression_depth: int = 24
     catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
     collection_files: tuple[Path, ...] = ()  # collection files beside the built-in ones (tiler.collections)
+    layer_dirs: tuple[Path, ...] = ()  # folders of layer files beside the built-in styles/
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
     max_tile_size: int = 512
     max_query_length: int = 4096  # bytes of the raw query string
@@ -143,6 +144,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_image_size": _cast(environ, "MAX_IMAGE_SIZE", int, defaults.max_image_size),
         "wms_time_default": _cast(environ, "WMS_TIME_DEFAULT", boolean, defaults.wms_time_default),
         "collection_files": _paths(environ.get(ENV_PREFIX + "COLLECTIONS", "")),
+        "layer_dirs": _paths(environ.get(ENV_PREFIX + "LAYERS", "")),
         "max_expression_length": _cast(environ, "MAX_EXPRESSION_LENGTH", int, defaults.max_expression_length),
         "max_expression_depth": _cast(environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth),
         "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),

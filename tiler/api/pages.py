@@ -23,7 +23,7 @@ def map_page(request: Request) -> Response:
 
 
 def layer_list(request: Request) -> Response:
-    return JSONResponse({"layers": [layer.to_json() for layer in services(request).layers.values()]})
+    return JSONResponse({"layers": [layer.to_json() for layer in services(request).layers]})
 
 
 def healthz(request: Request) -> Response:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from styles import Layer
+from styles import Layer, Layers
 from tiler.catalog import Catalog
 from tiler.catalog.records import footprint_bbox
 from tiler.collections import Collections
@@ -28,9 +28,7 @@ class OgcLayer:
         return f"{self.style.title} ({self.collection_title})"
 
 
-def ogc_layers(
-    products: Iterable[Product], styles: Mapping[str, Layer], collections: Collections
-) -> dict[str, OgcLayer]:
+def ogc_layers(products: Iterable[Product], styles: Layers, collections: Collections) -> dict[str, OgcLayer]:
     """One named layer per style and per collection present in the catalog."""
     extents: dict[str, list[float]] = {}
     dates: dict[str, set[str]] = {}
@@ -41,18 +39,17 @@ def ogc_layers(
         dates.setdefault(product.collection, set()).add(product.datetime.date().isoformat())
     layers = {}
     for collection in sorted(extents):
-        for style in styles.values():
-            if collection in style.collections:
-                name = f"{collection}:{style.name}"
-                west, south, east, north = extents[collection]
-                layers[name] = OgcLayer(
-                    name,
-                    collection,
-                    collections[collection].title if collection in collections else collection,
-                    style,
-                    (west, south, east, north),
-                    tuple(sorted(dates[collection])),
-                )
+        for style in styles.for_collection(collection):
+            name = f"{collection}:{style.name}"
+            west, south, east, north = extents[collection]
+            layers[name] = OgcLayer(
+                name,
+                collection,
+                collections[collection].title if collection in collections else collection,
+                style,
+                (west, south, east, north),
+                tuple(sorted(dates[collection])),
+            )
     return layers
 
 
@@ -65,7 +62,7 @@ class OgcLayerCache:
         self._version: str | None = None
         self._layers: dict[str, OgcLayer] = {}
 
-    def get(self, catalog: Catalog, styles: Mapping[str, Layer], collections: Collections) -> dict[str, OgcLayer]:
+    def get(self, catalog: Catalog, styles: Layers, collections: Collections) -> dict[str, OgcLayer]:
         version = catalog.version
         with self._lock:
             if version != self._version:

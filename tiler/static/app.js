@@ -473,8 +473,10 @@ async function start() {
   try {
     const listing = await getJSON(api("layers"));
     for (const layer of listing.layers) {
-      layers[layer.name] = layer;
-      $("layer").add(new Option(layer.title, layer.name));
+      // A name may have one layer per family of collections: the picker offers the name once.
+      const known = layers[layer.name];
+      layers[layer.name] = known ? {...known, collections: [...known.collections, ...layer.collections]} : layer;
+      if (!known) $("layer").add(new Option(layer.title, layer.name));
     }
     stateToForm();
     if (restored.view) map.setView(restored.view.center, restored.view.zoom);

@@ -91,13 +91,15 @@ def wms(request: Request) -> Response:
             map_query = query
             if operation in _FEATURE_INFO and "format" not in query:
                 map_query = {**query, "format": "image/png"}
-            layers = _layers(svc)
-            default = svc.collections.default.id
-            time_required = not svc.settings.wms_time_default
-            req = parse_map_request(map_query, version, layers, default, max_size, time_required)
             stages = request.state.stages
-            if operation in _MAP:
-                image, hit = render_image(svc, map_job(svc, req), stages)
+            with stages.stage("resolve"):
+                layers = _layers(svc)
+                default = svc.collections.default.id
+                time_required = not svc.settings.wms_time_default
+                req = parse_map_request(map_query, version, layers, default, max_size, time_required)
+                job = map_job(svc, req) if operation in _MAP else None
+            if job is not None:
+                image, hit = render_image(svc, job, stages)
                 return image_response(request, image, hit, svc.settings.cache_max_age)
             return get_feature_info(svc, query, req, layers, stages)
         if operation == "getlegendgraphic":

@@ -1,0 +1,165 @@
+"""Collections as data: the built-in Sentinel-2 file, the validation of collection files, a user's
+own collection file served without code, and layers checked against the collections they name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from styles import LayerError, load_layers
+from tests.helpers import decode, write_product
+from tiler.app import create_app
+from tiler.collections import CollectionError, builtin_collections, load_collections
+from tiler.settings import settings_from_env
+
+SENTINEL_2 = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+
+
+def test_the_built_in_sentinel_2_collections() -> None:
+    collections = builtin_collections()
+    l2a, l1c = collections["sentinel-2-l2a"], collections["sentinel-2-l1c"]
+    assert collections.default is l2a
+    assert set(l1c.bands) == set(SENTINEL_2) and set(l2a.bands) == set(SENTINEL_2) - {"B10"} | {"SCL"}
+    # Native resolutions, as ESA gives them.
+    assert {name for name, band in l1c.bands.items() if band.resolution == 10} == {"B02", "B03", "B04", "B08"}
+    assert {name for name, band in l1c.bands.items() if band.resolution == 60} == {"B01", "B09", "B10"}
+    # The MTD's band_id order, and the DN conversion: reflectance = DN / 10000, clamped at 0.
+    assert [b for b in sorted(l1c.bands, key=lambda n: l1c.bands[n].band_index)] == list(SENTINEL_2)
+    assert all((b.scale, b.offset, b.nodata, b.minimum) == (1e-4, 0.0, 0, 0.0) for b in l1c.bands.values())
+    scl = l2a.bands["SCL"]
+    assert scl.is_class and (scl.scale, scl.minimum) == (1.0, None) and scl.class_label(6) == "Water"
+    assert l2a.cloud_mask is not None and l2a.cloud_mask.classes == (3, 8, 9, 10) and l1c.cloud_mask is None
+    assert l2a.bands["B08"].substitute == "B8A"
+    assert l2a.band_for_stac_key("nir08").name == "B8A" and l2a.band_for_stac_key("b04").name == "B04"
+    assert l2a.attribution_for(2021) == "Contains modified Copernicus Sentinel data 2021"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """
+[bands.RED]
+resolution = 30
+kind = "reflectance"
+[[collection]]
+id = "my-sensor"
+title = "My sensor"
+default_layer = "GREY"
+layouts = ["band-folder"]
+"""
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (('kind = "reflectance"', 'kind = "colour"'), "kind must be one of"),
+        (("resolution = 30", "resolution = -1"), "resolution"),
+        (("resolution = 30", "resolution = 30\nwavelenght = 5"), "unknown keys ['wavelenght']"),
+        (('layouts = ["band-folder"]', "layouts = []"), "layouts"),
+        (('default_layer = "GREY"', ""), "default_layer is required"),
+        (('id = "my-sensor"', 'id = "my-sensor"\nbands = ["RED", "NIR"]'), "['NIR'] are not in the file's band table"),
+        (("resolution = 30", 'resolution = 30\nsubstitute = "NIR"'), "substitute NIR is not among its bands"),
+        (("[bands.RED]", '[bands."1RED"]'), "a band name is a letter"),
+        (('kind = "reflectance"', 'kind = "reflectance"\nclasses = [[1, "a", "#000000"]]'), "only class bands"),
+        (('id = "my-sensor"', 'id = "my-sensor"\ncloud_mask = { band = "RED", classes = [1] }'), "cloud_mask"),
+        (('id = "my-sensor"', 'id = "sentinel-2-l2a"'), "defined twice"),
+    ],
+)
+def test_broken_collection_files_stop_the_start_up_with_the_reason(tmp_path, change, words) -> None:
+    old, new = change
+    with pytest.raises(CollectionError, match=None) as caught:
+        load_collections(extra=[_write(tmp_path, MINIMAL.replace(old, new))])
+    assert words in str(caught.value) and "mine.toml" in str(caught.value)
+
+
+def test_a_collection_file_of_ones_own_serves_its_products_without_code(tmp_path) -> None:
+    """A folder of band files described only by a collection file, with a layer of its own."""
+    mine = _write(
+        tmp_path,
+        """
+[bands.B04]
+resolution = 10
+kind = "reflectance"
+nodata = 0
+scale = 0.001
+offset = -0.5
+[bands.B03]
+resolution = 10
+kind = "reflectance"
+nodata = 0
+[bands.B02]
+resolution = 10
+kind = "reflectance"
+nodata = 0
+[bands.B08]
+resolution = 10
+kind = "reflectance"
+nodata = 0
+[[collection]]
+id = "my-sensor"
+title = "My sensor"
+default_layer = "TRUE_COLOR"
+layouts = ["band-folder"]
+name_patterns = ["MINE"]
+""",
+    )
+    styles = tmp_path / "styles"
+    (styles / "mine").mkdir(parents=True)
+    # The name Sentinel-2's true colour has: one layer of that name per collection.
+    (styles / "mine" / "TRUE_COLOR.toml").write_text(
+        'title = "Red"\ncollections = ["my-sensor"]\nexpression = "B04"\nstretch = { kind = "linear", min = 0, max = 1 }\n'
+    )
+    root = tmp_path / "data"
+    folder = write_product(root, "MINE_20210105", when="2021-01-05T10:00:00Z", cloud_cover=None, b04=1200)
+    (folder / "item.json").unlink()  # a bare band folder: no metadata at all
+    collections = load_collections(extra=[mine])
+    assert load_layers(collections, styles).get("TRUE_COLOR", "my-sensor").collections == ("my-sensor",)
+    settings = settings_from_env(
+        {"EO_TILER_DATA": str(root), "EO_TILER_COLLECTIONS": str(mine), "EO_TILER_LAYERS": str(styles)},
+        catalog=tmp_path / "c.sqlite",
+    )
+    client = TestClient(create_app(settings))
+    listed = [layer for layer in client.get("/layers").json()["layers"] if layer["name"] == "TRUE_COLOR"]
+    assert sorted(c for layer in listed for c in layer["collections"]) == [
+        "my-sensor", "sentinel-2-l1c", "sentinel-2-l2a",
+    ]  # fmt: skip
+    product = client.get("/products/MINE_20210105").json()
+    assert product["collection"] == "my-sensor"
+    west, south, east, north = product["bounds"]
+    from tests.helpers import WEB_MERCATOR
+
+    t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, 16)
+    response = client.get(f"/tiles/{t.z}/{t.x}/{t.y}.png", params={"product": "MINE_20210105"})
+    assert response.status_code == 200
+    rgba = decode(response.content)
+    # The collection's own conversion: 1200 * 0.001 - 0.5 = 0.7, drawn linearly over 0..1.
+    assert rgba[128, 128].tolist() == [round(0.7 * 255)] * 3 + [255]
+
+
+def test_layers_are_checked_against_the_collections_they_name(tmp_path) -> None:
+    collections = builtin_collections()
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    (styles / "CIRRUS.toml").write_text(
+        'collections = ["sentinel-2-l2a", "sentinel-2-l1c"]\nexpression = "B10"\n'
+        '[colormap]\ntype = "ramp"\nstops = [[0, "#000000"], [1, "#ffffff"]]\n'
+    )
+    with pytest.raises(LayerError, match="CIRRUS.toml.*B10"):  # L2A has no B10
+        load_layers(collections, styles)
+    (styles / "CIRRUS.toml").write_text('collections = ["sentinel-3-olci"]\nexpression = "B10"\n')
+    with pytest.raises(LayerError, match="not configured"):
+        load_layers(collections, styles)
+    (styles / "CIRRUS.toml").write_text('collections = ["sentinel-2-l1c"]\nexpression = "B10"\n')
+    assert load_layers(collections, styles).get("CIRRUS", "sentinel-2-l1c").spec.bands == {"B10"}
+
+
+def test_the_scl_layer_takes_its_classes_from_the_collection() -> None:
+    collections = builtin_collections()
+    classes = load_layers(collections).get("SCL", "sentinel-2-l2a").spec.colormap.classes  # type: ignore[union-attr]
+    expected = [(e.value, e.label, e.colour) for e in collections["sentinel-2-l2a"].bands["SCL"].classes]
+    assert list(classes) == expected and (4, "Vegetation", (0, 160, 0)) in classes
