@@ -27,7 +27,7 @@ from rasterio.enums import Resampling
 
 from renderers import render
 from renderers.evalscript import compile_evalscript, render_evalscript
-from styles import load_layers
+from styles import Layer, Layers, load_layers
 from tiler.collections import builtin_collections
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,12 @@ def read_bands(size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
             dn = dataset.read(1, out_shape=(size, size), resampling=Resampling.nearest)
         bands[name] = dn.astype(np.float32) / np.float32(10000)
     return bands, bands["B04"] > 0
+
+
+def _layer(layers: Layers, name: str) -> Layer:
+    layer = layers.get(name, "sentinel-2-l2a")
+    assert layer is not None, name
+    return layer
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -72,7 +78,7 @@ def main() -> None:
             compile_ms = timed(partial(compile_evalscript, f"{source}\n// {size} {time.time_ns()}"))
             script = compile_evalscript(source)
             runs = {
-                "toml": partial(render, layers[name].spec, bands, valid),
+                "toml": partial(render, _layer(layers, name).spec, bands, valid),
                 "fast": partial(render_evalscript, script, bands, valid, timeout=30, path="fast"),
                 "exact": partial(render_evalscript, script, bands, valid, timeout=30, path="exact"),
             }

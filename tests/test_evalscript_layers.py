@@ -6,38 +6,43 @@ import pytest
 
 from renderers import render
 from renderers.evalscript import compile_evalscript, render_evalscript
-from styles import STYLES_DIR, load_layers
+from styles import load_layers
 from tests.evalscript_support import SCRIPTS, ireland, l1c, sahara
 from tiler.collections import builtin_collections
 
-LAYERS = load_layers(builtin_collections())
-DATASETS = {"ireland": ireland, "sahara": sahara, "l1c": l1c}
+REGISTRY = load_layers(builtin_collections())
+# The samples and the collection whose layer draws them.
+DATASETS = {
+    "ireland": (ireland, "sentinel-2-l2a"),
+    "sahara": (sahara, "sentinel-2-l2a"),
+    "l1c": (l1c, "sentinel-2-l1c"),
+}
 
 
 def test_every_layer_has_an_evalscript():
-    assert sorted(p.stem for p in STYLES_DIR.glob("*.toml")) == sorted(
-        p.stem for p in (SCRIPTS / "layers").glob("*.js")
-    )
+    assert {layer.name for layer in REGISTRY} == {p.stem for p in (SCRIPTS / "layers").glob("*.js")}
 
 
-# Each layer on every sample that has its bands (only the L1C crop has no SCL, only 29UNU no B08).
+# Each layer on every sample of its collections that has its bands (29UNU has no B08 at 60 m).
 CASES = [
-    (name, dataset)
-    for name in sorted(LAYERS)
-    for dataset in sorted(DATASETS)
-    if LAYERS[name].spec.bands <= set(DATASETS[dataset]()[0])
+    (layer.name, dataset)
+    for dataset, (read, collection) in sorted(DATASETS.items())
+    for layer in sorted(REGISTRY.for_collection(collection), key=lambda layer: layer.name)
+    if layer.spec.bands <= set(read()[0])
 ]
 
 
 def test_every_layer_runs_on_a_sample():
-    assert {name for name, _ in CASES} == set(LAYERS)
+    assert {name for name, _ in CASES} == {layer.name for layer in REGISTRY}
 
 
 @pytest.mark.parametrize(("name", "dataset"), CASES)
 @pytest.mark.parametrize("path", ["fast", "exact"])
 def test_layer_evalscript_matches_toml_layer(name, dataset, path):
-    bands, valid = DATASETS[dataset]()
-    layer = LAYERS[name]
+    read, collection = DATASETS[dataset]
+    bands, valid = read()
+    layer = REGISTRY.get(name, collection)
+    assert layer is not None
     script = compile_evalscript((SCRIPTS / "layers" / f"{name}.js").read_text())
     assert script.bands == layer.spec.bands
     expected = render(layer.spec, {b: bands[b] for b in layer.spec.bands}, valid)
