@@ -262,3 +262,18 @@ def test_units_are_read_per_band():
         ("dataMask", "REFLECTANCE"),
     ]
     assert script.bands == {"B02", "B04"}
+
+
+def test_the_language_tour_runs_on_the_fast_path_with_the_exact_numbers():
+    bands, valid = ireland()
+    outputs = evaluate_both(script_text("language_tour.js"), bands, valid)
+    assert (
+        evaluate_evalscript(compile_evalscript(script_text("language_tour.js")), bands, valid, timeout=30).path
+        == "fast"
+    )
+    out = outputs["default"]
+    b02 = np.where(valid, bands["B02"], 0).astype(np.float64)
+    np.testing.assert_array_equal(out[1], 9 - 1)  # 1 + 2 + 3 + 4, less one
+    np.testing.assert_array_equal(out[11], b02 * 2)
+    np.testing.assert_array_equal(out[14], 1 + 1 + 5 + 1 + 2 + 0)
+    assert len(np.unique(out[4])) == 4  # every grade and the no-data 0

@@ -134,10 +134,6 @@ def mask_and(a: Mask, b: Mask) -> Mask:
     return a & b
 
 
-def mask_not(a: Mask, n: int) -> np.ndarray:
-    return np.zeros(n, bool) if a is None else ~a
-
-
 def mask_any(a: Mask) -> bool:
     return a is None or bool(a.any())
 
