@@ -277,3 +277,31 @@ def test_the_language_tour_runs_on_the_fast_path_with_the_exact_numbers():
     np.testing.assert_array_equal(out[11], b02 * 2)
     np.testing.assert_array_equal(out[14], 1 + 1 + 5 + 1 + 2 + 0)
     assert len(np.unique(out[4])) == 4  # every grade and the no-data 0
+
+
+def test_a_tree_model_of_90_kb_runs_on_both_paths():
+    # Like the collection's tree models: a classification tree as nested ternaries, here 2,048 leaves.
+    rng = np.random.default_rng(7)
+    band_names = ["B02", "B03", "B04", "B8A", "B11", "B12"]
+
+    def grow(depth):
+        if depth == 0:
+            colour = [float(round(c, 4)) for c in rng.random(3)]
+            return f"[{colour[0]}, {colour[1]}, {colour[2]}]", lambda b: np.array(colour)[:, None, None]
+        band, threshold = band_names[rng.integers(len(band_names))], round(float(rng.uniform(0.05, 0.4)), 4)
+        (low_text, low), (high_text, high) = grow(depth - 1), grow(depth - 1)
+        return (
+            f"(s.{band} < {threshold} ? {low_text} : {high_text})",
+            lambda b: np.where(b[band] < threshold, low(b), high(b)),
+        )
+
+    text, reference = grow(11)
+    source = v3(f"return {text};", bands=3, inputs=str(band_names).replace("'", '"'))
+    assert len(source) > 64 * 1024
+    bands, valid = ireland()
+    out = evaluate_both(source, bands, valid)["default"]
+    np.testing.assert_array_equal(out, reference(f64_bands(bands, valid)))
+
+
+def f64_bands(bands, valid):
+    return {name: np.where(valid, band.astype(np.float64), 0.0) for name, band in bands.items()}

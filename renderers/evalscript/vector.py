@@ -123,10 +123,12 @@ class VectorProgram:
     def __init__(self, tree: Any, simple_bands: Sequence[str] | None) -> None:
         self.tree = tree
         self.simple_bands = None if simple_bands is None else tuple(simple_bands)
+        # The `var` names of each function body, by the id of its statement list: found once, not per call.
+        self._var_names: dict[int, list[str]] = {}
 
     def run(self, inputs: Mapping[str, np.ndarray], n: int, deadline: float, normalization_factor: float) -> Any:
         """evaluatePixel's result over all pixels (a value of renderers.evalscript.values)."""
-        interp = _Interpreter(n, deadline)
+        interp = _Interpreter(n, deadline, self._var_names)
         root = builtins.global_env(Env(None, None, False), interp)
         if self.simple_bands is not None:
             interp.pixel_phase = True
@@ -163,8 +165,9 @@ class _Frame:
 
 
 class _Interpreter:
-    def __init__(self, n: int, deadline: float) -> None:
+    def __init__(self, n: int, deadline: float, var_names: dict[int, list[str]]) -> None:
         self.n = n
+        self.var_names = var_names
         self.deadline = deadline
         self.pixel_phase = False
         self.depth = 0
@@ -236,7 +239,10 @@ class _Interpreter:
                     raise Unsupported("async and generator functions")
                 block_env.vars[statement.id.name] = JSFunction(statement, block_env, UNDEFINED, self)
         if function_env is block_env:
-            for name in _var_names(statements):
+            names = self.var_names.get(id(statements))
+            if names is None:
+                names = self.var_names[id(statements)] = _var_names(statements)
+            for name in names:
                 function_env.vars.setdefault(name, UNDEFINED)
 
     def block(self, statements: list[Any], env: Env, mask: MaskType) -> None:
@@ -790,6 +796,10 @@ def _copy_env(env: Env) -> Env:
     return copy
 
 
+# Where statements hold statements: `var` is found there, not inside expressions.
+_STATEMENT_PARTS = ("body", "consequent", "alternate", "block", "handler", "finalizer", "cases", "init", "left")
+
+
 def _var_names(statements: list[Any]) -> list[str]:
     """Names declared by `var` anywhere in these statements, not inside nested functions."""
     names: list[str] = []
@@ -802,9 +812,8 @@ def _var_names(statements: list[Any]) -> list[str]:
         if kind == "VariableDeclaration" and node.kind == "var":
             for declarator in node.declarations:
                 names.extend(_pattern_identifiers(declarator.id))
-        for key, value in vars(node).items():
-            if key in ("type", "loc"):
-                continue
+        for part in _STATEMENT_PARTS:
+            value = getattr(node, part, None)
             if isinstance(value, list):
                 stack.extend(value)
             elif hasattr(value, "type"):
