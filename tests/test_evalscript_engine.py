@@ -305,3 +305,14 @@ def test_a_tree_model_of_90_kb_runs_on_both_paths():
 
 def f64_bands(bands, valid):
     return {name: np.where(valid, band.astype(np.float64), 0.0) for name, band in bands.items()}
+
+
+def test_this_outside_a_method_is_the_global_object_as_in_v8():
+    source = v3(
+        "return [typeof this === 'object' ? 1 : 0, helper()];",
+        top="function helper() { return this === undefined ? 0 : 2; }",
+        bands=2,
+    )
+    result = evaluate_evalscript(compile_evalscript(source), BANDS, VALID, timeout=5)
+    assert result.path == "exact"
+    assert result.outputs["default"][:, 0, 0].tolist() == [1, 2]

@@ -479,6 +479,8 @@ class _Interpreter:
         return restrict(owner.vars[node.name], mask)
 
     def e_ThisExpression(self, node: Any, env: Env, mask: MaskType) -> Any:
+        if env.this is UNDEFINED:  # sloppy-mode JavaScript gives the global object here
+            raise Unsupported("this outside a method or constructor")
         return env.this
 
     def e_ArrayExpression(self, node: Any, env: Env, mask: MaskType) -> Any:
