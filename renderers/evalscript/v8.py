@@ -243,7 +243,7 @@ class _Isolate:
         return self._runner
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Runner:
     key: tuple
     capacity: int
