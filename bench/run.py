@@ -143,7 +143,9 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
     index = MemoryCatalog([root])
     catalog = index if case.mosaic else None
     product = None if case.mosaic else index.resolve(data.product_id)
-    spec = load_layers(collections)[case.layer].spec
+    layer = load_layers(collections).get(case.layer, "sentinel-2-l2a")
+    assert layer is not None, case.layer
+    spec = layer.spec
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
     if cpus:

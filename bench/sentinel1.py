@@ -140,7 +140,7 @@ def measure(cases: list[Case], settings: Settings) -> list[list[float]]:
     other processes falls on all of them alike; each case's first tile is drawn once first, untimed,
     to open its files."""
     layers = load_layers(builtin_collections())
-    specs = [layers.find(case.layer, case.collection) for case in cases]
+    specs = [layers.get(case.layer, case.collection) for case in cases]
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     crs = CRS.from_epsg(3857)
     seconds: list[list[float]] = [[] for _ in cases]

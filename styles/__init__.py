@@ -1,11 +1,7 @@
-"""Layer definitions as data: one TOML file per layer; the file name is the layer name.
-
-Files in this folder are shared layers: `collections` lists the ids of the collections each fits.
-Files in a subfolder named after a collection (`sentinel-1-grd/FALSE_COLOR.toml`) are that
-collection's own layers: they may take a name a shared layer has (Sentinel-1's FALSE_COLOR beside
-Sentinel-2's), and for their collection they win over it; `collections` may be left out there.
-The registry (`Layers`) keys shared layers by name and a collection's own by `<collection>/<NAME>`;
-`Layers.find(name, collection)` is the layer a request for `name` on a collection means.
+"""Layer definitions as data: one TOML file per layer in this folder or a subfolder of it (one per
+family of collections: `styles/landsat/TRUE_COLOR.toml`); the file name is the layer name. Layers of
+one name may exist for several collections (each file names the collections it fits); a name and a
+collection pick one layer.
 
 A file gives `title`, `description`, `collections` (the ids of the collections it fits) and either
 `bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
@@ -82,16 +78,9 @@ class Layer:
     collections: tuple[str, ...]
     spec: RenderSpec
     value_range: tuple[float, float] | None
-    owner: str | None = None  # the collection whose own layer this is (its subfolder); None: shared
-
-    @property
-    def key(self) -> str:
-        """The layer's key in `Layers`: its name, or `<collection>/<name>` for a collection's own."""
-        return f"{self.owner}/{self.name}" if self.owner else self.name
 
     def to_json(self) -> dict:
         return {
-            "id": self.key,
             "name": self.name,
             "title": self.title,
             "description": self.description,
@@ -136,8 +125,8 @@ def _stretch(raw: object, where: str) -> Stretch:
     return Stretch(raw["kind"], float(raw["min"]), float(raw["max"]))
 
 
-def _load(path: Path, collections: Mapping[str, CollectionLike], owner: str | None = None) -> Layer:
-    where = f"{owner}/{path.name}" if owner else path.name
+def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
+    where = path.name
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
@@ -145,9 +134,6 @@ def _load(path: Path, collections: Mapping[str, CollectionLike], owner: str | No
     unknown = set(raw) - _KEYS
     if unknown:
         raise LayerError(f"{where}: unknown keys {sorted(unknown)}")
-    # A collection's own layer fits that collection alone.
-    if owner is not None and raw.setdefault("collections", [owner]) != [owner]:
-        raise LayerError(f"{where}: a layer in the {owner}/ folder fits {owner} alone")
     fits = raw.get("collections")
     if not isinstance(fits, list) or not fits:
         raise LayerError(f"{where}: collections must list the collections the layer fits")
@@ -184,7 +170,6 @@ def _load(path: Path, collections: Mapping[str, CollectionLike], owner: str | No
             collections=tuple(fits),
             spec=RenderSpec(expressions, stretches, colormap, transform),
             value_range=value_range,  # type: ignore[arg-type]
-            owner=owner,
         )
     except ExpressionError as exc:
         raise LayerError(f"{where}: {exc}") from exc
@@ -194,46 +179,52 @@ def _load(path: Path, collections: Mapping[str, CollectionLike], owner: str | No
         raise LayerError(f"{where}: malformed ({exc!r})") from exc
 
 
-class Layers(Mapping[str, Layer]):
-    """Every layer, by `Layer.key`: shared layers by name, a collection's own by `<collection>/<name>`."""
+class Layers:
+    """The layer registry: layers by name and collection, in the order their files were read."""
 
     def __init__(self, layers: Sequence[Layer]) -> None:
-        self._by_key = {layer.key: layer for layer in layers}
+        self._by_key: dict[tuple[str, str], Layer] = {}
+        for layer in layers:
+            for collection in layer.collections:
+                self._by_key[(layer.name, collection)] = layer  # a deployment's own file wins
+        self._layers = list(dict.fromkeys(self._by_key.values()))
 
-    def __getitem__(self, key: str) -> Layer:
-        return self._by_key[key]
+    def get(self, name: str, collection: str) -> Layer | None:
+        """The layer of that name for that collection."""
+        return self._by_key.get((name, collection))
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._by_key)
-
-    def __len__(self) -> int:
-        return len(self._by_key)
-
-    def find(self, name: str, collection: str) -> Layer | None:
-        """The layer `name` means for `collection`: its own layer of that name, else the shared one."""
-        return self._by_key.get(f"{collection}/{name}") or self._by_key.get(name)
+    def named(self, name: str) -> list[Layer]:
+        """Every layer of that name, whatever collection it fits."""
+        return [layer for layer in self._layers if layer.name == name]
 
     def for_collection(self, collection: str) -> list[Layer]:
-        """The layers that draw `collection`, one per name (its own before a shared one), by name."""
-        found = {}
-        for layer in self._by_key.values():
-            if collection in layer.collections and (layer.name not in found or layer.owner == collection):
-                found[layer.name] = layer
-        return [found[name] for name in sorted(found)]
+        return [layer for layer in self._layers if collection in layer.collections]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers)
+
+    def __len__(self) -> int:
+        return len(self._layers)
 
 
 def load_layers(
     collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR, extra: Sequence[Path] = ()
 ) -> Layers:
-    """Load and validate every `*.toml` in `directory` and its collection subfolders, then in the
-    `extra` folders (a deployment's own layers, laid out alike), against `collections`; a later
-    file of the same key wins. A subfolder that names no configured collection stops the start-up."""
-    layers = []
-    for folder in (Path(directory), *map(Path, extra)):
-        layers += [_load(path, collections) for path in sorted(folder.glob("*.toml"))]
-        subfolders = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-        for sub in (p for p in subfolders if any(p.glob("*.toml"))):
-            if sub.name not in collections:
-                raise LayerError(f"{sub.name}/: layer folders are named after a configured collection")
-            layers += [_load(path, collections, sub.name) for path in sorted(sub.glob("*.toml"))]
+    """Load and validate every `*.toml` below `directory`, then below the `extra` folders (a
+    deployment's own layers; for a name and collection already defined, the later file wins),
+    against `collections`. A file that repeats a name for a collection another file of its own
+    folder already has is an error."""
+    layers: list[Layer] = []
+    for folder in (directory, *extra):
+        seen: dict[tuple[str, str], Path] = {}
+        for path in sorted(Path(folder).rglob("*.toml")):
+            layer = _load(path, collections)
+            for collection in layer.collections:
+                if (layer.name, collection) in seen:
+                    raise LayerError(
+                        f"{path.name}: layer {layer.name} for {collection} is also defined by "
+                        f"{seen[(layer.name, collection)].relative_to(folder)}"
+                    )
+                seen[(layer.name, collection)] = path
+            layers.append(layer)
     return Layers(layers)

@@ -103,27 +103,31 @@ nodata = 0
 [[collection]]
 id = "my-sensor"
 title = "My sensor"
-default_layer = "MY_RED"
+default_layer = "TRUE_COLOR"
 layouts = ["band-folder"]
 name_patterns = ["MINE"]
 """,
     )
     styles = tmp_path / "styles"
-    styles.mkdir()
-    (styles / "MY_RED.toml").write_text(
+    (styles / "mine").mkdir(parents=True)
+    # The name Sentinel-2's true colour has: one layer of that name per collection.
+    (styles / "mine" / "TRUE_COLOR.toml").write_text(
         'title = "Red"\ncollections = ["my-sensor"]\nexpression = "B04"\nstretch = { kind = "linear", min = 0, max = 1 }\n'
     )
     root = tmp_path / "data"
     folder = write_product(root, "MINE_20210105", when="2021-01-05T10:00:00Z", cloud_cover=None, b04=1200)
     (folder / "item.json").unlink()  # a bare band folder: no metadata at all
     collections = load_collections(extra=[mine])
-    assert load_layers(collections, styles)["MY_RED"].collections == ("my-sensor",)
+    assert load_layers(collections, styles).get("TRUE_COLOR", "my-sensor").collections == ("my-sensor",)
     settings = settings_from_env(
         {"EO_TILER_DATA": str(root), "EO_TILER_COLLECTIONS": str(mine), "EO_TILER_LAYERS": str(styles)},
         catalog=tmp_path / "c.sqlite",
     )
     client = TestClient(create_app(settings))
-    assert "MY_RED" in {layer["name"] for layer in client.get("/layers").json()["layers"]}
+    listed = [layer for layer in client.get("/layers").json()["layers"] if layer["name"] == "TRUE_COLOR"]
+    assert sorted(c for layer in listed for c in layer["collections"]) == [
+        "my-sensor", "sentinel-2-l1c", "sentinel-2-l2a",
+    ]  # fmt: skip
     product = client.get("/products/MINE_20210105").json()
     assert product["collection"] == "my-sensor"
     west, south, east, north = product["bounds"]
@@ -151,45 +155,25 @@ def test_layers_are_checked_against_the_collections_they_name(tmp_path) -> None:
     with pytest.raises(LayerError, match="not configured"):
         load_layers(collections, styles)
     (styles / "CIRRUS.toml").write_text('collections = ["sentinel-2-l1c"]\nexpression = "B10"\n')
-    assert load_layers(collections, styles)["CIRRUS"].spec.bands == {"B10"}
+    assert load_layers(collections, styles).get("CIRRUS", "sentinel-2-l1c").spec.bands == {"B10"}
 
 
 def test_the_scl_layer_takes_its_classes_from_the_collection() -> None:
     collections = builtin_collections()
-    classes = load_layers(collections)["SCL"].spec.colormap.classes  # type: ignore[union-attr]
+    classes = load_layers(collections).get("SCL", "sentinel-2-l2a").spec.colormap.classes  # type: ignore[union-attr]
     expected = [(e.value, e.label, e.colour) for e in collections["sentinel-2-l2a"].bands["SCL"].classes]
     assert list(classes) == expected and (4, "Vegetation", (0, 160, 0)) in classes
 
 
-def test_a_collections_own_layer_may_share_a_name_with_a_shared_one(tmp_path) -> None:
-    collections = builtin_collections()
-    layers = load_layers(collections)
-    s2, s1 = layers.find("FALSE_COLOR", "sentinel-2-l2a"), layers.find("FALSE_COLOR", "sentinel-1-grd")
-    assert s2 is layers["FALSE_COLOR"] and s2.spec.bands == {"B08", "B04", "B03"} and s2.owner is None
-    assert s1 is layers["sentinel-1-grd/FALSE_COLOR"] and s1.spec.bands == {"VV", "VH"}
-    assert s1.collections == ("sentinel-1-grd",)
-    assert layers.find("NDVI", "sentinel-1-grd") is not None  # found by name, though it does not fit: params says so
-    assert [layer.name for layer in layers.for_collection("sentinel-2-l1c")].count("FALSE_COLOR") == 1
-    assert "VV_DB" not in {layer.name for layer in layers.for_collection("sentinel-2-l2a")}
-    # A deployment's folder laid out alike: its own sentinel-2-l2a/FALSE_COLOR wins there, only there.
-    extra = tmp_path / "styles"
-    (extra / "sentinel-2-l2a").mkdir(parents=True)
-    (extra / "sentinel-2-l2a" / "FALSE_COLOR.toml").write_text(
-        'bands = ["B12", "B08", "B04"]\nstretch = { kind = "linear", min = 0, max = 0.5 }\n'
-    )
-    mine = load_layers(collections, extra=[extra])
-    assert mine.find("FALSE_COLOR", "sentinel-2-l2a").spec.bands == {"B12", "B08", "B04"}
-    assert mine.find("FALSE_COLOR", "sentinel-2-l1c") is mine["FALSE_COLOR"]
-    (extra / "sentinel-2-l2a" / "FALSE_COLOR.toml").write_text(
-        'collections = ["sentinel-2-l1c"]\nbands = ["B12", "B08", "B04"]\nstretch = { kind = "linear", min = 0, max = 1 }\n'
-    )
-    with pytest.raises(LayerError, match="sentinel-2-l2a/FALSE_COLOR.toml.*alone"):
-        load_layers(collections, extra=[extra])
-    (extra / "sentinel-2-l2a" / "FALSE_COLOR.toml").unlink()
-    (extra / "landsat-9").mkdir()
-    (extra / "landsat-9" / "RED.toml").write_text('expression = "B04"\n')
-    with pytest.raises(LayerError, match="landsat-9/"):
-        load_layers(collections, extra=[extra])
+def test_sentinel_1_and_sentinel_2_each_have_their_false_colour() -> None:
+    layers = load_layers(builtin_collections())
+    s2, s1 = layers.get("FALSE_COLOR", "sentinel-2-l2a"), layers.get("FALSE_COLOR", "sentinel-1-grd")
+    assert s2 is not None and s2.spec.bands == {"B08", "B04", "B03"}
+    assert s1 is not None and s1.spec.bands == {"VV", "VH"} and s1.collections == ("sentinel-1-grd",)
+    assert len(layers.named("FALSE_COLOR")) == 2 and layers.get("VV_DB", "sentinel-2-l2a") is None
+    assert {layer.name for layer in layers.for_collection("sentinel-1-grd")} == {
+        f"{p}_{kind}" for p in ("VV", "VH", "HH", "HV") for kind in ("DB", "LINEAR")
+    } | {"FALSE_COLOR", "SAR_URBAN"}
 
 
 def test_a_layer_of_another_collection_is_refused_by_name(real_client) -> None:

@@ -307,10 +307,9 @@ def test_ogc_layers_per_collection_and_style(real_client) -> None:
     assert "sentinel-1-grd:FALSE_COLOR" in wmts and "sentinel-2-l2a:FALSE_COLOR" in wmts
     # One name, two layers: each collection draws its own.
     listed = real_client.get("/layers").json()["layers"]
-    false_colour = {layer["id"]: layer for layer in listed if layer["name"] == "FALSE_COLOR"}
-    assert false_colour["FALSE_COLOR"]["bands"] == ["B03", "B04", "B08"]
-    assert false_colour["sentinel-1-grd/FALSE_COLOR"]["bands"] == ["VH", "VV"]
-    assert false_colour["sentinel-1-grd/FALSE_COLOR"]["collections"] == ["sentinel-1-grd"]
+    false_colour = {tuple(layer["collections"]): layer for layer in listed if layer["name"] == "FALSE_COLOR"}
+    assert false_colour[("sentinel-2-l2a", "sentinel-2-l1c")]["bands"] == ["B03", "B04", "B08"]
+    assert false_colour[("sentinel-1-grd",)]["bands"] == ["VH", "VV"]
 
 
 def test_getmap_and_feature_info_give_linear_and_decibel_values(real_client, iw) -> None:

@@ -271,11 +271,11 @@ def styling(
         return Styling(RenderSpec(expressions, stretches, colormap), token)
 
     name = query.get("layer") or default_layer(collection, bands, layers)
-    layer = layers.find(name, collection.id)
-    if layer is None and not any(other.name == name for other in layers.values()):
+    layer = layers.get(name, collection.id)
+    if layer is None:
+        if layers.named(name):
+            raise InvalidParameter(f"layer {name} does not apply to {collection.id} products", "layer")
         raise LayerNotDefined(f"unknown layer '{name[:60]}'; see /layers", "layer")
-    if layer is None or collection.id not in layer.collections:
-        raise InvalidParameter(f"layer {name} does not apply to {collection.id} products", "layer")
     missing = sorted(layer.spec.bands - set(bands))
     if missing:
         raise InvalidParameter(
@@ -293,10 +293,11 @@ def styling(
 def default_layer(collection: ProductCollection, bands: Collection[str], layers: Layers) -> str:
     """The collection's default layer; for a product lacking its bands (a Sentinel-1 product
     without VV), the first of the collection's layers, by name, that the product can draw."""
-    chosen = layers.find(collection.default_layer, collection.id)
+    chosen = layers.get(collection.default_layer, collection.id)
     if chosen is None or chosen.spec.bands <= set(bands):
         return collection.default_layer
-    drawable = (layer.name for layer in layers.for_collection(collection.id) if layer.spec.bands <= set(bands))
+    fitting = sorted(layers.for_collection(collection.id), key=lambda layer: layer.name)
+    drawable = (layer.name for layer in fitting if layer.spec.bands <= set(bands))
     return next(drawable, collection.default_layer)
 
 

@@ -476,12 +476,10 @@ async function start() {
   try {
     const listing = await getJSON(api("layers"));
     for (const layer of listing.layers) {
-      // A collection's own layer may share a name with a shared one (Sentinel-1's FALSE_COLOR):
-      // one entry, for the collections of both; the server picks each collection's own.
+      // A name may have one layer per family of collections: the picker offers the name once.
       const known = layers[layer.name];
-      if (known) { known.collections = [...known.collections, ...layer.collections]; continue; }
-      layers[layer.name] = { ...layer };
-      $("layer").add(new Option(layer.title, layer.name));
+      layers[layer.name] = known ? {...known, collections: [...known.collections, ...layer.collections]} : layer;
+      if (!known) $("layer").add(new Option(layer.title, layer.name));
     }
     stateToForm();
     if (restored.view) map.setView(restored.view.center, restored.view.zoom);
