@@ -189,7 +189,9 @@ def test_level2_south_of_the_equator_in_a_northern_zone(real_client, shared_data
     rgba = get_tile(real_client, t, product=LANDSAT_L2_SOUTH_ID, layer="FALSE_COLOR")
     safe = np.ones(rgba.shape[:2], dtype=bool)
     for channel, band in enumerate((5, 4, 3)):
-        dn, ok = tile_samples(shared_data / LANDSAT_L2_SOUTH_REL / f"{LANDSAT_L2_SOUTH_ID}_SR_B{band}.TIF", 10, t.x, t.y)
+        dn, ok = tile_samples(
+            shared_data / LANDSAT_L2_SOUTH_REL / f"{LANDSAT_L2_SOUTH_ID}_SR_B{band}.TIF", 10, t.x, t.y
+        )
         safe &= ok & (dn > 0)
         expected = highlight(dn * 2.75e-5 - 0.2)
         diff = np.abs(rgba[..., channel][safe].astype(int) - expected[safe])

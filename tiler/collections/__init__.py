@@ -29,10 +29,10 @@ __all__ = [
     "Band",
     "ClassEntry",
     "CloudMask",
-    "FlagEntry",
     "Collection",
     "CollectionError",
     "Collections",
+    "FlagEntry",
     "builtin_collections",
     "load_collections",
 ]
@@ -352,7 +352,7 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
 
 def _cloud_mask(raw: object, bands: Mapping[str, Band], where: str) -> CloudMask:
     """`{ band, classes }` on a class band, or `{ band, bits }` on a bit-flag band."""
-    band = bands.get(raw.get("band")) if isinstance(raw, Mapping) else None
+    band = bands.get(str(raw.get("band"))) if isinstance(raw, Mapping) else None
     if not isinstance(raw, Mapping) or band is None or not band.is_class:
         raise CollectionError(f"{where}: cloud_mask needs `band`, one of its class or bit-flag bands")
     if band.is_bits:
