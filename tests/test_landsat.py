@@ -422,6 +422,9 @@ def test_feature_info_gives_reflectance_kelvin_and_qa_flags(real_client, shared_
     assert entry["bqa"] == {"code": int(qa[0]), "flags": [n for i, n in enumerate(names) if int(qa[0]) >> i & 1]}
     text = real_client.get("/wms", params=dict(response.request.url.params) | {"INFO_FORMAT": "text/plain"}).text
     assert f"BQA: {int(qa[0])}" in text
+    xml = real_client.get("/wms", params=dict(response.request.url.params) | {"INFO_FORMAT": "text/xml"})
+    (node,) = ET.fromstring(xml.content).iter("BQA")
+    assert node.get("code") == str(int(qa[0])) and node.text == ", ".join(entry["bqa"]["flags"])
 
 
 def test_legends(real_client) -> None:
@@ -509,3 +512,18 @@ def test_a_missing_band_gives_a_clear_400(tmp_path, shared_data) -> None:
     ndvi = client.get(f"/tiles/10/{t.x}/{t.y}.png", params={"product": LANDSAT_L2_ID, "layer": "NDVI"})
     assert ndvi.status_code == 400 and "needs band B05" in ndvi.json()["detail"]
     assert client.get(f"/tiles/10/{t.x}/{t.y}.png", params={"product": LANDSAT_L2_ID}).status_code == 200
+
+
+def test_wmts_get_tile_with_the_cloud_mask_equals_the_xyz_mosaic(real_client) -> None:
+    t = inner_tile(real_client, LANDSAT_L2_ID, 10)
+    wmts = real_client.get(
+        "/wmts",
+        params={
+            "SERVICE": "WMTS", "REQUEST": "GetTile", "VERSION": "1.0.0", "LAYER": "landsat-c2-l2:TRUE_COLOR",
+            "STYLE": "default", "FORMAT": "image/png", "TILEMATRIXSET": "WebMercatorQuad", "TILEMATRIX": "10",
+            "TILEROW": str(t.y), "TILECOL": str(t.x), "CLOUDMASK": "true", "TIME": "2019-12-01",
+        },
+    )  # fmt: skip
+    assert wmts.status_code == 200, wmts.text
+    xyz = get_tile(real_client, t, collection="landsat-c2-l2", layer="TRUE_COLOR", cloudmask="true", time="2019-12-01")
+    assert (decode(wmts.content) == xyz).all() and xyz[..., 3].any() and not xyz[..., 3].all()
