@@ -24,7 +24,7 @@ NAMES = {layer.name for _, collection in DATASETS.values() for layer in REGISTRY
 
 
 def test_every_layer_has_an_evalscript():
-    assert NAMES == {p.stem for p in (SCRIPTS / "layers").glob("*.js")}
+    assert {p.stem for p in (SCRIPTS / "layers").glob("*.js")} == NAMES
 
 
 # Each layer on every sample of its collections that has its bands (29UNU has no B08 at 60 m).
