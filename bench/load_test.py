@@ -93,6 +93,8 @@ def wait_ready(base: str, process: subprocess.Popen, timeout: float = 120) -> No
 # Band math per collection (in its band names); Sentinel-2's for the others.
 EXPRESSIONS = {
     "sentinel-2": ["(B08-B04)/(B08+B04)", "B04;B03;B02", "where(B08 > 0.2, B08, 0)"],
+    "landsat-c2-l2": ["(B05-B04)/(B05+B04)", "B04;B03;B02", "where(B05 > 0.2, B05, 0)"],  # Landsat's NIR is B05
+    "landsat-c2-l1": ["(B05-B04)/(B05+B04)", "B04;B03;B02", "where(B05 > 0.2, B05, 0)"],
     "sentinel-1-grd": ["(VV-VH)/(VV+VH)", "VV;VH;VV", "where(VV > 0.05, VV, 0)"],
 }
 

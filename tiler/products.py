@@ -49,6 +49,12 @@ class BandAsset:
     minimum: float | None = None  # physical values below are clamped to it
     squared: bool = False  # amplitude DN: physical = DN² * scale + offset (SAR intensity)
     calibration: Calibration | None = None  # replaces scale and offset of a squared band when given
+    # Codes of an older format, rebuilt bit by bit: (mask, value, bit) sets the bit where
+    # DN & mask == value (tiler.collections.Band.bit_remap).
+    bit_remap: tuple[tuple[int, int, int], ...] = ()
+    # (K1, K2) of a thermal band: physical = K2 / ln(K1 / radiance + 1), the brightness temperature
+    # of the radiance DN * scale + offset.
+    thermal: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

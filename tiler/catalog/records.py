@@ -63,7 +63,7 @@ def product_from_json(text: str) -> Product:
         crs=CRS.from_user_input(d["crs"]),
         bounds=tuple(d["bounds"]),
         bounds_wgs84=tuple(d["bounds_wgs84"]),
-        bands={name: _band(band) for name, band in d["bands"].items()},
+        bands={name: _band_asset(band) for name, band in d["bands"].items()},
         path=Path(d["path"]),
         root=Path(d["root"]),
         aliases=tuple(d["aliases"]),
@@ -71,12 +71,21 @@ def product_from_json(text: str) -> Product:
     )
 
 
-def _band(d: dict) -> BandAsset:
-    calibration = d.get("calibration")
+def _band_asset(d: dict) -> BandAsset:
+    # JSON has lists where the dataclass holds tuples, and objects where it holds Calibration.
+    thermal, calibration = d.get("thermal"), d.get("calibration")
     if calibration is not None:
         size = calibration["image_size"]
-        calibration = Calibration(**(calibration | {"image_size": tuple(size) if size else None}))
-    return BandAsset(**(d | {"path": Path(d["path"]), "calibration": calibration}))
+        calibration = Calibration(**calibration | {"image_size": tuple(size) if size else None})
+    return BandAsset(
+        **d
+        | {
+            "path": Path(d["path"]),
+            "bit_remap": tuple(tuple(entry) for entry in d.get("bit_remap", ())),
+            "thermal": tuple(thermal) if thermal is not None else None,
+            "calibration": calibration,
+        }
+    )
 
 
 def footprint_bbox(product: Product) -> BBox:

@@ -75,7 +75,7 @@ def read_mosaic(
             continue
         take = stack.valid & ~filled
         if mask_band is not None and cloud_mask is not None:
-            take &= ~np.isin(stack.arrays[mask_band], cloud_mask.classes)
+            take &= ~_clouded(stack.arrays[mask_band], cloud_mask)
         for name in names:
             arrays[name][take] = stack.arrays[name][take]
         filled |= take
@@ -85,3 +85,11 @@ def read_mosaic(
         # Not a blank image: say what is missing (a VV layer over products holding VH alone).
         raise NotFound(f"no product here has {', '.join(sorted(missing))}; they have {', '.join(sorted(present))}")
     return BandStack(arrays, filled)
+
+
+def _clouded(codes: np.ndarray, rule: CloudMask) -> np.ndarray:
+    """Where a class or bit-flag band's codes meet the cloud-mask rule."""
+    if rule.bits:
+        whole = np.where(np.isfinite(codes), codes, 0).astype(np.int64)
+        return (whole & rule.bit_mask) != 0
+    return np.isin(codes, rule.classes)

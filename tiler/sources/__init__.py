@@ -4,6 +4,8 @@ Layouts (a collection file says which of them produce its products):
 - `sentinel-1-safe` (`tiler.sources.sentinel1_safe`): ESA's Sentinel-1 SAFE folders (GRD, GCP-placed TIFFs);
 - `sentinel-s1-l1c` (`tiler.sources.sentinel_s1_l1c`): Sentinel-1 GRD in AWS's layout, with `productInfo.json`;
 - `sentinel-2-safe` (`tiler.sources.safe`): ESA SAFE folders with JP2 band files and MTD XML metadata;
+- `usgs-landsat` (`tiler.sources.landsat`): a Landsat product as USGS delivers it, band TIFFs with the MTL
+  and STAC items;
 - `stac-item` (`tiler.sources.stac`): STAC items (JSON) whose band assets lie beside the item;
 - `band-folder` (`tiler.sources.band_folder`): plain folders of band GeoTIFFs named `B04.tif`...
 
@@ -26,7 +28,7 @@ import rasterio
 from tiler.collections import Collections, builtin_collections
 from tiler.errors import ProductUnreadable
 from tiler.products import Product, is_inside
-from tiler.sources import band_folder, safe, sentinel1_safe, sentinel_s1_l1c, stac
+from tiler.sources import band_folder, landsat, safe, sentinel1_safe, sentinel_s1_l1c, stac
 
 __all__ = ["LAYOUTS", "PARSE_ERRORS", "Candidate", "Layout", "discover", "find_candidates"]
 
@@ -43,12 +45,13 @@ class Layout:
     parse: Parse  # (target, data root, collections) -> Product
 
 
-# In the order they are asked: a SAFE folder may hold JSON, a STAC item's folder band files; a
-# Sentinel-1 SAFE is claimed before the Sentinel-2 layout sees a `.SAFE`.
+# In the order they are asked: a SAFE folder may hold JSON, a USGS Landsat folder STAC items, a STAC
+# item's folder band files; a Sentinel-1 SAFE is claimed before the Sentinel-2 layout sees a `.SAFE`.
 LAYOUTS: tuple[Layout, ...] = (
     Layout("sentinel-1-safe", sentinel1_safe.detect, sentinel1_safe.parse),
     Layout("sentinel-s1-l1c", sentinel_s1_l1c.detect, sentinel_s1_l1c.parse),
     Layout("sentinel-2-safe", safe.detect, safe.parse),
+    Layout("usgs-landsat", landsat.detect, landsat.parse),
     Layout("stac-item", stac.detect, stac.parse),
     Layout("band-folder", band_folder.detect, band_folder.parse),
 )
