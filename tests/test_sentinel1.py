@@ -597,3 +597,22 @@ def test_an_ew_dual_horizontal_product(tmp_path) -> None:
         assert abs(np.median(grey) - (crop + 20) / 20 * 255) < 20
         missing = client.get(path, params={"product": product["id"], "layer": "FALSE_COLOR"})
         assert missing.status_code == 400 and "VH, VV" in missing.json()["detail"]
+
+
+def test_broken_sentinel1_products_are_reported_at_indexing(tmp_path, iw) -> None:
+    from tiler.catalog import SqliteCatalog
+
+    root = tmp_path / "data"
+    good, _ = _write_calibrated_safe(root, iw)
+    broken_lut = root / "broken-lut" / good.name.replace("C0DE", "BAD1")
+    shutil.copytree(good, broken_lut)
+    xml = next((broken_lut / "annotation" / "calibration").glob("*-vv-*.xml"))
+    xml.write_text(xml.read_text()[:200])  # a truncated calibration XML
+    no_pixels = root / "no-pixels" / good.name.replace("C0DE", "BAD2")
+    shutil.copytree(good, no_pixels)
+    shutil.rmtree(no_pixels / "measurement")  # metadata, no measurement files
+    catalog = SqliteCatalog(tmp_path / "c.sqlite", [root])
+    report = catalog.update()
+    assert [p.id for p in catalog] == [good.name.removesuffix(".SAFE")]
+    failed = {Path(path).name: reason for path, reason in report.failed}
+    assert "calibration" in failed[broken_lut.name] and "measurement" in failed[no_pixels.name]

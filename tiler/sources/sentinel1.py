@@ -32,6 +32,7 @@ from shapely.geometry import MultiPoint
 from tiler.collections import Collection
 from tiler.errors import ProductUnreadable
 from tiler.products import Calibration, Product, is_inside
+from tiler.reading.calibration import read_lut  # a broken LUT is reported at indexing, not per request
 from tiler.sources.common import band_assets, find_text
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def gcp_geometry(path: Path) -> Geometry:
     except rasterio.errors.RasterioIOError as exc:
         raise ProductUnreadable(f"cannot open {path.name}: {exc}") from exc
     if len(gcps) < 3 or crs is None:
-        raise ProductUnreadable(f"{path.name} has neither a geotransform nor GCPs to place it")
+        raise ProductUnreadable(f"{path.name} has no GCPs to place it (GRD measurement files are placed by GCPs)")
     lon = np.array([g.x for g in gcps])
     lat = np.array([g.y for g in gcps])
     if crs != WGS84:
@@ -228,6 +229,7 @@ def make_product(
     calibrated = len(xmls) == len(found)
     lut = collection.bands[found[0].polarisation].calibration
     for m in found if calibrated else ():
+        read_lut(os.path.realpath(xmls[m.polarisation]), collection.bands[m.polarisation].calibration or "")
         size = _image_size(m.annotation)
         calibration = Calibration(
             os.path.realpath(xmls[m.polarisation]),
