@@ -9,6 +9,7 @@ readers never see a path a request could have steered elsewhere.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ import rasterio
 from tiler.errors import UnsafeReference
 
 EODATA_PREFIX = "/eodata/"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ def check_reference(reference: str) -> str:
         text = decoded
     if not text:
         raise UnsafeReference("empty product reference")
-    if any(ord(c) < 32 or c == "\x7f" for c in text):
+    if _CONTROL.search(text):
         raise UnsafeReference("product reference contains control characters")
     if "\\" in text:
         raise UnsafeReference("product reference contains a backslash")
