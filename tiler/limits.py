@@ -86,12 +86,14 @@ class RenderPool:
         self.budget = PixelBudget(pixels)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="render")
 
-    def run(self, render: Callable[[Deadline], T], pixels: int) -> T:
-        """`render` for an output of `pixels` pixels, in the pool, once its pixels fit the budget."""
-        deadline = Deadline(self.timeout)
+    def run(self, render: Callable[[Deadline], T], pixels: int, timeout: float | None = None) -> T:
+        """`render` for an output of `pixels` pixels, in the pool, once its pixels fit the budget;
+        `timeout` replaces the pool's deadline (analyses read many dates, a tile one)."""
+        seconds = self.timeout if timeout is None else timeout
+        deadline = Deadline(seconds)
         taken = self.budget.acquire(pixels, deadline.remaining())
         if taken is None:
-            raise _timeout(self.timeout)
+            raise _timeout(seconds)
 
         def task() -> T:
             try:
@@ -109,4 +111,4 @@ class RenderPool:
             return future.result(timeout=max(0.0, deadline.remaining()))
         except concurrent.futures.TimeoutError:
             future.cancel()  # still queued: never runs; running: stops at its next check
-            raise _timeout(self.timeout) from None
+            raise _timeout(seconds) from None

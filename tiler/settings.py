@@ -41,6 +41,13 @@ class Settings:
     # Output pixels rendering at once, per worker: bounds the memory of renders in flight (about 40
     # bytes a pixel, so ~670 MB); one 4096 x 4096 GetMap, or 256 tiles of 256 px.
     render_pixels: int = 4096 * 4096
+    # Analysis (tiler.analysis): statistics, GeoTIFF crops and time-lapses.
+    analysis_timeout: float = 120.0  # seconds one statistics request or time-lapse may take, queueing included
+    max_statistics_pixels: int = 20_000_000  # pixels inside a geometry's box x intervals, per statistics request
+    max_analysis_products: int = 100  # products one statistics request or time-lapse may read
+    max_crop_pixels: int = 4096 * 4096  # output pixels of one GeoTIFF crop
+    max_timelapse_frames: int = 60
+    max_timelapse_size: int = 1024  # width and height of a time-lapse frame
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
     api_quota_per_minute: int = 600  # requests per key and minute (per worker process unless in Redis)
@@ -70,11 +77,18 @@ class Settings:
             "render_pixels",
             "api_quota_per_minute",
             "max_mosaic_products",
+            "max_statistics_pixels",
+            "max_analysis_products",
+            "max_crop_pixels",
+            "max_timelapse_frames",
+            "max_timelapse_size",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if not 0 < self.render_timeout < math.inf:
             raise ValueError("render_timeout must be a positive number of seconds")
+        if not 0 < self.analysis_timeout < math.inf:
+            raise ValueError("analysis_timeout must be a positive number of seconds")
         if not 0 < self.redis_timeout < math.inf:
             raise ValueError("redis_timeout must be a positive number of seconds")
         for name in ("cache_url", "quota_url"):
@@ -153,6 +167,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "render_threads": _cast(environ, "RENDER_THREADS", int, defaults.render_threads),
         "render_pixels": _cast(environ, "RENDER_PIXELS", int, defaults.render_pixels),
         "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
+        "analysis_timeout": _cast(environ, "ANALYSIS_TIMEOUT", float, defaults.analysis_timeout),
+        "max_statistics_pixels": _cast(environ, "MAX_STATISTICS_PIXELS", int, defaults.max_statistics_pixels),
+        "max_analysis_products": _cast(environ, "MAX_ANALYSIS_PRODUCTS", int, defaults.max_analysis_products),
+        "max_crop_pixels": _cast(environ, "MAX_CROP_PIXELS", int, defaults.max_crop_pixels),
+        "max_timelapse_frames": _cast(environ, "MAX_TIMELAPSE_FRAMES", int, defaults.max_timelapse_frames),
+        "max_timelapse_size": _cast(environ, "MAX_TIMELAPSE_SIZE", int, defaults.max_timelapse_size),
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
         "cache_url": environ.get(ENV_PREFIX + "CACHE_URL") or None,
