@@ -25,7 +25,6 @@ from rasterio.features import geometry_mask
 from rasterio.transform import from_origin
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as transform_geometry
 from shapely.validation import explain_validity
 
 from tiler.crs import crs_from_code
@@ -97,7 +96,7 @@ def _equal_area_crs(geometry: BaseGeometry) -> str:
 
 def _reproject(geometry: BaseGeometry, source: str, target: str) -> BaseGeometry:
     transformer = Transformer.from_crs(ProjCRS.from_user_input(source), ProjCRS.from_user_input(target), always_xy=True)
-    return transform_geometry(transformer.transform, geometry)
+    return shapely.transform(geometry, transformer.transform, interleaved=False)
 
 
 def make_area(geometry: BaseGeometry, crs_code: str, resolution: float) -> Area:

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from tiler.analysis.area import Area
+from tiler.analysis.area import Area, make_area
 from tiler.analysis.measure import Measure
 from tiler.catalog import select_products
 from tiler.errors import TooLarge
@@ -176,17 +176,20 @@ def intervals_for(services: Services, source: Source, area: BBox, aggregation: s
 
 
 def check_size(area: Area, intervals: int, limit: int) -> None:
-    """Pixels read (the grid's, per interval) against the limit, with a way under it."""
+    """Pixels read (the grid's, per interval) against the limit, with a resolution that fits."""
     total = area.grid.pixels * max(1, intervals)
     if total <= limit:
         return
     over = total / limit
-    coarser = area.resolution * math.sqrt(over)
+    coarser = math.ceil(area.resolution * math.sqrt(over) * 10) / 10
+    # Edges snap outwards to the coarser lattice: step up until the grid really fits.
+    while make_area(area.geometry, area.grid.crs, coarser).grid.pixels * max(1, intervals) > limit:
+        coarser = math.ceil(coarser * 11) / 10
     grid = area.grid
     raise TooLarge(
-        f"the request reads {grid.width} x {grid.height} px at {area.resolution:g} m over {intervals} interval(s): "
+        f"the request reads {grid.width} x {grid.height} px at {area.resolution:g} over {intervals} interval(s): "
         f"{total:,} pixels, {over:.1f} times the limit of {limit:,}; use a resolution of at least "
-        f"{math.ceil(coarser * 10) / 10:g}, a smaller geometry or fewer intervals"
+        f"{coarser:g}, a smaller geometry or fewer intervals"
     )
 
 
@@ -288,6 +291,7 @@ def to_json(request: StatisticsRequest, results: Sequence[IntervalStatistics]) -
         "aggregation": request.aggregation,
         "resolution": request.area.resolution,
         "crs": grid.crs,
+        "bounds": list(grid.bounds),
         "width": grid.width,
         "height": grid.height,
         "pixels": request.area.pixel_count,

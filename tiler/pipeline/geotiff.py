@@ -18,7 +18,6 @@ from rasterio.io import MemoryFile
 from rasterio.transform import from_bounds
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as transform_geometry
 
 from tiler.collections import Band
 from tiler.pipeline.job import Grid
@@ -103,7 +102,9 @@ def clip(content: bytes, geometry: BaseGeometry, crs: str) -> bytes:
         transformer = Transformer.from_crs(
             ProjCRS.from_user_input(crs), ProjCRS.from_wkt(src.crs.to_wkt()), always_xy=True
         )
-        shape_ = transform_geometry(transformer.transform, shapely.segmentize(geometry, _segment(geometry)))
+        shape_ = shapely.transform(
+            shapely.segmentize(geometry, _segment(geometry)), transformer.transform, interleaved=False
+        )
         outside = geometry_mask([mapping(shape_)], (src.height, src.width), src.transform)
         rgba = src.colorinterp[-1] == ColorInterp.alpha
         if rgba:
