@@ -211,9 +211,9 @@ def crop_grid(
         if out_crs.is_geographic and not query.get("resolution"):
             raise MissingParameter("a crop in degrees needs resolution (degrees) or width/height", "resolution")
         res = params.resolution(query.get("resolution"), finest_resolution(svc, source, styling))
-        left, bottom = math.floor(left / res) * res, math.floor(bottom / res) * res
-        right, top = max(left + res, math.ceil(right / res) * res), max(bottom + res, math.ceil(top / res) * res)
-        size = (round((right - left) / res), round((top - bottom) / res))
+        # From the box's upper-left corner, whole pixels of exactly `res`: the last ones may reach past it.
+        size = (max(1, math.ceil((right - left) / res - 1e-9)), max(1, math.ceil((top - bottom) / res - 1e-9)))
+        right, bottom = left + size[0] * res, top - size[1] * res
     width, height = size
     limit = svc.settings.max_crop_pixels
     if width * height > limit:
