@@ -9,9 +9,14 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import morecantile
 import numpy as np
 import rasterio
@@ -246,3 +251,58 @@ def assert_statistics(got: dict, expected: dict) -> None:
         assert got["percentiles"][p] == pytest.approx(value, rel=1e-6, abs=1e-7), p
     if "histogram" in expected:
         assert got["histogram"]["counts"] == expected["histogram"]
+
+
+def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`eo-tiler <args>` as a process of its own on a free port, once its /healthz answers. Its output
+    goes to a file, not a pipe: a pipe nobody drains fills up with access-log lines and then blocks
+    the server's event loop on its next write."""
+    port = free_port()
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read and closed by stop_server)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiler.cli", *args, "--port", str(port)],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    process.output = output  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(stop_server(process))
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)  # polling for the port to open, with a deadline
+    process.kill()
+    raise AssertionError("server did not start")
+
+
+def stop_server(process: subprocess.Popen) -> str:
+    """SIGTERM, then what the server printed."""
+    process.terminate()
+    process.wait(timeout=30)
+    output = process.output  # type: ignore[attr-defined]
+    output.seek(0)
+    return output.read()
+
+
+def wait_for(condition: Callable[[], object], what: str, limit: float = 60) -> None:
+    """Poll `condition` until it holds; fail after `limit` seconds."""
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def refused(base: str) -> bool:
+    """Whether the server at `base` refuses connections (stopped, or not yet listening)."""
+    try:
+        httpx.get(base + "/healthz", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False

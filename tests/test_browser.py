@@ -184,10 +184,14 @@ def test_switching_the_layer_changes_tiles_picture_and_legend(session):
 def test_search_lists_results_with_thumbnails_and_a_click_zooms_there(session, server):
     session.open()
     session.page.select_option("#collection", "sentinel-2-l2a")
-    session.page.click("#search")
+    with session.page.expect_request(lambda r: urlsplit(r.url).path == "/search") as request:
+        session.page.click("#search")
     session.page.wait_for_load_state("networkidle")
     items = session.page.locator("#results li")
-    expected = httpx.get(server + "search", params={"collection": "sentinel-2-l2a", "limit": 20}).json()
+    # The products the catalog has in the view (the page asks for the box on screen).
+    query = {k: v[0] for k, v in parse_qs(urlsplit(request.value.url).query).items()}
+    assert query["collection"] == "sentinel-2-l2a"
+    expected = httpx.get(server + "search", params=query).json()
     assert items.count() == expected["numberMatched"] >= 2
     # Every thumbnail has really been drawn by the server.
     widths = session.page.eval_on_selector_all("#results img", "imgs => imgs.map((i) => i.complete && i.naturalWidth)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import math
 import os
@@ -10,13 +11,16 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from prometheus_client.multiprocess import mark_process_dead
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tiler.catalog import SqliteCatalog, open_catalog
 from tiler.collections import load_collections
 from tiler.http import multiprocess
+from tiler.http.connections import HeaderTimeoutProtocol
 from tiler.settings import ENV_PREFIX, settings_from_env
+from tiler.supervisor import LOG_FORMAT, Supervisor
 
 DEFAULT_DEMO_DIR = Path("demo-data")
 
@@ -47,7 +51,7 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         os.environ[ENV_PREFIX + "CACHE_URL"] = settings.cache_url
     multiprocess.prepare(settings.workers)
     print(f"eo-tiler: map page at http://{settings.host}:{settings.port}/", flush=True)
-    uvicorn.run(
+    config = uvicorn.Config(
         "tiler.app:create_app_from_env",
         factory=True,
         host=settings.host,
@@ -57,7 +61,25 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         # tiler.access logs every request as JSON, with API keys redacted; uvicorn's own line would not.
         access_log=False,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
+        # Slow and idle clients: see README, "Stuck workers and slow clients".
+        http=functools.partial(HeaderTimeoutProtocol, header_timeout=settings.header_timeout),  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
+        limit_concurrency=settings.limit_concurrency,
+        backlog=settings.backlog,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        ws="none",  # no WebSocket routes: an upgrade request is answered as plain HTTP
     )
+    # Always supervised, even with one worker: a worker stuck in native code is replaced, never waited for.
+    supervisor = Supervisor(
+        config, settings.workers, settings.worker_timeout, settings.shutdown_timeout, worker_gone=_worker_gone
+    )
+    raise SystemExit(supervisor.run())
+
+
+def _worker_gone(pid: int) -> None:
+    """A killed worker never ran its shutdown: drop its live gauges from the sums of /metrics."""
+    if multiprocess.enabled():
+        mark_process_dead(pid)
 
 
 def _index(args: argparse.Namespace) -> None:
@@ -122,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     server_options(demo)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if args.command == "serve":
         _serve(args, args.data)
     elif args.command == "index":

@@ -49,6 +49,13 @@ class Settings:
     max_timelapse_frames: int = 60
     max_timelapse_size: int = 1024  # width and height of a time-lapse frame
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
+    # Stuck workers and slow clients (README, "Stuck workers and slow clients").
+    worker_timeout: float = 30.0  # seconds a worker's event loop may stall before the supervisor replaces it
+    header_timeout: float = 10.0  # seconds a connection gets to send a request's line and headers
+    keep_alive_timeout: float = 5.0  # seconds an idle connection stays open after a response
+    limit_concurrency: int = 8192  # connections and requests per worker; beyond: 503
+    backlog: int = 2048  # connections the kernel queues for accepting
+    max_header_bytes: int = 16 * 1024  # a request's line and headers together; beyond: 400
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
     api_quota_per_minute: int = 600  # requests per key and minute (per worker process unless in Redis)
     quota_url: str | None = field(default=None, repr=False)  # Redis for the quotas; None: cache_url's, if any
@@ -56,7 +63,9 @@ class Settings:
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
-            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+            # No directory listing on open, but sidecar files are still looked for: some archives keep
+            # a band's CRS and no-data value in its .aux.xml (EMPTY_DIR would skip those).
+            "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE",
             "GDAL_CACHEMAX": 256 * 1024 * 1024,  # rasterio passes it to GDALSetCacheMax64: bytes
             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.jp2",
         }
@@ -82,15 +91,20 @@ class Settings:
             "max_crop_pixels",
             "max_timelapse_frames",
             "max_timelapse_size",
+            "limit_concurrency",
+            "backlog",
+            "max_header_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not 0 < self.render_timeout < math.inf:
-            raise ValueError("render_timeout must be a positive number of seconds")
-        if not 0 < self.analysis_timeout < math.inf:
-            raise ValueError("analysis_timeout must be a positive number of seconds")
-        if not 0 < self.redis_timeout < math.inf:
-            raise ValueError("redis_timeout must be a positive number of seconds")
+        timeouts = ("render_timeout", "analysis_timeout", "redis_timeout", "worker_timeout", "header_timeout")
+        for name in (*timeouts, "keep_alive_timeout"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if not 0 <= self.shutdown_timeout < math.inf:
+            raise ValueError("shutdown_timeout must be a number of seconds")
+        if self.worker_timeout <= 2:
+            raise ValueError("worker_timeout must be over 2 s (workers send a heartbeat every second)")
         for name in ("cache_url", "quota_url"):
             url = getattr(self, name)
             if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
@@ -173,6 +187,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_crop_pixels": _cast(environ, "MAX_CROP_PIXELS", int, defaults.max_crop_pixels),
         "max_timelapse_frames": _cast(environ, "MAX_TIMELAPSE_FRAMES", int, defaults.max_timelapse_frames),
         "max_timelapse_size": _cast(environ, "MAX_TIMELAPSE_SIZE", int, defaults.max_timelapse_size),
+        "worker_timeout": _cast(environ, "WORKER_TIMEOUT", float, defaults.worker_timeout),
+        "header_timeout": _cast(environ, "HEADER_TIMEOUT", float, defaults.header_timeout),
+        "keep_alive_timeout": _cast(environ, "KEEP_ALIVE_TIMEOUT", float, defaults.keep_alive_timeout),
+        "limit_concurrency": _cast(environ, "LIMIT_CONCURRENCY", int, defaults.limit_concurrency),
+        "backlog": _cast(environ, "BACKLOG", int, defaults.backlog),
+        "max_header_bytes": _cast(environ, "MAX_HEADER_BYTES", int, defaults.max_header_bytes),
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
         "cache_url": environ.get(ENV_PREFIX + "CACHE_URL") or None,

@@ -30,10 +30,10 @@ def render_image(services: Services, job: RenderJob, stages: StageTimer) -> tupl
 
 
 def _render(services: Services, job: RenderJob, stages: StageTimer) -> tuple[bytes, str]:
-    grid = job.grid
+    grid, drawable = job.grid, job.grid.drawable
     draw = _draw_values if job.encoding.values else _draw
-    if not any(_may_meet(layer.source, grid) for layer in job.layers):
-        # Nothing to read (a tile beside its product): no need to wait for the render pool.
+    if drawable is None or not any(_may_meet(layer.source, drawable[0]) for layer in job.layers):
+        # Nothing to read (a tile beside its product, a box outside its CRS): no need for the render pool.
         if job.encoding.values:
             return _encode_values(services, job, None, stages)
         return _encode(job, np.zeros((grid.height, grid.width, 4), dtype=np.uint8), stages)
@@ -41,17 +41,23 @@ def _render(services: Services, job: RenderJob, stages: StageTimer) -> tuple[byt
 
 
 def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
+    assert job.grid.drawable is not None  # _render checked
+    grid, row0, col0 = job.grid.drawable
     canvas: np.ndarray | None = None  # the layers drawn so far, uint8 RGBA
     for layer in job.layers:
-        stack = read_layer(services, layer, job.grid, stages, deadline)
+        stack = read_layer(services, layer, grid, stages, deadline)
         if stack is None:
             continue
         deadline.check()
         with stages.stage("evaluate"):
             rgba = render(layer.styling.spec, stack.arrays, stack.valid)
             canvas = rgba if canvas is None else over(rgba, canvas)
-    if canvas is None:
-        canvas = np.zeros((job.grid.height, job.grid.width, 4), dtype=np.uint8)
+    if canvas is None or grid is not job.grid:
+        # The drawn part in its place on the whole output; the rest (outside the CRS) transparent.
+        whole = np.zeros((job.grid.height, job.grid.width, 4), dtype=np.uint8)
+        if canvas is not None:
+            whole[row0 : row0 + grid.height, col0 : col0 + grid.width] = canvas
+        canvas = whole
     deadline.check()
     return _encode(job, canvas, stages)
 
@@ -70,7 +76,8 @@ def _encode(job: RenderJob, canvas: np.ndarray, stages: StageTimer) -> tuple[byt
 def _draw_values(services: Services, job: RenderJob, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
     """A values GeoTIFF: its one layer's expressions evaluated, not drawn."""
     (layer,) = job.layers  # the routes refuse values of several layers
-    stack = read_layer(services, layer, job.grid, stages, deadline)
+    assert job.grid.drawable is not None  # _render checked
+    stack = read_layer(services, layer, job.grid.drawable[0], stages, deadline)
     deadline.check()
     return _encode_values(services, job, stack, stages)
 
@@ -78,16 +85,20 @@ def _draw_values(services: Services, job: RenderJob, stages: StageTimer, deadlin
 def _encode_values(
     services: Services, job: RenderJob, stack: BandStack | None, stages: StageTimer
 ) -> tuple[bytes, str]:
+    """The layer's values on the job's grid: those of `stack` (read on the drawable part) in place, no-data elsewhere."""
     (layer,) = job.layers
     grid = job.grid
     spec = layer.styling.spec
     bands = services.collection(layer.source.collection).bands
+    valid = np.zeros((grid.height, grid.width), dtype=bool)
+    values = [np.full(valid.shape, np.nan, dtype=np.float32) for _ in spec.expressions]
     with stages.stage("evaluate"):
-        if stack is None:
-            valid = np.zeros((grid.height, grid.width), dtype=bool)
-            values = [np.full(valid.shape, np.nan, dtype=np.float32) for _ in spec.expressions]
-        else:
-            valid, values = stack.valid, evaluate_values(spec, stack.arrays, stack.valid)
+        if stack is not None and grid.drawable is not None:
+            part, row0, col0 = grid.drawable
+            rows, cols = slice(row0, row0 + part.height), slice(col0, col0 + part.width)
+            valid[rows, cols] = stack.valid
+            for whole, computed in zip(values, evaluate_values(spec, stack.arrays, stack.valid)):
+                whole[rows, cols] = computed
     with stages.stage("encode"):
         described = [value_band(e.source, bands) for e in spec.expressions]
         return encode_values(values, valid, described, grid), job.encoding.media_type
@@ -155,7 +166,7 @@ def read_layer(
 
 
 def _may_meet(source: Source, grid: Grid) -> bool:
-    """False only when a single product's bounds certainly miss the grid's area."""
+    """False only when a single product's bounds certainly miss the grid's area (a drawable grid's)."""
     if not isinstance(source, ProductSource):
         return True
     return boxes_meet(grid.area, source.product.bounds_wgs84)
