@@ -300,3 +300,15 @@ def test_bodies_that_are_no_json_object_or_too_large(demo_client):
     response = demo_client.post("/statistics", content=huge)
     assert response.status_code == 413 and "1,000,000 bytes" in response.json()["detail"]
     assert demo_client.get("/statistics", params={"lon": "abc", "lat": 1}).status_code == 400
+
+
+def test_absurd_coordinates_are_refused_not_crashed_on(demo_client):
+    huge = {"type": "Polygon", "coordinates": [[[-1e308, -1e308], [1e308, -1e308], [1e308, 1e308], [-1e308, -1e308]]]}
+    for path in ("/statistics", "/crop.tif"):
+        response = demo_client.post(path, json={"geometry": huge, "crs": "EPSG:32632"})
+        assert response.status_code in (400, 413) and "detail" in response.json(), (path, response.text)
+    wide = {"type": "Polygon", "coordinates": [[[0, 0], [4e6, 0], [4e6, 4e6], [0, 0]]]}
+    response = demo_client.post("/statistics", json={"geometry": wide, "crs": "EPSG:32632", "resolution": 1})
+    assert response.status_code == 413 and "times the limit" in response.json()["detail"]
+    crop = demo_client.get("/crop.tif", params={"bbox": "0,0,4e7,4e7", "crs": "EPSG:32632", "resolution": 0.001})
+    assert crop.status_code == 413 and "times the limit" in crop.json()["detail"]

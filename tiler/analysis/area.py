@@ -28,13 +28,15 @@ from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from tiler.crs import crs_from_code
-from tiler.errors import InvalidCRS, InvalidParameter
+from tiler.errors import InvalidCRS, InvalidParameter, TooLarge
 from tiler.pipeline.job import BBox, Grid
 
 GEOMETRY_TYPES = ("Point", "Polygon", "MultiPolygon")
 WGS84 = "EPSG:4326"
 # Degrees between vertices of a WGS84 geometry before it is projected: edges follow the ground.
 _DENSIFY_DEGREES = 0.01
+# Beyond any limit a setting could sensibly have: numbers this large are refused before they are used.
+_MAX_GRID_PIXELS = 1e15
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,16 @@ def make_area(geometry: BaseGeometry, crs_code: str, resolution: float) -> Area:
     else:
         grid_crs = crs_code
         projected = geometry
-        lonlat = _reproject(shapely.segmentize(geometry, resolution * 10), crs_code, WGS84)
+        minx, miny, maxx, maxy = geometry.bounds
+        extent = max(maxx - minx, maxy - miny)
+        if not math.isfinite(extent) or (extent / resolution) ** 2 > _MAX_GRID_PIXELS:
+            raise TooLarge(
+                f"the geometry spans more than {_MAX_GRID_PIXELS:.0e} pixels at {resolution:g}: far too large"
+            )
+        # Vertices close enough that the outline in lon/lat (what the catalog is asked for) follows it.
+        lonlat = _reproject(shapely.segmentize(geometry, max(extent / 100, resolution * 10)), crs_code, WGS84)
+        if not np.isfinite(lonlat.bounds).all():
+            raise InvalidParameter(f"the geometry lies outside the area where {crs_code[:40]} is defined", "geometry")
     is_point = projected.geom_type == "Point"
     minx, miny, maxx, maxy = projected.bounds
     left, bottom = math.floor(minx / resolution) * resolution, math.floor(miny / resolution) * resolution
@@ -117,7 +128,10 @@ def make_area(geometry: BaseGeometry, crs_code: str, resolution: float) -> Area:
     top = max(bottom + resolution, math.ceil(maxy / resolution) * resolution)
     if is_point:
         right, top = left + resolution, bottom + resolution
-    width, height = round((right - left) / resolution), round((top - bottom) / resolution)
+    columns, rows = (right - left) / resolution, (top - bottom) / resolution
+    if not (math.isfinite(columns) and math.isfinite(rows)) or columns * rows > _MAX_GRID_PIXELS:
+        raise TooLarge(f"the geometry spans more than {_MAX_GRID_PIXELS:.0e} pixels at {resolution:g}: far too large")
+    width, height = round(columns), round(rows)
     geographic: BBox = lonlat.bounds
     if is_point:  # a box of the pixel, so the catalog finds the products under it
         geographic = _reproject(shapely.box(left, bottom, right, top), grid_crs, WGS84).bounds

@@ -206,13 +206,18 @@ def crop_grid(
     except CRSError:
         raise InvalidCRS(f"out_crs '{out_code[:40]}' is not a coordinate reference system", "out_crs") from None
     left, bottom, right, top = transform_bounds(in_crs, out_crs, *bounds, densify_pts=21)
+    if not all(map(math.isfinite, (left, bottom, right, top))) or left >= right or bottom >= top:
+        raise InvalidParameter(f"the box has no extent in {out_code[:40]}", "bbox")
     size = params.analysis_size(query, (left, bottom, right, top), 1 << 30)
     if size is None:
         if out_crs.is_geographic and not query.get("resolution"):
             raise MissingParameter("a crop in degrees needs resolution (degrees) or width/height", "resolution")
         res = params.resolution(query.get("resolution"), finest_resolution(svc, source, styling))
         # From the box's upper-left corner, whole pixels of exactly `res`: the last ones may reach past it.
-        size = (max(1, math.ceil((right - left) / res - 1e-9)), max(1, math.ceil((top - bottom) / res - 1e-9)))
+        columns, rows = (right - left) / res, (top - bottom) / res
+        if not math.isfinite(columns * rows) or columns * rows > 4 * svc.settings.max_crop_pixels:
+            columns, rows = min(columns, 1e12), min(rows, 1e12)  # to say by how much, in numbers that print
+        size = (max(1, math.ceil(columns - 1e-9)), max(1, math.ceil(rows - 1e-9)))
         right, bottom = left + size[0] * res, top - size[1] * res
     width, height = size
     limit = svc.settings.max_crop_pixels
