@@ -12,14 +12,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import morecantile
 import numpy as np
 import rasterio
+import uvicorn
 from PIL import Image
 from rasterio.transform import from_origin
 from rasterio.warp import transform
@@ -306,3 +309,22 @@ def refused(base: str) -> bool:
     except httpx.ConnectError:
         return True
     return False
+
+
+@contextmanager
+def serve(app):
+    """`app` served by uvicorn on a free loopback port in a thread, for real HTTP clients."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)  # uvicorn has no start event to wait on
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -11,6 +11,13 @@ from pathlib import Path
 
 ENV_PREFIX = "EO_TILER_"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# A catalog given as one of these URLs is a pgSTAC database; anything else is a SQLite file.
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def catalog_setting(text: str) -> Path | str:
+    """The `catalog` setting from its text: a database URL stays a string (a Path would fold its `//`)."""
+    return text if text.startswith(DATABASE_SCHEMES) else Path(text)
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,12 @@ class Settings:
     wms_time_default: bool = True  # False: WMS clients must send TIME (no default advertised)
     max_expression_length: int = 512
     max_expression_depth: int = 24
-    catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
+    # The SQLite catalog file, or a postgresql:// URL of a pgSTAC database; None: a SQLite file
+    # per set of roots in the user cache.
+    catalog: Path | str | None = None
+    db_pool_min: int = 1  # pgSTAC: connections kept open per worker
+    db_pool_max: int = 10  # pgSTAC: connections at most per worker
+    db_timeout: float = 5.0  # pgSTAC: seconds a query, or the wait for a connection, may take
     collection_files: tuple[Path, ...] = ()  # collection files beside the built-in ones (tiler.collections)
     layer_dirs: tuple[Path, ...] = ()  # folders of layer files beside the built-in styles/
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
@@ -105,10 +117,21 @@ class Settings:
             raise ValueError("shutdown_timeout must be a number of seconds")
         if self.worker_timeout <= 2:
             raise ValueError("worker_timeout must be over 2 s (workers send a heartbeat every second)")
+        if not 0 <= self.db_pool_min <= self.db_pool_max or self.db_pool_max < 1:
+            raise ValueError("db_pool_max must be at least 1 and at least db_pool_min (0 or more)")
+        if not 0 < self.db_timeout < math.inf:
+            raise ValueError("db_timeout must be a positive number of seconds")
         for name in ("cache_url", "quota_url"):
             url = getattr(self, name)
             if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
                 raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
+
+    @property
+    def catalog_url(self) -> str | None:
+        """The pgSTAC database URL, when the catalog is one."""
+        if isinstance(self.catalog, str) and self.catalog.startswith(DATABASE_SCHEMES):
+            return self.catalog
+        return None
 
     @property
     def quota_store_url(self) -> str | None:
@@ -119,7 +142,7 @@ class Settings:
     def catalog_path(self) -> Path:
         """Outside the data roots, which may be read-only: the user's cache, keyed by the roots."""
         if self.catalog is not None:
-            return self.catalog
+            return Path(self.catalog)
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         roots = sorted(os.path.realpath(r) for r in self.data_roots)
         key = hashlib.sha256(os.pathsep.join(roots).encode()).hexdigest()[:16]
@@ -200,7 +223,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "redis_timeout": _cast(environ, "REDIS_TIMEOUT", float, defaults.redis_timeout),
     }
     if environ.get(ENV_PREFIX + "CATALOG"):
-        values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])
+        values["catalog"] = catalog_setting(environ[ENV_PREFIX + "CATALOG"])
+    for name, cast in (("db_pool_min", int), ("db_pool_max", int), ("db_timeout", float)):
+        values[name] = _cast(environ, name.upper(), cast, getattr(defaults, name))
     values["max_mosaic_products"] = _cast(environ, "MAX_MOSAIC_PRODUCTS", int, defaults.max_mosaic_products)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]
