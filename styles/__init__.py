@@ -7,7 +7,8 @@ A file gives `title`, `description`, `collections` (the ids of the collections i
 `bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
 through a `colormap`: `steps`, `ramp` with an optional `transform` over `v`, or `classes`; a
 `classes` colour map without its own list colours a class band with its collection's class table).
-`range` is the value range a legend shows. Files are validated when loaded, against the bands of
+`range` is the value range a legend shows; `legend` (a list of [value, label, colour]) gives swatches
+for a layer whose colours no colour map describes (Landsat's QA, drawn by band math). Files are validated when loaded, against the bands of
 every collection they name; a broken file stops the start-up with its name.
 """
 
@@ -35,7 +36,7 @@ from renderers import (
 __all__ = ["STYLES_DIR", "Layer", "LayerError", "Layers", "load_layers"]
 
 STYLES_DIR = Path(__file__).parent
-_KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range"}
+_KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range", "legend"}
 # Stretch for single values drawn in grey (no colour map): indices span -1..1.
 _DEFAULT_VALUE_STRETCH = Stretch("linear", -1.0, 1.0)
 
@@ -78,6 +79,7 @@ class Layer:
     collections: tuple[str, ...]
     spec: RenderSpec
     value_range: tuple[float, float] | None
+    legend: Classes | None = None  # swatches the legend shows instead of the colour map's
 
     def to_json(self) -> dict:
         return {
@@ -98,6 +100,12 @@ def _colour(value: object, where: str) -> tuple[int, int, int]:
         # EO Browser writes colours as fractions of 1.
         return tuple(round(min(max(float(v), 0.0), 1.0) * 255) for v in value)  # type: ignore[return-value]
     raise LayerError(f"{where}: colour must be '#rrggbb' or [r, g, b] in 0..1, not {value!r}")
+
+
+def _swatches(raw: object, where: str) -> Classes:
+    if not isinstance(raw, list) or not raw:
+        raise LayerError(f"{where}: legend must be a list of [value, label, colour]")
+    return Classes(tuple((int(v), str(label), _colour(c, where)) for v, label, c in raw))
 
 
 def _colormap(raw: Mapping, where: str, class_band: BandLike | None) -> tuple[Colormap, str | None]:
@@ -163,6 +171,7 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
         else:
             raise LayerError(f"{where}: give either bands or expression")
         value_range = tuple(float(v) for v in raw["range"]) if "range" in raw else None
+        swatches = _swatches(raw["legend"], where) if "legend" in raw else None
         return Layer(
             name=path.stem,
             title=str(raw.get("title", path.stem)),
@@ -170,6 +179,7 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
             collections=tuple(fits),
             spec=RenderSpec(expressions, stretches, colormap, transform),
             value_range=value_range,  # type: ignore[arg-type]
+            legend=swatches,
         )
     except ExpressionError as exc:
         raise LayerError(f"{where}: {exc}") from exc

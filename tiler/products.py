@@ -35,6 +35,12 @@ class BandAsset:
     offset: float = 0.0
     nodata: float | None = None  # the DN that means "no data"
     minimum: float | None = None  # physical values below are clamped to it
+    # Codes of an older format, rebuilt bit by bit: (mask, value, bit) sets the bit where
+    # DN & mask == value (tiler.collections.Band.bit_remap).
+    bit_remap: tuple[tuple[int, int, int], ...] = ()
+    # (K1, K2) of a thermal band: physical = K2 / ln(K1 / radiance + 1), the brightness temperature
+    # of the radiance DN * scale + offset.
+    thermal: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,5 +25,5 @@ def get_legend_graphic(query: Mapping[str, str], layers: Mapping[str, OgcLayer],
     fmt = IMAGE_FORMATS.get(media)
     if fmt is None:
         raise InvalidFormat(f"FORMAT '{media[:40]}' is not offered", "FORMAT")
-    image = legend(layer.style.spec, layer.title, layer.style.value_range)
+    image = legend(layer.style.spec, layer.title, layer.style.value_range, layer.style.legend)
     return Response(encode(image, fmt), media_type=media)
