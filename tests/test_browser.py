@@ -345,9 +345,13 @@ def test_with_api_keys_the_page_sends_its_key(browser, demo_archive):
             keyed.open("?key=secret")
             assert keyed.tiles and all(status == 200 for _, status in keyed.tiles)
             keyed.page.locator("#results li").first.wait_for()
-            assert keyed.page.eval_on_selector_all(
-                "#results img", "imgs => imgs.every((i) => i.complete && i.naturalWidth > 0)"
+            # Thumbnails load lazily: each is brought into view, then every one must have been drawn.
+            for thumbnail in keyed.page.locator("#results img").all():
+                thumbnail.scroll_into_view_if_needed()
+            keyed.page.wait_for_function(
+                "() => [...document.querySelectorAll('#results img')].every((i) => i.complete)"
             )
+            assert keyed.page.eval_on_selector_all("#results img", "imgs => imgs.every((i) => i.naturalWidth > 0)")
             assert keyed.page.eval_on_selector("#legend-image", "i => i.complete && i.naturalWidth") > 0
             assert keyed.errors == []
         finally:
