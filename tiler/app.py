@@ -13,8 +13,8 @@ from starlette.middleware import Middleware
 
 from renderers import ExpressionError
 from styles import load_layers
+from tiler.api import analysis, pages, stac, tiles
 from tiler.api import catalog as catalog_routes
-from tiler.api import pages, stac, tiles
 from tiler.catalog import Catalog
 from tiler.catalog.backends import open_configured_catalog
 from tiler.collections import Collections, load_collections
@@ -66,7 +66,15 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota=api_quota(settings, metrics)))
     app = Starlette(
-        routes=[*pages.routes, *catalog_routes.routes, *stac.routes, *tiles.routes, *wms.routes, *wmts.routes],
+        routes=[
+            *pages.routes,
+            *catalog_routes.routes,
+            *stac.routes,
+            *tiles.routes,
+            *analysis.routes,
+            *wms.routes,
+            *wmts.routes,
+        ],
         middleware=middleware,
         # Domain errors are answered by the router's handler; anything else reaches starlette's
         # server-error handler, which answers the same way and lets the server log the traceback.

@@ -7,7 +7,7 @@ WMTS GetTile) parses its request into one `RenderJob`; the pipeline (`tiler.pipe
     │   ├── styling             what to draw from the bands (a layer, or the user's band math)
     │   └── up/downsampling     resampling when the output is finer / coarser than the data
     ├── grid                    output bounds, CRS and size
-    ├── encoding                image format and encoder options
+    ├── encoding                image format and encoder options (a GeoTIFF: values or picture)
     └── compositing             gain, gamma and the background of opaque outputs
 
 A job is a pure value: its cache key is computed from it alone.
@@ -181,9 +181,10 @@ class LayerJob:
 
 @dataclass(frozen=True)
 class Encoding:
-    format: str  # png, jpg, webp (renderers.MEDIA_TYPES)
+    format: str  # png, jpg, webp (renderers.MEDIA_TYPES), or tiff (tiler.pipeline.geotiff)
     media_type: str
     quality: int | None = None  # JPEG and WebP; None: the encoder's default
+    values: bool = False  # tiff only: the single layer's values (float32, or class codes), not its picture
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,6 @@ class RenderJob:
         )
         encoding, compositing = self.encoding, self.compositing
         return (
-            f"{layers}#{self.grid.cache_token}#{encoding.format}/{encoding.quality}"
+            f"{layers}#{self.grid.cache_token}#{encoding.format}/{encoding.quality}/{encoding.values}"
             f"#{compositing.gain}/{compositing.gamma}/{compositing.background}"
         )
