@@ -63,6 +63,8 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").
+# eo-tiler against TiTiler on a full generated Sentinel-2 tile, then a Sentinel-1 GRD tile against a
+# Sentinel-2 COG tile (see README, "Benchmark").
 bench: install
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.sentinel1

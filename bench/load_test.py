@@ -90,6 +90,15 @@ def wait_ready(base: str, process: subprocess.Popen, timeout: float = 120) -> No
     raise SystemExit("load test: the server did not become ready")
 
 
+# Band math per collection (in its band names); Sentinel-2's for the others.
+EXPRESSIONS = {
+    "sentinel-2": ["(B08-B04)/(B08+B04)", "B04;B03;B02", "where(B08 > 0.2, B08, 0)"],
+    "landsat-c2-l2": ["(B05-B04)/(B05+B04)", "B04;B03;B02", "where(B05 > 0.2, B05, 0)"],  # Landsat's NIR is B05
+    "landsat-c2-l1": ["(B05-B04)/(B05+B04)", "B04;B03;B02", "where(B05 > 0.2, B05, 0)"],
+    "sentinel-1-grd": ["(VV-VH)/(VV+VH)", "VV;VH;VV", "where(VV > 0.05, VV, 0)"],
+}
+
+
 class Workload:
     """A fixed, seeded set of requests with the statuses each may answer."""
 
@@ -97,7 +106,12 @@ class Workload:
         self.random = random.Random(seed)
         self.products = products
         self.layers = {
-            p["id"]: [layer["name"] for layer in layers if p["collection"] in layer["collections"]] for p in products
+            p["id"]: [
+                layer["name"]
+                for layer in layers
+                if p["collection"] in layer["collections"] and set(layer["bands"]) <= set(p["bands"])
+            ]
+            for p in products
         }
         self.tiles = {p["id"]: self._tiles(p) for p in products}
 
@@ -120,8 +134,7 @@ class Workload:
             return "tile", f"/tiles/{z}/{x}/{y}.{fmt}", {"product": pid, "layer": r.choice(self.layers[pid])}, {200}
         if roll < 0.48:
             z, x, y = r.choice(self.tiles[pid])
-            nir = "B08" if product["collection"].startswith("sentinel-2") else "B05"  # Landsat's is B05
-            expr = r.choice([f"({nir}-B04)/({nir}+B04)", "B04;B03;B02", f"where({nir} > 0.2, {nir}, 0)"])
+            expr = r.choice(EXPRESSIONS.get(product["collection"], EXPRESSIONS["sentinel-2"]))
             query = {"product": pid, "expression": expr, "rescale": "-1,1", "colormap": "viridis"}
             if ";" in expr:
                 del query["colormap"]

@@ -1,8 +1,11 @@
-"""Synthetic demo archive: Sentinel-2 products, and a Landsat 8 product on the same ground.
+"""Synthetic demo archive: Sentinel-2 products, and a Landsat 8 product and two Sentinel-1
+products on the same ground.
 
 ``generate_archive(root)`` writes five small products that have the same structure as real
 ones (SAFE folders with JPEG 2000 bands and ESA metadata, an Element84 "sentinel-cogs" COG
-product with a STAC item, and a USGS Landsat folder with its MTL), so the same readers handle them:
+product with a STAC item, and a USGS Landsat folder with its MTL), so the same readers handle them,
+and two Sentinel-1 GRD products (`demo.sentinel1`: one descending in AWS's sentinel-s1-l1c layout,
+one ascending SAFE with calibration XML), placed by GCPs over products 1 and 2:
 
 1. L2A SAFE, baseline 02.14, EPSG:32632, 2020-09-21, a corner outside the swath (DN 0).
 2. L2A SAFE, baseline 04.00 (DN = reflectance * 10000 + 1000), EPSG:32632, 2022-06-15,
@@ -16,6 +19,9 @@ product with a STAC item, and a USGS Landsat folder with its MTL), so the same r
    dates from April to August 2023, the crops greening from June; clouds cover much of two dates
    (2023-05-13 and 2023-07-02) and a little of a third, the others are clear. Statistics,
    time-lapses and their tests use it.
+7. Sentinel-1 GRD IW, descending, AWS sentinel-s1-l1c layout, uncalibrated, 2020-09-20, and
+8. Sentinel-1 GRD IW, ascending, SAFE with calibration XML, 2020-09-22 (`demo/sentinel1.py`): both
+   placed by GCPs over the ground of products 1 and 2, 10 m pixels, speckled.
 
 All of them show ONE landscape that is a function of geographic position (lon/lat): the
 pixel centres of every grid are transformed to lon/lat and the landscape is evaluated there,
@@ -58,12 +64,12 @@ import rasterio
 from rasterio.transform import Affine
 from rasterio.warp import transform as warp_transform
 
-from demo import landsat
+from demo import landsat, sentinel1
 from tiler.collections import builtin_collections
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
-GENERATOR_VERSION = 3  # 2: the Landsat product; 3: the Sentinel-2 time series
+GENERATOR_VERSION = 4  # 2: the Landsat product; 3: the Sentinel-2 time series; 4: the Sentinel-1 products
 MANIFEST_NAME = "demo-manifest.json"
 
 Progress = Callable[[str], None]
@@ -72,14 +78,15 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class DemoProduct:
     id: str  # SAFE name without ".SAFE"; for the COG product the product_uri without ".SAFE"
-    path: Path  # the .SAFE folder, or the COG folder
-    collection: str  # "sentinel-2-l2a", "sentinel-2-l1c" or "landsat-c2-l2"
-    layout: str  # "safe", "cog" or "usgs-landsat"
-    epsg: int
-    bounds: tuple[float, float, float, float]  # native CRS, of the 10 m grid
+    path: Path  # the .SAFE folder, or the COG folder (Sentinel-1: the product folder)
+    collection: str  # "sentinel-2-l2a", "sentinel-2-l1c", "landsat-c2-l2" or "sentinel-1-grd"
+    layout: str  # "safe", "cog" or "usgs-landsat"; Sentinel-1: "safe" or "sentinel-s1-l1c"
+    epsg: int  # Sentinel-1: 4326, its GCPs'
+    bounds: tuple[float, float, float, float]  # native CRS, of the 10 m grid (Sentinel-1: its GCPs')
     datetime: str  # ISO 8601 UTC, exactly as in the metadata (PRODUCT_START_TIME / STAC datetime)
-    cloud_cover: float  # percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m)
-    baseline: str  # "02.14" or "04.00"; "" for Landsat
+    # Percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m); None for radar.
+    cloud_cover: float | None
+    baseline: str  # "02.14" or "04.00"; "" for Landsat; Sentinel-1: the IPF version
 
 
 # --------------------------------------------------------------------------------------
@@ -1663,6 +1670,43 @@ def _load_manifest(root: Path, size: int) -> list[DemoProduct] | None:
     return products
 
 
+def _write_sentinel1(root: Path, size: int, frame: tuple[float, float, float], say: Progress) -> list[DemoProduct]:
+    """The Sentinel-1 products over products 1 and 2, their pixels from the same landscape."""
+    lon0, lat0, L = frame
+
+    def ground(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        u = ((lon - lon0) * (_M_PER_DEG_LON / L)).astype(np.float32)
+        v = ((lat - lat0) * (_M_PER_DEG_LAT / L)).astype(np.float32)
+        return _landscape(u, v, size, "autumn")["cls"]
+
+    centre = (lon0 + 1.0 * L / _M_PER_DEG_LON, lat0 - 0.5 * L / _M_PER_DEG_LAT)
+    records = []
+    for p in sentinel1.passes(size, centre):
+        out = root / p.relpath()
+        say(f"generating {p.name} (Sentinel-1 GRD, {p.orbit_state}, {p.layout})")
+        tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        sentinel1.write_product(p, tmp, ground)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        records.append(
+            DemoProduct(
+                id=p.name,
+                path=out,
+                collection=sentinel1.COLLECTION.id,
+                layout=p.layout,
+                epsg=4326,
+                bounds=sentinel1.bounds(p),
+                datetime=f"{p.start:%Y-%m-%dT%H:%M:%S}Z",
+                cloud_cover=None,
+                baseline="003.20",
+            )
+        )
+    return records
+
+
 def generate_archive(
     root: Path, *, size: int = 1200, force: bool = False, progress: Progress | None = None
 ) -> list[DemoProduct]:
@@ -1714,11 +1758,12 @@ def generate_archive(
     cache.clear()
     say(f"generating {LANDSAT_ID} (Landsat 8 L2, usgs-landsat, EPSG:{specs[0].grid.epsg})")
     products = [*(records[spec.key] for spec in specs), _write_landsat(specs[0], frame, size, root)]
+    products += _write_sentinel1(root, size, frame, say)
     manifest = {
         "generator": "eo-tiler demo (tiler/demo.py)",
         "generator_version": GENERATOR_VERSION,
         "size": size,
-        "note": "Synthetic data for demos and tests; not real Sentinel-2 or Landsat measurements.",
+        "note": "Synthetic data for demos and tests; not real Sentinel-2, Landsat or Sentinel-1 measurements.",
         "products": [
             {**asdict(p), "path": p.path.relative_to(root).as_posix(), "bounds": list(p.bounds)} for p in products
         ],
@@ -1740,7 +1785,8 @@ def main(argv: list[str] | None = None) -> int:
         args.root, size=args.size, force=args.force, progress=lambda m: print(m, file=sys.stderr)
     )
     for p in products:
-        print(f"{p.id}  {p.layout}  EPSG:{p.epsg}  {p.datetime}  cloud {p.cloud_cover:.2f} %  {p.path}")
+        cloud = "" if p.cloud_cover is None else f"  cloud {p.cloud_cover:.2f} %"
+        print(f"{p.id}  {p.layout}  EPSG:{p.epsg}  {p.datetime}{cloud}  {p.path}")
     return 0
 
 

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,8 +25,9 @@ import numpy as np
 import rasterio
 import uvicorn
 from PIL import Image
-from rasterio.transform import from_origin
-from rasterio.warp import transform
+from rasterio.enums import Resampling
+from rasterio.transform import GCPTransformer, from_bounds, from_origin
+from rasterio.warp import reproject, transform
 from starlette.testclient import TestClient
 
 from tiler.app import create_app
@@ -221,6 +223,59 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentinel-1: the real GRD samples, and an independent GCP warp
+
+S1_IW_ID = "S1A_IW_GRDH_1SDV_20180716T004042_20180716T004107_022812_02792A_FD5B"
+S1_SM_ID = "S1A_S1_GRDH_1SDV_20230809T020729_20230809T020754_049792_05FCE6_1175"
+S1_IW_REL = f"s1-grd-iw-dv-20180716/sentinel-s1-l1c/GRD/2018/7/16/IW/DV/{S1_IW_ID}"
+S1_SM_REL = f"s1-grd-sm-dv-20230809/sentinel-s1-l1c/GRD/2023/8/9/S1/DV/{S1_SM_ID}"
+# The sentinel-1 collection's display scaling of uncalibrated DN, from its file.
+S1_SCALE = tomllib.loads((REPO / "tiler" / "collections" / "sentinel-1.toml").read_text())["defaults"]["scale"]
+
+
+def gcp_warp(
+    values: np.ndarray, path: Path, bounds: tuple[float, float, float, float], crs: str, size: int = 256
+) -> np.ndarray:
+    """`values` (float, NaN for no data: the whole measurement file's pixels) warped onto a grid in
+    one go by GDAL's thin-plate spline through every GCP of the file at `path`: no windows, no
+    reduced resolutions, no approximation by parts. NaN where nothing lands."""
+    with rasterio.open(path) as src:
+        gcps, gcp_crs = src.gcps
+    out = np.full((size, size), np.nan, dtype=np.float32)
+    reproject(
+        values.astype(np.float32), out, gcps=gcps, src_crs=gcp_crs, src_nodata=np.nan,
+        dst_transform=from_bounds(*bounds, size, size), dst_crs=crs, dst_nodata=np.nan,
+        resampling=Resampling.nearest, SRC_METHOD="GCP_TPS",
+    )  # fmt: skip
+    return out
+
+
+def uncalibrated_intensity(path: Path) -> np.ndarray:
+    """DN² times the collection's display scaling, NaN where DN is 0 (the swath edges)."""
+    with rasterio.open(path) as src:
+        dn = src.read(1).astype(np.float64)
+    return np.where(dn == 0, np.nan, dn * dn * S1_SCALE)
+
+
+def decibel_grey(v: np.ndarray) -> np.ndarray:
+    """EO Browser's decibel gamma0 layer, as its script writes it: max(0, ln(v) * 0.21714724095 + 1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.round(np.clip(np.log(v) * 0.21714724095 + 1, 0, 1) * 255)
+
+
+def source_pixel(path: Path, lon: float, lat: float) -> tuple[int, int, bool]:
+    """(row, col) of the file pixel under a point by the GCPs' thin-plate spline, and whether the
+    point lies well inside that pixel (a fifth of a pixel from its edges)."""
+    with rasterio.open(path) as src:
+        gcps, _ = src.gcps
+    with GCPTransformer(gcps, tps=True) as spline:
+        row, col = spline.rowcol([lon], [lat], op=float)
+    r, c = float(row[0]), float(col[0])
+    inside = all(0.2 < f - np.floor(f) < 0.8 for f in (r, c))
+    return int(np.floor(r)), int(np.floor(c)), inside
 
 
 # ---------------------------------------------------------------------------------------------

@@ -219,3 +219,20 @@ def test_targets_say_plainly_which_are_not_met():
     )
     assert "NOT met" in lines[2] and "hot tiles at least 20x: met" in lines[3] and ": met" in lines[4]
     assert "peak memory" in lines[5] and ": met" in lines[5] and "NOT met" in lines[6]
+
+
+def test_the_sentinel1_comparison_runs_every_case(tmp_path, capsys):
+    """`python -m bench.sentinel1 --quick`: both products made, each case timed over its tiles."""
+    from bench import sentinel1
+
+    sentinel1.main(["--quick", "--data-dir", str(tmp_path), "--no-report"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| Sentinel-")]
+    assert len(rows) == 6  # three cases at two zooms
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert int(cells[2]) >= 1 and float(cells[3]) > 0 and float(cells[5]) > 0
+    again = sentinel1.ensure_s1_data(tmp_path.resolve(), 1200, progress=lambda msg: pytest.fail(msg))
+    product = next(iter(MemoryCatalog([again])))
+    assert product.collection == "sentinel-1-grd" and sorted(product.bands) == ["VH", "VV"]
+    with rasterio.open(product.bands["VV"].path) as src:
+        assert src.crs is None and len(src.gcps[0]) == 210 and src.overviews(1)

@@ -6,12 +6,14 @@ on the backends that update (UPDATABLE)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 from shapely.geometry import shape
@@ -170,6 +172,45 @@ def test_the_version_is_a_stable_token(catalog) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Product properties: two demo Sentinel-1 passes and a third, later ascending one, beside one
+# Sentinel-2 product without properties, far from the archive above.
+
+
+@pytest.fixture(scope="module", params=sorted(BACKENDS))
+def radar_catalog(request, tmp_path_factory):
+    from demo import sentinel1
+
+    root = tmp_path_factory.mktemp("radar") / "data"
+    ascending, descending = sorted(sentinel1.passes(60, (20.0, 10.0)), key=lambda p: p.orbit_state)
+    later = dataclasses.replace(ascending, start=ascending.start + timedelta(days=12), orbit=ascending.orbit + 175)
+    for p in (ascending, descending, later):
+        sentinel1.write_product(p, root / p.relpath(), lambda lon, lat: np.full(lon.shape, 2, dtype=np.uint8))
+    write_product(root, "S2", when="2020-09-25T10:00:00Z", cloud_cover=1.0, epsg=32634, ulx=280_000.0, uly=1_110_000.0)
+    catalog = _open(request.param, root, tmp_path_factory.mktemp(request.param), request)
+    yield catalog, {"ascending": [later.name, ascending.name], "descending": [descending.name]}
+    if isinstance(catalog, PgstacCatalog):
+        catalog.close()
+
+
+def test_search_filters_on_product_properties(radar_catalog) -> None:
+    catalog, names = radar_catalog
+    for state, expected in names.items():
+        found = catalog.search(properties={"sat:orbit_state": state}, limit=100)
+        assert [p.id for p in found.products] == expected and found.total == len(expected)
+    # Several properties must all hold; integers compare by their text.
+    later = catalog.resolve(names["ascending"][0])
+    both = {"sat:orbit_state": "ascending", "sat:absolute_orbit": str(later.properties["sat:absolute_orbit"])}
+    assert [p.id for p in catalog.search(properties=both).products] == [later.id]
+    # Lists are no scalars: no filter matches them; products without the property never match.
+    assert catalog.search(properties={"sar:polarizations": "VV"}).total == 0
+    assert catalog.search(properties={"sat:orbit_state": "ascending"}, collection="sentinel-2-l2a").total == 0
+    assert catalog.search(limit=100).total == 4  # no filter: everything
+    west, south, east, north = later.bounds_wgs84
+    query = mosaic_query({"collection": "sentinel-1-grd", "orbit": "ascending"}, builtin_collections())
+    chosen = mosaic_products(catalog, query, (west, south, east, north), 10)
+    assert [p.id for p in chosen] == names["ascending"]
+
+
 # The real samples, combined filters, roots and updates
 
 

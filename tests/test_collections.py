@@ -221,3 +221,22 @@ def test_the_scl_layer_takes_its_classes_from_the_collection() -> None:
     classes = load_layers(collections).get("SCL", "sentinel-2-l2a").spec.colormap.classes  # type: ignore[union-attr]
     expected = [(e.value, e.label, e.colour) for e in collections["sentinel-2-l2a"].bands["SCL"].classes]
     assert list(classes) == expected and (4, "Vegetation", (0, 160, 0)) in classes
+
+
+def test_sentinel_1_and_sentinel_2_each_have_their_false_colour() -> None:
+    layers = load_layers(builtin_collections())
+    s2, s1 = layers.get("FALSE_COLOR", "sentinel-2-l2a"), layers.get("FALSE_COLOR", "sentinel-1-grd")
+    assert s2 is not None and s2.spec.bands == {"B08", "B04", "B03"}
+    assert s1 is not None and s1.spec.bands == {"VV", "VH"} and s1.collections == ("sentinel-1-grd",)
+    assert len(layers.named("FALSE_COLOR")) >= 2 and layers.get("VV_DB", "sentinel-2-l2a") is None
+    assert {layer.name for layer in layers.for_collection("sentinel-1-grd")} == {
+        f"{p}_{kind}" for p in ("VV", "VH", "HH", "HV") for kind in ("DB", "LINEAR")
+    } | {"FALSE_COLOR", "SAR_URBAN"}
+
+
+def test_a_layer_of_another_collection_is_refused_by_name(real_client) -> None:
+    from tests.helpers import COG_ID
+
+    response = real_client.get("/preview.png", params={"product": COG_ID, "layer": "VV_DB"})
+    assert response.status_code == 400 and "does not apply to sentinel-2-l2a" in response.json()["detail"]
+    assert real_client.get("/preview.png", params={"product": COG_ID, "layer": "NOPE"}).status_code == 404

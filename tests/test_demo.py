@@ -19,7 +19,9 @@ from demo import DemoProduct, generate_archive
 from tests.helpers import mtl_values
 
 SIZE = 120
-PRODUCTS = 11  # four Sentinel-2 products, a Landsat one, and a Sentinel-2 time series of six dates over one tile
+# four Sentinel-2 products, a Landsat one, a Sentinel-2 time series of six dates over one tile, and
+# two Sentinel-1 passes
+PRODUCTS = 13
 REPO = Path(__file__).resolve().parents[1]
 COG_ASSETS = {
     "coastal": "B01",

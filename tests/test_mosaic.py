@@ -281,7 +281,7 @@ def test_mosaic_tilejson_and_preview(client) -> None:
         ({"time": "2020-06", "maxcc": "few"}, "maxcc"),
         ({"time": "2020-06", "priority": "best"}, "priority"),
         ({"time": "2020-06", "cloudmask": "maybe"}, "cloudmask"),
-        ({"collection": "sentinel-1-grd"}, "collection"),
+        ({"collection": "sentinel-9-grd"}, "collection"),
         ({"collection": "sentinel-2-l1c", "layer": "SCL"}, "SCL"),
         ({"time": "2020-06", "expression": "B04.__class__"}, "expression"),
         ({}, "product is required"),

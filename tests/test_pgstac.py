@@ -5,6 +5,7 @@ database that is stopped or slow (503 with Retry-After, /readyz, recovery withou
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,11 +94,13 @@ def test_both_backends_draw_the_same_mosaic_pixels(twin_clients, params) -> None
 @pytest.fixture()
 def own_cluster(tmp_path):
     """A cluster of its own: this test stops and starts it."""
-    base = Path(f"/tmp/eo-tiler-pg-outage-{tmp_path.name}")
+    # Outside pytest's tmp folders (the postgres user must reach it), named per run: runs side by side
+    # (several checkouts on one machine) must not share it.
+    base = Path(f"/tmp/eo-tiler-pg-outage-{os.getpid()}-{tmp_path.name}")
     cluster = Cluster.create(base)
     yield cluster
     cluster.drop()
-    base.rmdir()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _status(base: str, path: str, params: dict | None = None) -> httpx.Response:

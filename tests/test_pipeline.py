@@ -86,7 +86,8 @@ def test_a_getmap_past_web_mercators_limits_draws_the_part_inside_as_the_part_al
 
 def test_every_real_sentinel_2_product_draws(real_client: TestClient) -> None:
     """Including the 120 m item whose bands keep their CRS in .aux.xml sidecars, and the antimeridian tile."""
-    for product in real_client.get("/products").json()["products"]:
+    products = real_client.get("/products").json()["products"]
+    for product in (p for p in products if p["collection"].startswith("sentinel-2")):
         # Band math on B04, which every sample has (the antimeridian one has only B04 and SCL).
         params = {"product": product["id"], "width": 64, "expression": "B04", "rescale": "0,0.3"}
         response = real_client.get("/preview.png", params=params)

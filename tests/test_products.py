@@ -132,7 +132,7 @@ def test_demo_archive_id_forms(demo_archive) -> None:
         for reference in (product.id, relative, "/eodata/" + relative, str(product.path)):
             assert index.resolve(reference).id == product.id, reference
         if product.layout == "safe":
-            assert relative.startswith(("Sentinel-2/MSI/L2A/", "Sentinel-2/MSI/L1C/"))
+            assert relative.startswith(("Sentinel-2/MSI/L2A/", "Sentinel-2/MSI/L1C/", "Sentinel-1/SAR/GRD/"))
             assert index.resolve(product.id + ".SAFE").id == product.id
     l1c = index.resolve(next(p.id for p in products if p.collection == "sentinel-2-l1c"))
     assert l1c.collection == "sentinel-2-l1c" and "SCL" not in l1c.bands and l1c.bands["B04"].resolution == 10

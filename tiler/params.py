@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -308,7 +308,7 @@ def styling(
         token = f"expr={';'.join(e.source for e in expressions)}|rescale={stretches}|cmap={colormap_name}"
         return Styling(RenderSpec(expressions, stretches, colormap), token)
 
-    name = query.get("layer") or collection.default_layer
+    name = query.get("layer") or default_layer(collection, bands, layers)
     layer = layers.get(name, collection.id)
     if layer is None:
         if layers.named(name):
@@ -316,13 +316,27 @@ def styling(
         raise LayerNotDefined(f"unknown layer '{name[:60]}'; see /layers", "layer")
     missing = sorted(layer.spec.bands - set(bands))
     if missing:
-        raise InvalidParameter(f"layer {name} needs band {', '.join(missing)}, which {subject} lacks", "layer")
+        raise InvalidParameter(
+            f"layer {name} needs band {', '.join(missing)}, which {subject} lacks (it has {', '.join(sorted(bands))})",
+            "layer",
+        )
     spec = layer.spec
     if rescale:
         spec = RenderSpec(
             spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform
         )
     return Styling(spec, f"layer={name}|rescale={rescale}")
+
+
+def default_layer(collection: ProductCollection, bands: Collection[str], layers: Layers) -> str:
+    """The collection's default layer; for a product lacking its bands (a Sentinel-1 product
+    without VV), the first of the collection's layers, by name, that the product can draw."""
+    chosen = layers.get(collection.default_layer, collection.id)
+    if chosen is None or chosen.spec.bands <= set(bands):
+        return collection.default_layer
+    fitting = sorted(layers.for_collection(collection.id), key=lambda layer: layer.name)
+    drawable = (layer.name for layer in fitting if layer.spec.bands <= set(bands))
+    return next(drawable, collection.default_layer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,6 +435,37 @@ def positive_integer(raw: str | None, label: str, default: int, maximum: int) ->
     return value
 
 
+# Request parameters that filter products on a property, and the property (`Product.properties`);
+# a collection lists in `searchable` the properties its products carry.
+PROPERTY_FILTERS = {"orbit": ("sat:orbit_state", ("ascending", "descending"))}
+
+
+def property_filters(
+    query: Query, collection: ProductCollection | None, collections: Collections, label: Callable[[str], str] = str
+) -> tuple[tuple[str, str], ...]:
+    """(property, value) for each filter parameter given (`orbit=ascending`), checked against
+    its allowed values and against `collection` (None: any collection that carries it)."""
+    chosen = []
+    for name, (prop, allowed) in PROPERTY_FILTERS.items():
+        raw = query.get(name)
+        if not raw:
+            continue
+        value = raw.lower()
+        if value not in allowed:
+            raise InvalidParameter(
+                f"{label(name)} must be one of {', '.join(allowed)}, not '{_shown(raw)}'", label(name)
+            )
+        carriers = [c.id for c in collections.values() if prop in c.searchable]
+        if collection is not None and prop not in collection.searchable:
+            raise InvalidParameter(
+                f"{label(name)} does not apply to {collection.id}: its products have no {prop} "
+                f"(it applies to {', '.join(carriers) or 'no collection here'})",
+                label(name),
+            )
+        chosen.append((prop, value))
+    return tuple(chosen)
+
+
 def is_mosaic_request(query: Query) -> bool:
     """A request without `product=` but with `collection=` or `time=` asks for a mosaic."""
     return not query.get("product") and bool(query.get("collection") or query.get("time"))
@@ -451,7 +496,15 @@ def mosaic_query(query: Query, collections: Collections, labels: Mapping[str, st
                 label("cloudmask"),
             )
         cloud_mask = collection.cloud_mask
-    return MosaicQuery(collection.id, start, end, max_cloud(query.get("maxcc"), label("maxcc")), priority, cloud_mask)
+    return MosaicQuery(
+        collection.id,
+        start,
+        end,
+        max_cloud(query.get("maxcc"), label("maxcc")),
+        priority,
+        cloud_mask,
+        property_filters(query, collection, collections, label),
+    )
 
 
 @dataclass(frozen=True)
@@ -463,6 +516,7 @@ class SearchQuery:
     max_cloud: float | None
     limit: int
     page: int  # from 1
+    properties: tuple[tuple[str, str], ...] = ()  # orbit=...: (property, value) pairs
 
     @property
     def offset(self) -> int:
@@ -472,14 +526,16 @@ class SearchQuery:
 def search_query(query: Query, collections: Collections) -> SearchQuery:
     start, end = interval(query.get("datetime"), "datetime")
     limit = positive_integer(query.get("limit"), "limit", DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT)
+    collection = collection_id(query.get("collection"), collections)
     return SearchQuery(
-        collection=collection_id(query.get("collection"), collections),
+        collection=collection,
         bbox=bbox(query.get("bbox")),
         start=start,
         end=end,
         max_cloud=max_cloud(query.get("maxcc"), "maxcc"),
         limit=limit,
         page=positive_integer(query.get("page"), "page", 1, 10**9 // limit),
+        properties=property_filters(query, collections[collection] if collection else None, collections),
     )
 
 

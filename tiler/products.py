@@ -25,6 +25,18 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """A Sentinel-1 calibration XML and the LUT of it that turns a band's DN into backscatter:
+    value = DN² / A², A interpolated bilinearly over (line, pixel)."""
+
+    path: str  # the calibration-*.xml, inside the product's data root
+    lut: str  # sigmaNought, betaNought or gamma
+    # The image size (lines, samples) the LUT's lines and pixels count in, when it differs from the
+    # measurement file's (a downsampled archive copy); None: the file's own.
+    image_size: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
 class BandAsset:
     """One band of a product: its file and how its DN become physical values."""
 
@@ -37,6 +49,8 @@ class BandAsset:
     offset: float = 0.0
     nodata: float | None = None  # the DN that means "no data"
     minimum: float | None = None  # physical values below are clamped to it
+    squared: bool = False  # amplitude DN: physical = DN² * scale + offset (SAR intensity)
+    calibration: Calibration | None = None  # replaces scale and offset of a squared band when given
     # Codes of an older format, rebuilt bit by bit: (mask, value, bit) sets the bit where
     # DN & mask == value (tiler.collections.Band.bit_remap).
     bit_remap: tuple[tuple[int, int, int], ...] = ()
@@ -63,6 +77,9 @@ class Product:
     path: Path  # the product folder
     root: Path
     aliases: tuple[str, ...] = field(default=())
+    # Collection-specific metadata under STAC names (`sat:orbit_state`, `sar:polarizations`...);
+    # the catalog filters on the scalar ones (Catalog.search's `properties`).
+    properties: dict[str, object] = field(default_factory=dict)
 
     @property
     def finest_band(self) -> BandAsset:
@@ -86,6 +103,7 @@ class Product:
                 | ({"substitute_for": name, "source": band.source_band} if band.source_band != name else {})
                 for name, band in sorted(self.bands.items())
             },
+            "properties": self.properties,
         }
 
 

@@ -29,6 +29,7 @@ def stac_item(product: Product, collection: Collection | None, base: str) -> dic
         "s2:processing_baseline": product.processing_baseline,
         "grid:code": f"{collection.grid}-{product.tile}" if product.tile and collection and collection.grid else None,
         "proj:code": product.crs.to_string(),
+        **product.properties,  # sar:*, sat:* and the like, under their STAC names already
     }
     return {
         "type": "Feature",

@@ -30,6 +30,7 @@ def search(request: Request) -> Response:
         limit=query.limit,
         offset=query.offset,
         order="mostRecent",
+        properties=dict(query.properties),
     )
     base = str(request.base_url).rstrip("/")
     return JSONResponse(

@@ -13,7 +13,7 @@ tests and small fixed archives). Backends store products with `product_to_json`/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,9 @@ __all__ = [
     "MemoryCatalog",
     "SearchResult",
     "SqliteCatalog",
+    "matches_properties",
     "open_catalog",
+    "property_text",
     "select_products",
 ]
 
@@ -66,9 +68,12 @@ class Catalog(Protocol):
         limit: int = 10,
         offset: int = 0,
         order: str = "mostRecent",
+        properties: Mapping[str, str] | None = None,
     ) -> SearchResult:
         """Products whose footprint's bounding box meets `bbox`, sensed in [start, end], with cloud
-        cover at most `max_cloud` (products without one only match when it is None), in `order`."""
+        cover at most `max_cloud` (products without one only match when it is None), and whose
+        `Product.properties` hold every one of `properties` (compared as `property_text` gives
+        them: scalar properties only), in `order`."""
 
     @property
     def version(self) -> str:
@@ -77,6 +82,22 @@ class Catalog(Protocol):
     def __len__(self) -> int: ...
 
     def __iter__(self) -> Iterator[Product]: ...
+
+
+def property_text(value: object) -> str | None:
+    """How a product property is compared with a filter's value: a scalar's text (`true`, `12`,
+    `descending`); None for lists and objects, which no filter matches."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
+
+
+def matches_properties(product: Product, properties: Mapping[str, str] | None) -> bool:
+    return not properties or all(
+        property_text(product.properties.get(name)) == value for name, value in properties.items()
+    )
 
 
 def _meets(product: Product, area) -> bool:
@@ -98,6 +119,7 @@ def select_products(
     max_cloud: float | None,
     order: str,
     limit: int,
+    properties: Mapping[str, str] | None = None,
 ) -> list[Product]:
     """The first `limit` products, in `order`, whose footprint (not only its bounding box) meets
     `bbox_wgs84`. Beyond `limit` products are left out: pixels only they would fill stay empty."""
@@ -106,7 +128,15 @@ def select_products(
     offset = 0
     while len(chosen) < limit:
         page = catalog.search(
-            bbox_wgs84, start, end, max_cloud, collection, limit=_CANDIDATE_PAGE, offset=offset, order=order
+            bbox_wgs84,
+            start,
+            end,
+            max_cloud,
+            collection,
+            limit=_CANDIDATE_PAGE,
+            offset=offset,
+            order=order,
+            properties=properties,
         )
         chosen += [p for p in page.products if _meets(p, area)]
         offset += _CANDIDATE_PAGE

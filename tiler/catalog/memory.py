@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from tiler.catalog import ORDERS, BBox, SearchResult
+from tiler.catalog import ORDERS, BBox, SearchResult, matches_properties
 from tiler.catalog.records import footprint_bbox
 from tiler.collections import Collections
 from tiler.errors import NotFound
@@ -68,6 +68,7 @@ class MemoryCatalog:
         limit: int = 10,
         offset: int = 0,
         order: str = "mostRecent",
+        properties: Mapping[str, str] | None = None,
     ) -> SearchResult:
         def matches(p: Product) -> bool:
             if bbox is not None:
@@ -79,6 +80,7 @@ class MemoryCatalog:
                 and (end is None or p.datetime <= end)
                 and (max_cloud is None or (p.cloud_cover is not None and p.cloud_cover <= max_cloud))
                 and (collection is None or p.collection == collection)
+                and matches_properties(p, properties)
             )
 
         found = sorted((p for p in self._products.values() if matches(p)), key=lambda p: p.id)  # ties by id, as SQL

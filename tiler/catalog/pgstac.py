@@ -24,7 +24,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -348,6 +348,7 @@ class PgstacCatalog:
         limit: int = 10,
         offset: int = 0,
         order: str = "mostRecent",
+        properties: Mapping[str, str] | None = None,
     ) -> SearchResult:
         if order not in _SORTBY:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}")
@@ -357,9 +358,15 @@ class PgstacCatalog:
         }
         if start is not None or end is not None:
             query["datetime"] = f"{_stamp(start) if start else '..'}/{_stamp(end) if end else '..'}"
+        conditions: list[dict] = []
         if max_cloud is not None:
+            conditions.append({"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud]})
+        # The items carry Product.properties (tiler.stac); pgSTAC compares a property it has no
+        # queryable for as text, as property_text writes it (a list's text matches no scalar).
+        conditions += [{"op": "=", "args": [{"property": name}, value]} for name, value in (properties or {}).items()]
+        if conditions:
             query["filter-lang"] = "cql2-json"
-            query["filter"] = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud]}
+            query["filter"] = conditions[0] if len(conditions) == 1 else {"op": "and", "args": conditions}
         with self._reading() as conn:
             total, texts = _one(
                 conn.execute(

@@ -12,12 +12,12 @@ from pathlib import Path
 from rasterio.crs import CRS
 from shapely.geometry import shape
 
-from tiler.products import BandAsset, Product
+from tiler.products import BandAsset, Calibration, Product
 
 log = logging.getLogger(__name__)
 
 # Bumped whenever the record's form changes: a backend holding older records rebuilds them.
-RECORD_FORMAT = "2"
+RECORD_FORMAT = "3"
 
 BBox = tuple[float, float, float, float]
 
@@ -41,6 +41,7 @@ def product_to_json(product: Product) -> str:
             "path": str(product.path),
             "root": str(product.root),
             "aliases": product.aliases,
+            "properties": product.properties,
         }
     )
 
@@ -66,18 +67,23 @@ def product_from_json(text: str) -> Product:
         path=Path(d["path"]),
         root=Path(d["root"]),
         aliases=tuple(d["aliases"]),
+        properties=d["properties"],
     )
 
 
 def _band_asset(d: dict) -> BandAsset:
-    # JSON has lists where the dataclass holds tuples.
-    thermal = d.get("thermal")
+    # JSON has lists where the dataclass holds tuples, and objects where it holds Calibration.
+    thermal, calibration = d.get("thermal"), d.get("calibration")
+    if calibration is not None:
+        size = calibration["image_size"]
+        calibration = Calibration(**calibration | {"image_size": tuple(size) if size else None})
     return BandAsset(
         **d
         | {
             "path": Path(d["path"]),
             "bit_remap": tuple(tuple(entry) for entry in d.get("bit_remap", ())),
             "thermal": tuple(thermal) if thermal is not None else None,
+            "calibration": calibration,
         }
     )
 

@@ -11,12 +11,12 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tiler.catalog import ORDERS, BBox, SearchResult
+from tiler.catalog import ORDERS, BBox, SearchResult, property_text
 from tiler.catalog.records import RECORD_FORMAT, footprint_bbox, product_from_json, product_to_json
 from tiler.collections import Collections
 from tiler.errors import NotFound
@@ -80,10 +80,21 @@ CREATE TABLE IF NOT EXISTS product_keys (
     product INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS product_keys_product ON product_keys (product);
+-- The scalar product properties (Product.properties) searches filter on, as text (property_text).
+CREATE TABLE IF NOT EXISTS product_properties (
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    product INTEGER NOT NULL,
+    PRIMARY KEY (name, value, product)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS product_properties_product ON product_properties (product);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TRIGGER IF NOT EXISTS products_deleted AFTER DELETE ON products BEGIN
     DELETE FROM footprints WHERE id = old.rowid;
     DELETE FROM product_keys WHERE product = old.rowid;
+END;
+CREATE TRIGGER IF NOT EXISTS product_properties_deleted AFTER DELETE ON products BEGIN
+    DELETE FROM product_properties WHERE product = old.rowid;
 END;
 """
 _RTREE = "CREATE VIRTUAL TABLE IF NOT EXISTS footprints USING rtree(id, west, east, south, north)"
@@ -201,6 +212,7 @@ class SqliteCatalog:
         limit: int = 10,
         offset: int = 0,
         order: str = "mostRecent",
+        properties: Mapping[str, str] | None = None,
     ) -> SearchResult:
         if order not in _ORDER_SQL:
             raise ValueError(f"order must be one of {', '.join(ORDERS)}")
@@ -226,6 +238,9 @@ class SqliteCatalog:
         if collection is not None:
             where.append("p.collection = ?")
             args.append(collection)
+        for name, value in (properties or {}).items():
+            where.append("p.rowid IN (SELECT product FROM product_properties WHERE name = ? AND value = ?)")
+            args += [name, value]
         condition = " AND ".join(where)
         db = self._connection()
         total = db.execute(f"SELECT count(*) FROM {source} WHERE {condition}", args).fetchone()[0]
@@ -265,6 +280,11 @@ class SqliteCatalog:
         db.executemany(
             "INSERT OR IGNORE INTO product_keys (key, product) VALUES (?, ?)",
             [(key, rowid) for key in product_keys(product)],
+        )
+        scalars = {name: property_text(value) for name, value in product.properties.items()}
+        db.executemany(
+            "INSERT INTO product_properties (name, value, product) VALUES (?, ?, ?)",
+            [(name, text, rowid) for name, text in scalars.items() if text is not None],
         )
 
     @staticmethod

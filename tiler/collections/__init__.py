@@ -25,6 +25,7 @@ from pathlib import Path
 
 __all__ = [
     "BUILTIN_DIR",
+    "CALIBRATIONS",
     "KINDS",
     "Band",
     "ClassEntry",
@@ -38,6 +39,8 @@ __all__ = [
 ]
 
 BUILTIN_DIR = Path(__file__).parent
+# The calibration LUTs of Sentinel-1's calibration-*.xml a band may be calibrated with.
+CALIBRATIONS = ("sigmaNought", "betaNought", "gamma")
 # "class": one code per class (Sentinel-2's SCL); "bits": flags packed into an integer (Landsat's
 # QA_PIXEL). Both are integer codes, never interpolated or scaled.
 KINDS = ("reflectance", "class", "bits", "physical")
@@ -58,6 +61,8 @@ _BAND_KEYS = {
     "substitute",
     "band_index",
     "classes",
+    "squared",
+    "calibration",
     "flags",
     "bit_remap",
 }
@@ -77,6 +82,7 @@ _COLLECTION_KEYS = {
     "default",
     "fallback",
     "cloud_mask",
+    "searchable",
     "grid",
 }
 
@@ -114,6 +120,8 @@ class Band:
     substitute: str | None = None  # the band that stands in when a product lacks this one
     band_index: int | None = None  # the band's number in the product metadata
     classes: tuple[ClassEntry, ...] = ()
+    squared: bool = False  # SAR amplitude: physical = DN² * scale + offset (intensity, linear power)
+    calibration: str | None = None  # the LUT (one of CALIBRATIONS) a product's calibration XML gives
     flags: tuple[FlagEntry, ...] = ()  # the named bits of a "bits" band
     # How an older file format's code maps onto `flags`: (mask, value, bit), the bit set where
     # code & mask == value. The layout parser says which files are in that format (Landsat
@@ -169,6 +177,7 @@ class Collection:
     grid: str | None = None  # the grid a product's `tile` is a cell of (MGRS, WRS2): STAC's grid:code prefix
     default: bool = False  # the collection of mosaics and bare layer names when none is given
     fallback: bool = False  # taken when a bare band folder could be of several collections
+    searchable: tuple[str, ...] = ()  # product properties mosaics and searches may filter on
     source: Path | None = field(default=None, compare=False)  # the file it was read from
 
     def attribution_for(self, year: int | None) -> str:
@@ -330,6 +339,12 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
         scale, offset, minimum = 1.0, 0.0, None
     if scale == 0:
         raise CollectionError(f"{where}: scale must not be 0")
+    squared = values.get("squared", False)
+    if not isinstance(squared, bool) or (squared and kind != "physical"):
+        raise CollectionError(f"{where}: squared is true or false, and only for physical bands")
+    calibration = values.get("calibration")
+    if calibration is not None and (calibration not in CALIBRATIONS or not squared):
+        raise CollectionError(f"{where}: calibration is one of {', '.join(CALIBRATIONS)}, for squared bands")
     return Band(
         name=name,
         title=str(values.get("title", name)),
@@ -345,6 +360,8 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
         substitute=values.get("substitute"),
         band_index=index,
         classes=classes,
+        squared=squared,
+        calibration=calibration,
         flags=flags,
         bit_remap=bit_remap,
     )
@@ -401,6 +418,7 @@ def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collecti
         grid=raw.get("grid"),
         default=bool(raw.get("default", False)),
         fallback=bool(raw.get("fallback", False)),
+        searchable=_strings(raw, "searchable", where),
         source=path,
     )
 

@@ -187,7 +187,7 @@ def _source(svc: Services, layer: OgcLayer, query: Mapping[str, str]) -> Source:
     mosaic = {
         "collection": layer.collection,
         "time": interval_value(layer).replace("--", "/") if time in ("", "default") else time.replace("--", "/"),
-        **{k: query[k] for k in ("maxcc", "priority", "cloudmask") if query.get(k)},
+        **{k: query[k] for k in ("maxcc", "priority", "cloudmask", *params.PROPERTY_FILTERS) if query.get(k)},
     }
     return MosaicSource(params.mosaic_query(mosaic, svc.collections), svc.settings.max_mosaic_products)
 

@@ -129,12 +129,15 @@ class MosaicQuery:
     max_cloud: float | None  # percent; None: no limit (also admits products without a value)
     priority: str  # one of tiler.catalog.ORDERS
     cloud_mask: CloudMask | None  # the collection's rule, when cloudmask=true
+    # Product properties every product must have (Catalog.search's `properties`): orbit=ascending
+    # is (("sat:orbit_state", "ascending"),).
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def cache_token(self) -> str:
         return (
             f"{self.collection}|{self.start and self.start.isoformat()}|{self.end and self.end.isoformat()}"
-            f"|{self.max_cloud}|{self.priority}|{self.cloud_mask is not None}"
+            f"|{self.max_cloud}|{self.priority}|{self.cloud_mask is not None}|{self.properties}"
         )
 
 

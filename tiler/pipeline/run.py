@@ -123,6 +123,7 @@ def mosaic_products(catalog: Catalog, query: MosaicQuery, area: BBox, limit: int
         max_cloud=query.max_cloud,
         order=query.priority,
         limit=limit,
+        properties=dict(query.properties),
     )
 
 

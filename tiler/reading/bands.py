@@ -22,7 +22,7 @@ from rasterio.windows import Window, from_bounds
 from tiler.errors import NotFound, ProductUnreadable
 from tiler.limits import Deadline
 from tiler.products import BandAsset, Product
-from tiler.reading import jpeg2000
+from tiler.reading import calibration, gcps, jpeg2000
 from tiler.reading.datasets import DatasetPool
 
 
@@ -59,7 +59,7 @@ def read_part(
         raise NotFound(f"product {product.id} has no band {', '.join(missing)}")
     arrays: dict[str, np.ndarray] = {}
     valid = np.ones((height, width), dtype=bool)
-    read_by_path: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    read_by_path: dict[str, tuple[np.ndarray, np.ndarray, bool]] = {}  # DN or values, valid, is values
     with rasterio.Env(**gdal_options):
         for name in names:
             band = product.bands[name]
@@ -71,23 +71,48 @@ def read_part(
                 method = "nearest" if band.is_class else resampling
                 try:
                     with _open(datasets, key) as dataset:
-                        read_by_path[key] = _read_warped(
-                            dataset,
-                            bounds,
-                            crs,
-                            width,
-                            height,
-                            Resampling[method],
-                            band.nodata,
-                            datasets,
-                            band.is_class,
+                        read_by_path[key] = _read_band(
+                            dataset, band, bounds, crs, width, height, Resampling[method], datasets
                         )
                 except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
                     raise ProductUnreadable(f"cannot read band {name} of {product.id}: {exc}", product.id) from exc
-            dn, band_valid = read_by_path[key]
+            data, band_valid, physical = read_by_path[key]
             valid &= band_valid
-            arrays[name] = _to_physical(band, dn)
+            arrays[name] = data if physical else _to_physical(band, data)
     return BandStack(arrays, valid)
+
+
+def _read_band(
+    dataset: DatasetReader,
+    band: BandAsset,
+    bounds,
+    crs: CRS,
+    width: int,
+    height: int,
+    resampling: Resampling,
+    datasets: DatasetPool | None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(DN or values, where there is data, whether they are values already): a file placed by GCPs
+    is converted before its warp, any other after."""
+    placement = gcps.placement(dataset)
+    if placement is not None:
+        values = _gcp_values(band, (dataset.height, dataset.width))
+        return (*gcps.read_placed(dataset, placement, bounds, crs, width, height, resampling, values), True)
+    dn, valid = _read_warped(dataset, bounds, crs, width, height, resampling, band.nodata, datasets, band.is_class)
+    return dn, valid, False
+
+
+def _gcp_values(band: BandAsset, file_size: tuple[int, int]) -> gcps.ToValues:
+    """How a GCP-placed band's DN become values before the warp: SAR intensity is calibrated in the
+    file's own lines and pixels; NaN marks no data."""
+
+    def values(dn: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        converted = calibration.intensity(band, dn, rows, cols, file_size) if band.squared else _to_physical(band, dn)
+        if band.nodata is not None:
+            converted[dn == band.nodata] = np.nan
+        return converted
+
+    return values
 
 
 def _read_warped(
@@ -202,6 +227,8 @@ def _open(datasets: DatasetPool | None, path: str) -> AbstractContextManager:
 def _to_physical(band: BandAsset, dn: np.ndarray) -> np.ndarray:
     if band.is_class:
         return _remapped(dn, band.bit_remap) if band.bit_remap else dn.astype(np.float32)
+    if band.squared:
+        return np.square(dn.astype(np.float32)) * np.float32(band.scale) + np.float32(band.offset)
     # DN * scale + offset, computed as (DN + offset / scale) / (1 / scale): for Sentinel-2 that is
     # (DN - 1000) / 10000, the archive's own quotient to the last bit (a product by 0.0001 is not).
     values = (dn.astype(np.float32) + np.float32(band.offset / band.scale)) / np.float32(1 / band.scale)

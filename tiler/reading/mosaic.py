@@ -40,14 +40,23 @@ def read_mosaic(
 ) -> BandStack:
     """Composite `band_names` of `products` (in priority order) onto one grid: first valid pixel
     wins. Stops reading as soon as every pixel is filled. With `cloud_mask`, pixels it marks count
-    as invalid in products that have its band, and the stack tells where only clouds were seen. Products lacking a band, or whose files cannot be
-    read, are logged and skipped, so one broken product does not blank a whole area. `deadline` is
-    checked before each band read (see tiler.limits); `datasets` keeps files open."""
+    as invalid in products that have its band, and the stack tells where only clouds were seen.
+    Products lacking a band, or whose files cannot be read, are skipped (the latter logged), so one
+    broken product does not blank a whole area; when every product lacks a band, `NotFound` names
+    it. `deadline` is checked before each band read (see tiler.limits); `datasets` keeps files open."""
     names = sorted(set(band_names))
     arrays = {name: np.zeros((height, width), dtype=np.float32) for name in names}
     filled = np.zeros((height, width), dtype=bool)
     seen = np.zeros((height, width), dtype=bool)  # where any product has data, clouds or not
+    missing: set[str] = set()  # bands some product lacked
+    present: set[str] = set()  # the bands of the products that lacked some
+    tried = False  # whether any product had every band
     for product in products:
+        if not set(names) <= product.bands.keys():
+            missing |= set(names) - product.bands.keys()
+            present |= product.bands.keys()
+            continue
+        tried = True
         mask_band = cloud_mask.band if cloud_mask is not None and cloud_mask.band in product.bands else None
         try:
             stack = read_part(
@@ -74,6 +83,9 @@ def read_mosaic(
         filled |= take
         if filled.all():
             break
+    if missing and not tried:
+        # Not a blank image: say what is missing (a VV layer over products holding VH alone).
+        raise NotFound(f"no product here has {', '.join(sorted(missing))}; they have {', '.join(sorted(present))}")
     return BandStack(arrays, filled, seen & ~filled if cloud_mask is not None else None)
 
 

@@ -1,6 +1,8 @@
 """Product sources: one parser per on-disk layout, and the walk that finds products under a data root.
 
 Layouts (a collection file says which of them produce its products):
+- `sentinel-1-safe` (`tiler.sources.sentinel1_safe`): ESA's Sentinel-1 SAFE folders (GRD, GCP-placed TIFFs);
+- `sentinel-s1-l1c` (`tiler.sources.sentinel_s1_l1c`): Sentinel-1 GRD in AWS's layout, with `productInfo.json`;
 - `sentinel-2-safe` (`tiler.sources.safe`): ESA SAFE folders with JP2 band files and MTD XML metadata;
 - `usgs-landsat` (`tiler.sources.landsat`): a Landsat product as USGS delivers it, band TIFFs with the MTL
   and STAC items;
@@ -26,7 +28,7 @@ import rasterio
 from tiler.collections import Collections, builtin_collections
 from tiler.errors import ProductUnreadable
 from tiler.products import Product, is_inside
-from tiler.sources import band_folder, landsat, safe, stac
+from tiler.sources import band_folder, landsat, safe, sentinel1_safe, sentinel_s1_l1c, stac
 
 __all__ = ["LAYOUTS", "PARSE_ERRORS", "Candidate", "Layout", "discover", "find_candidates"]
 
@@ -44,8 +46,10 @@ class Layout:
 
 
 # In the order they are asked: a SAFE folder may hold JSON, a USGS Landsat folder STAC items, a STAC
-# item's folder band files.
+# item's folder band files; a Sentinel-1 SAFE is claimed before the Sentinel-2 layout sees a `.SAFE`.
 LAYOUTS: tuple[Layout, ...] = (
+    Layout("sentinel-1-safe", sentinel1_safe.detect, sentinel1_safe.parse),
+    Layout("sentinel-s1-l1c", sentinel_s1_l1c.detect, sentinel_s1_l1c.parse),
     Layout("sentinel-2-safe", safe.detect, safe.parse),
     Layout("usgs-landsat", landsat.detect, landsat.parse),
     Layout("stac-item", stac.detect, stac.parse),

@@ -95,6 +95,7 @@ def _asset(band: Band, path: Path, resolution: float, source: str, conversions: 
         offset=0.0 if band.is_class else offset,
         nodata=band.nodata,
         minimum=band.minimum,
+        squared=band.squared,
     )
 
 

@@ -543,7 +543,10 @@ function fitBbox([w, s, e, n]) { map.fitBounds([[s, w], [n, e]]); }
 async function showProduct(product, zoom) {
   state.mode = "product";
   state.product = product;
-  if (!layers[state.layer]?.collections.includes(product.collection)) state.layer = "TRUE_COLOR";
+  if (!layers[state.layer]?.collections.includes(product.collection)) {
+    const fits = Object.values(layers).filter((layer) => layer.collections.includes(product.collection));
+    state.layer = (fits.find((layer) => layer.name === "TRUE_COLOR") || fits[0] || { name: "TRUE_COLOR" }).name;
+  }
   stateToForm();
   if (zoom) fitBbox(product.bbox);
   await show();

@@ -51,6 +51,8 @@ def _point_stacks(
         source = layer_source(services, req, layer)
         entries = []
         for product in products_for(services, source, point_area, stages):
+            if not isinstance(source, ProductSource) and not layer.style.spec.bands <= product.bands.keys():
+                continue  # a mosaic's product without the layer's bands (VH alone under a VV layer)
             style = layer_styling(services, req, layer, ProductSource(product))
             bands = sorted(set(product.bands) | set(style.bands))
             with stages.stage("read"):

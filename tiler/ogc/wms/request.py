@@ -28,8 +28,9 @@ from tiler.ogc.common import IMAGE_FORMATS, MAP_FORMATS, is_supported, northing_
 from tiler.ogc.layers import OgcLayer, find_layer
 
 RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
-# The vendor parameters of a map that pick its products (Sentinel Hub's, and CLOUDMASK).
-MOSAIC_PARAMETERS = ("time", "maxcc", "priority", "cloudmask")
+# The vendor parameters of a map that pick its products (Sentinel Hub's, CLOUDMASK, and the
+# property filters such as ORBIT, tiler.params.PROPERTY_FILTERS).
+MOSAIC_PARAMETERS = ("time", "maxcc", "priority", "cloudmask", *params.PROPERTY_FILTERS)
 MOSAIC_LABELS = {name: name.upper() for name in MOSAIC_PARAMETERS}
 STYLE_PARAMETERS = ("expression", "rescale", "colormap")
 _EXCEPTION_FORMATS = {"SE_INIMAGE": "INIMAGE", "INIMAGE": "INIMAGE", "SE_BLANK": "BLANK", "BLANK": "BLANK"}
@@ -47,7 +48,7 @@ class MapRequest:
     media_type: str
     transparent: bool
     bgcolor: tuple[int, int, int]
-    mosaic_params: tuple[tuple[str, str], ...]  # time, maxcc, priority, cloudmask
+    mosaic_params: tuple[tuple[str, str], ...]  # time, maxcc, priority, cloudmask, orbit
     product: str | None
     upsampling: str
     downsampling: str
