@@ -8,6 +8,8 @@ write them in capitals (`WIDTH`), the XYZ routes as sent (`width`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections.abc import Collection, Mapping
@@ -19,6 +21,7 @@ import morecantile
 from morecantile import TileMatrixSet
 
 from renderers import ExpressionError, RenderSpec, Stretch, named_colormap, named_colormaps, parse_expressions
+from renderers.evalscript import Evalscript, EvalscriptCache, EvalscriptError
 from styles import Layers
 from tiler.catalog import ORDERS, BBox
 from tiler.collections import Collection as ProductCollection
@@ -32,7 +35,8 @@ from tiler.errors import (
     TileOutOfRange,
     TooLarge,
 )
-from tiler.pipeline.job import MosaicQuery, Styling
+from tiler.pipeline.job import MosaicQuery, ScriptSpec, Styling
+from tiler.pipeline.scripts import script_failure
 from tiler.settings import Settings
 from tiler.settings import boolean as boolean_word
 
@@ -231,6 +235,51 @@ def _rescale(raw: str, count: int) -> tuple[Stretch, ...]:
     return tuple(stretches)
 
 
+def evalscript_text(raw: str, label: str = "evalscript") -> str:
+    """An `evalscript` parameter's script: UTF-8 text in base64, standard or URL-safe, padded or not,
+    as Sentinel Hub's EVALSCRIPT takes it."""
+    # An unescaped '+' of standard base64 arrives as a space.
+    text = raw.strip().replace(" ", "+").replace("-", "+").replace("_", "/")
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        raise InvalidParameter(f"{label} must be the script in base64 (standard or URL-safe)", label) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidParameter(f"{label}: the decoded script is not UTF-8 text", label) from None
+
+
+def compiled_evalscript(text: str, scripts: EvalscriptCache, label: str = "evalscript") -> Evalscript:
+    """The script compiled (once: `scripts` keeps it by hash); a refusal says why, with the line and
+    column of a syntax error."""
+    try:
+        return scripts.get(text)
+    except EvalscriptError as exc:
+        raise script_failure(exc, label) from None
+
+
+def script_styling(
+    script: Evalscript, bands: Collection[str], subject: str, label: str = "evalscript", output: str = "default"
+) -> Styling:
+    """An evalscript's drawing of `output`, once its bands are known to be there and the output can be
+    drawn (1 to 4 bands: grey, grey and alpha, RGB, RGBA)."""
+    missing = sorted(script.bands - set(bands))
+    if missing:
+        raise InvalidParameter(f"{label}: the script reads band {', '.join(missing)}, which {subject} lacks", label)
+    try:
+        drawn = script.output(output)
+    except EvalscriptError as exc:
+        raise InvalidParameter(f"{label}: {exc}", label) from None
+    if drawn.bands is not None and not 1 <= drawn.bands <= 4:
+        raise InvalidParameter(
+            f"{label}: output {output!r} has {drawn.bands} bands; an image draws 1 (grey), 2 (grey, alpha),"
+            " 3 (RGB) or 4 (RGBA)",
+            label,
+        )
+    return Styling(ScriptSpec(script, output), f"evalscript={script.sha256}|output={output}")
+
+
 def styling(
     query: Query,
     bands: Collection[str],
@@ -238,13 +287,23 @@ def styling(
     subject: str,
     layers: Layers,
     settings: Settings,
+    scripts: EvalscriptCache,
 ) -> Styling:
-    """What to draw from `bands` of `collection`: a named layer (the collection's default one when
-    none is named) or the user's band math (`expression`, `rescale`, `colormap`). `subject` names
-    the bands' owner in errors: a product, a mosaic."""
+    """What to draw from `bands` of `collection`: the user's evalscript (`evalscript`, in base64), the
+    user's band math (`expression`, `rescale`, `colormap`) or a named layer (the collection's default
+    one when none is named), which is band math or an evalscript itself. `subject` names the bands'
+    owner in errors: a product, a mosaic."""
     expression = query.get("expression")
     rescale = query.get("rescale")
     colormap_name = query.get("colormap")
+    evalscript = query.get("evalscript")
+    if evalscript:
+        if expression or rescale or colormap_name:
+            raise InvalidParameter(
+                "an evalscript draws by itself: leave out expression, rescale and colormap", "evalscript"
+            )
+        script = compiled_evalscript(evalscript_text(evalscript), scripts)
+        return script_styling(script, bands, subject)
     if expression:
         try:
             expressions = parse_expressions(
@@ -276,10 +335,15 @@ def styling(
         if layers.named(name):
             raise InvalidParameter(f"layer {name} does not apply to {collection.id} products", "layer")
         raise LayerNotDefined(f"unknown layer '{name[:60]}'; see /layers", "layer")
-    missing = sorted(layer.spec.bands - set(bands))
+    missing = sorted(layer.bands - set(bands))
     if missing:
         raise InvalidParameter(f"layer {name} needs band {', '.join(missing)}, which {subject} lacks", "layer")
+    if layer.script is not None:
+        if rescale:
+            raise InvalidParameter(f"rescale applies to band math; layer {name} is an evalscript", "rescale")
+        return script_styling(compiled_evalscript(layer.script.text, scripts, "layer"), bands, subject, "layer")
     spec = layer.spec
+    assert spec is not None  # a layer is band math or an evalscript
     if rescale:
         spec = RenderSpec(
             spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from renderers import encode, render
+from renderers import RenderSpec, encode, render
 from renderers.composite import finish, over
 from tiler.cache import CachedImage
 from tiler.catalog import Catalog, select_products
 from tiler.http.observability import StageTimer
 from tiler.limits import Deadline
 from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource, RenderJob, Source
+from tiler.pipeline.scripts import draw_script
 from tiler.products import Product
 from tiler.reading import BandStack, read_mosaic, read_part
 from tiler.services import Services
@@ -46,7 +47,7 @@ def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Dead
             continue
         deadline.check()
         with stages.stage("evaluate"):
-            rgba = render(layer.styling.spec, stack.arrays, stack.valid)
+            rgba = draw_layer(services, layer, stack, deadline)
             canvas = rgba if canvas is None else over(rgba, canvas)
     if canvas is None or grid is not job.grid:
         # The drawn part in its place on the whole output; the rest (outside the CRS) transparent.
@@ -56,6 +57,15 @@ def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Dead
         canvas = whole
     deadline.check()
     return _encode(job, canvas, stages)
+
+
+def draw_layer(services: Services, layer: LayerJob, stack: BandStack, deadline: Deadline) -> np.ndarray:
+    """A layer's bands drawn as uint8 RGBA: band math by `renderers.render`, an evalscript by the
+    engine, within what is left of the render's deadline."""
+    spec = layer.styling.spec
+    if isinstance(spec, RenderSpec):
+        return render(spec, stack.arrays, stack.valid)
+    return draw_script(spec, stack, services.collection(layer.source.collection), deadline.remaining())
 
 
 def _encode(job: RenderJob, canvas: np.ndarray, stages: StageTimer) -> tuple[bytes, str]:

@@ -1,5 +1,6 @@
 """GetFeatureInfo: the values under one map pixel, for every product in each queried layer's stack:
-its bands (physical values), the layer's value, and the class (code and name) of its class bands."""
+its bands (physical values), the layer's value (an evalscript's: its default output, as the script
+returns it), and the class (code and name) of its class bands."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import replace
 from rasterio.warp import transform
 from starlette.responses import Response
 
-from renderers import evaluate_values
+from renderers import RenderSpec, evaluate_values
 from tiler import params
 from tiler.crs import clip_to_domain
 from tiler.errors import InvalidFormat, InvalidPoint, LayerNotDefined, LayerNotQueryable
@@ -23,6 +24,7 @@ from tiler.ogc.layers import OgcLayer, find_layer
 from tiler.ogc.wms.getmap import layer_source, layer_styling
 from tiler.ogc.wms.request import MapRequest
 from tiler.pipeline import ProductSource, products_for
+from tiler.pipeline.scripts import evaluate_script
 from tiler.reading import read_part
 from tiler.services import Services
 
@@ -60,7 +62,11 @@ def _point_stacks(
                 continue
             classes = [name for name in bands if product.bands[name].is_class]
             values = {b: round(float(stack.arrays[b][0, 0]), 5) for b in bands if b not in classes}
-            layer_values = [float(v[0, 0]) for v in evaluate_values(style.spec, stack.arrays, stack.valid)]
+            if isinstance(style.spec, RenderSpec):
+                evaluated = evaluate_values(style.spec, stack.arrays, stack.valid)
+            else:
+                evaluated = list(evaluate_script(style.spec, stack, collection, services.settings.render_timeout))
+            layer_values = [float(v[0, 0]) for v in evaluated]
             entry: dict = {
                 "product": product.id,
                 "datetime": product.datetime.isoformat().replace("+00:00", "Z"),

@@ -31,7 +31,7 @@ RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
 # The vendor parameters of a map that pick its products (Sentinel Hub's, and CLOUDMASK).
 MOSAIC_PARAMETERS = ("time", "maxcc", "priority", "cloudmask")
 MOSAIC_LABELS = {name: name.upper() for name in MOSAIC_PARAMETERS}
-STYLE_PARAMETERS = ("expression", "rescale", "colormap")
+STYLE_PARAMETERS = ("expression", "rescale", "colormap", "evalscript")
 _EXCEPTION_FORMATS = {"SE_INIMAGE": "INIMAGE", "INIMAGE": "INIMAGE", "SE_BLANK": "BLANK", "BLANK": "BLANK"}
 
 
@@ -54,7 +54,7 @@ class MapRequest:
     quality: int
     gain: float
     gamma: float
-    style_query: tuple[tuple[str, str], ...] = ()  # expression, rescale, colormap
+    style_query: tuple[tuple[str, str], ...] = ()  # expression, rescale, colormap, evalscript
 
     @property
     def opaque(self) -> bool:
