@@ -15,7 +15,7 @@ from renderers import ExpressionError
 from renderers.evalscript import EvalscriptCache
 from styles import load_layers
 from tiler.api import catalog as catalog_routes
-from tiler.api import pages, stac, tiles
+from tiler.api import pages, process, stac, tiles
 from tiler.catalog import Catalog
 from tiler.catalog.backends import open_configured_catalog
 from tiler.collections import Collections, load_collections
@@ -74,7 +74,15 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota=api_quota(settings, metrics)))
     app = Starlette(
-        routes=[*pages.routes, *catalog_routes.routes, *stac.routes, *tiles.routes, *wms.routes, *wmts.routes],
+        routes=[
+            *pages.routes,
+            *catalog_routes.routes,
+            *stac.routes,
+            *tiles.routes,
+            *process.routes,
+            *wms.routes,
+            *wmts.routes,
+        ],
         middleware=middleware,
         # Domain errors are answered by the router's handler; anything else reaches starlette's
         # server-error handler, which answers the same way and lets the server log the traceback.

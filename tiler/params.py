@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 import morecantile
 from morecantile import TileMatrixSet
@@ -506,4 +507,183 @@ def search_query(query: Query, collections: Collections) -> SearchQuery:
         max_cloud=max_cloud(query.get("maxcc"), "maxcc"),
         limit=limit,
         page=positive_integer(query.get("page"), "page", 1, 10**9 // limit),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentinel Hub's Process API: POST /process with the evalscript in a JSON body
+
+PROCESS_FORMATS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+PROCESS_RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
+DEFAULT_PROCESS_WIDTH = 512  # when the request gives neither width nor height
+_CRS_URI = re.compile(r"\Ahttps?://www\.opengis\.net/def/crs/(?:EPSG/0/(\d+)|OGC/1\.3/(CRS84))\Z")
+
+
+@dataclass(frozen=True)
+class ProcessRequest:
+    """A Process API request: one data source (a mosaic of a collection, or one of its products, an
+    eo-tiler addition), the area and size of the output, its format, and the evalscript."""
+
+    mosaic: MosaicQuery
+    product: str | None
+    bbox: BBox | None  # in `crs`; None: the product's own extent
+    crs: str
+    width: int | None  # None: from the other side and the area's aspect
+    height: int | None
+    fmt: str
+    media_type: str
+    output: str  # the evalscript output drawn
+    evalscript: str
+    upsampling: str
+    downsampling: str
+
+
+_KINDS = {dict: "an object", list: "a list", str: "a string", int: "a whole number", float: "a number"}
+
+
+def _member(value: dict, key: str, path: str, kind: type, default: object = None) -> Any:
+    """`value[key]` checked to be a `kind` (a float may be given as an integer), or `default` when
+    absent or null; `path` names `value` in messages."""
+    item = value.get(key)
+    if item is None:
+        return default
+    kinds = (int, float) if kind is float else kind
+    if isinstance(item, bool) or not isinstance(item, kinds):
+        raise InvalidParameter(f"{path}.{key} must be {_KINDS[kind]}", f"{path}.{key}")
+    return item
+
+
+def _process_crs(raw: object) -> str:
+    if raw is None:
+        return "OGC:CRS84"
+    where = "input.bounds.properties.crs"
+    match = _CRS_URI.match(raw) if isinstance(raw, str) else None
+    if match is None:
+        raise InvalidParameter(
+            f"{where} must be an OGC CRS URI such as http://www.opengis.net/def/crs/EPSG/0/3857", where
+        )
+    return f"EPSG:{match[1]}" if match[1] else "OGC:CRS84"
+
+
+def _process_size(raw: dict, max_size: int) -> tuple[int | None, int | None]:
+    sides = []
+    for key in ("width", "height"):
+        value = _member(raw, key, "output", int)
+        if value is not None and not 1 <= value <= max_size:
+            raise TooLarge(f"output.{key} must be from 1 to {max_size}", f"output.{key}")
+        sides.append(value)
+    return sides[0], sides[1]
+
+
+def output_size(width: int | None, height: int | None, bounds: BBox, max_size: int) -> tuple[int, int]:
+    """The output's width and height: as given, or the missing side from the area's aspect."""
+    left, bottom, right, top = bounds
+    aspect = (top - bottom) / (right - left)
+    if width is None and height is None:
+        width = DEFAULT_PROCESS_WIDTH
+    if height is None:
+        assert width is not None
+        height = max(1, round(width * aspect))
+    elif width is None:
+        width = max(1, round(height / aspect))
+    if width > max_size or height > max_size:
+        raise TooLarge(f"the output would be {width} x {height} px, over the limit of {max_size}", "output")
+    return width, height
+
+
+def process_request(body: object, collections: Collections, settings: Settings) -> ProcessRequest:
+    """A Process API body (`{input: {bounds, data}, output: {width, height, responses}, evalscript}`)
+    parsed; messages name the member at fault by its path."""
+    if not isinstance(body, dict):
+        raise InvalidParameter("the body must be a JSON object with input, output and evalscript", "body")
+    evalscript = _member(body, "evalscript", "body", str)
+    if not evalscript:
+        raise MissingParameter("evalscript is required: the script's text", "evalscript")
+    source = _member(body, "input", "body", dict, {})
+    data = _member(source, "data", "input", list, [])
+    if len(data) != 1 or not isinstance(data[0], dict):
+        raise InvalidParameter("input.data must hold exactly one data source object (no data fusion)", "input.data")
+    entry = data[0]
+    kind = _member(entry, "type", "input.data[0]", str) or collections.default.id
+    if kind not in collections:
+        raise InvalidParameter(
+            f"input.data[0].type '{kind[:60]}' is unknown; use one of {', '.join(collections)}",
+            "input.data[0].type",
+        )
+    filters = _member(entry, "dataFilter", "input.data[0]", dict, {})
+    time_range = _member(filters, "timeRange", "input.data[0].dataFilter", dict, {})
+    start = _member(time_range, "from", "input.data[0].dataFilter.timeRange", str)
+    end = _member(time_range, "to", "input.data[0].dataFilter.timeRange", str)
+    max_cc = _member(filters, "maxCloudCoverage", "input.data[0].dataFilter", float)
+    order = _member(filters, "mosaickingOrder", "input.data[0].dataFilter", str)
+    labels = {
+        "time": "input.data[0].dataFilter.timeRange",
+        "maxcc": "input.data[0].dataFilter.maxCloudCoverage",
+        "priority": "input.data[0].dataFilter.mosaickingOrder",
+    }
+    query = {"collection": kind, "time": f"{start or '..'}/{end or '..'}"}
+    query |= {"maxcc": str(max_cc)} if max_cc is not None else {}
+    query |= {"priority": order} if order else {}
+    processing = _member(entry, "processing", "input.data[0]", dict, {})
+    resampling = []
+    for key in ("upsampling", "downsampling"):
+        name = _member(processing, key, "input.data[0].processing", str, "NEAREST")
+        if name.upper() not in PROCESS_RESAMPLING:
+            where = f"input.data[0].processing.{key}"
+            raise InvalidParameter(f"{where} must be one of {', '.join(PROCESS_RESAMPLING)}", where)
+        resampling.append(PROCESS_RESAMPLING[name.upper()])
+    bounds = _member(source, "bounds", "input", dict, {})
+    if _member(bounds, "geometry", "input.bounds", dict) is not None:
+        raise InvalidParameter(
+            "input.bounds.geometry is not supported: give input.bounds.bbox", "input.bounds.geometry"
+        )
+    raw_bbox = _member(bounds, "bbox", "input.bounds", list)
+    box: BBox | None = None
+    if raw_bbox is not None:
+        if len(raw_bbox) != 4 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw_bbox):
+            raise InvalidParameter(
+                "input.bounds.bbox must be four numbers: minx, miny, maxx, maxy", "input.bounds.bbox"
+            )
+        box = (float(raw_bbox[0]), float(raw_bbox[1]), float(raw_bbox[2]), float(raw_bbox[3]))
+        if not all(math.isfinite(v) for v in box) or box[0] >= box[2] or box[1] >= box[3]:
+            raise InvalidParameter("input.bounds.bbox needs finite minx < maxx and miny < maxy", "input.bounds.bbox")
+    properties = _member(bounds, "properties", "input.bounds", dict, {})
+    crs = _process_crs(_member(properties, "crs", "input.bounds.properties", str))
+    product = _member(entry, "product", "input.data[0]", str)
+    if box is None and not product:
+        raise MissingParameter(
+            "input.bounds.bbox is required (or input.data[0].product for one product)", "input.bounds"
+        )
+    output = _member(body, "output", "body", dict, {})
+    width, height = _process_size(output, settings.max_image_size)
+    responses = _member(output, "responses", "output", list, [{}])
+    if len(responses) != 1 or not isinstance(responses[0], dict):
+        raise InvalidParameter(
+            "output.responses must hold one response: eo-tiler answers with one image", "output.responses"
+        )
+    response = responses[0]
+    identifier = _member(response, "identifier", "output.responses[0]", str, "default")
+    media = _member(
+        _member(response, "format", "output.responses[0]", dict, {}),
+        "type",
+        "output.responses[0].format",
+        str,
+        "image/png",
+    )
+    if media not in PROCESS_FORMATS:
+        where = "output.responses[0].format.type"
+        raise InvalidFormat(f"{where} '{media[:40]}' is not offered; use {', '.join(PROCESS_FORMATS)}", where)
+    return ProcessRequest(
+        mosaic=mosaic_query(query, collections, labels),
+        product=product or None,
+        bbox=box,
+        crs=crs,
+        width=width,
+        height=height,
+        fmt=PROCESS_FORMATS[media],
+        media_type=media,
+        output=identifier,
+        evalscript=evalscript,
+        upsampling=resampling[0],
+        downsampling=resampling[1],
     )
