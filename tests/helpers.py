@@ -5,6 +5,7 @@ Test modules import from here, never from one another."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -98,6 +99,37 @@ def ndvi_palette(ndvi: np.ndarray, layer_file: Path) -> np.ndarray:
     colours = np.array([c for _, c in spec["steps"]] + [spec["default"]])
     index = np.searchsorted(bounds, ndvi, side="right")  # first bound with value < bound
     return np.round(colours[index] * 255)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evalscripts
+
+EVALSCRIPTS = REPO / "tests" / "evalscripts"
+LAYER_SCRIPTS = EVALSCRIPTS / "layers"  # every layer of styles/ written as an evalscript, with its header
+
+
+def evalscript_param(text: str, urlsafe: bool = True) -> str:
+    """A script as the `evalscript` parameter takes it: its UTF-8 in base64, URL-safe without padding
+    (as EO Browser writes it) or standard."""
+    data = text.encode()
+    return base64.urlsafe_b64encode(data).decode().rstrip("=") if urlsafe else base64.b64encode(data).decode()
+
+
+def staircase_scripts(leaves: int = 2048) -> tuple[str, str]:
+    """A long evalscript and a short one that draw the same picture: B04 in DN, two DN a grey level,
+    in `leaves` levels. The long one is a balanced tree of nested ternaries, as the collection's tree
+    models are written; its thresholds lie between whole DN, so both decide every pixel alike."""
+    head = '//VERSION=3\nfunction setup() {\n  return { input: [{ bands: ["B04"], units: "DN" }], output: { bands: 1 } };\n}\n'
+
+    def tree(low: int, high: int) -> str:  # leaves low..high-1
+        if high - low == 1:
+            return repr(low / (leaves - 1))
+        middle = (low + high) // 2
+        return f"(s.B04 < {2 * middle - 0.5} ? {tree(low, middle)} : {tree(middle, high)})"
+
+    long = f"{head}function evaluatePixel(s) {{\n  return [{tree(0, leaves)}];\n}}\n"
+    short = f"{head}function evaluatePixel(s) {{\n  return [Math.min(Math.floor(s.B04 / 2), {leaves - 1}) / {leaves - 1}];\n}}\n"
+    return long, short
 
 
 # ---------------------------------------------------------------------------------------------
