@@ -6,6 +6,7 @@ Test modules import from here, never from one another."""
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import morecantile
@@ -267,6 +269,19 @@ def stop_server(process: subprocess.Popen) -> str:
     output = process.output  # type: ignore[attr-defined]
     output.seek(0)
     return output.read()
+
+
+def long_get(base: str, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+    """A GET through the standard library's client, (status, body): httpx refuses queries over 64 KiB
+    on its own, and scripts in a URL are longer."""
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=60)
+    try:
+        connection.request("GET", f"{path}?{urlencode(params)}")
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def wait_for(condition: Callable[[], object], what: str, limit: float = 60) -> None:
