@@ -219,3 +219,13 @@ def test_targets_say_plainly_which_are_not_met():
     )
     assert "NOT met" in lines[2] and "hot tiles at least 20x: met" in lines[3] and ": met" in lines[4]
     assert "peak memory" in lines[5] and ": met" in lines[5] and "NOT met" in lines[6]
+
+
+def test_the_evalscript_http_bench_runs_every_variant_on_the_same_picture(shared_data, tmp_path):
+    from bench import evalscript_http_bench as http_bench
+
+    report = http_bench.run(rounds=1, tile_count=2, results_dir=tmp_path)
+    assert [(r["layer"], r["variant"]) for r in report["rows"]] == [(v[0], v[1]) for v in http_bench.VARIANTS]
+    assert all(r["differing"] < 0.01 for r in report["rows"])  # every variant draws the TOML layer's picture
+    assert all(r["cold_ms"] > 0 and r["hot_ms"] > 0 for r in report["rows"])
+    assert "| NDVI | exact |" in http_bench.markdown(report)
