@@ -120,7 +120,8 @@ class Workload:
             return "tile", f"/tiles/{z}/{x}/{y}.{fmt}", {"product": pid, "layer": r.choice(self.layers[pid])}, {200}
         if roll < 0.48:
             z, x, y = r.choice(self.tiles[pid])
-            expr = r.choice(["(B08-B04)/(B08+B04)", "B04;B03;B02", "where(B08 > 0.2, B08, 0)"])
+            nir = "B08" if product["collection"].startswith("sentinel-2") else "B05"  # Landsat's is B05
+            expr = r.choice([f"({nir}-B04)/({nir}+B04)", "B04;B03;B02", f"where({nir} > 0.2, {nir}, 0)"])
             query = {"product": pid, "expression": expr, "rescale": "-1,1", "colormap": "viridis"}
             if ";" in expr:
                 del query["colormap"]

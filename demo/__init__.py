@@ -1,8 +1,8 @@
-"""Synthetic Sentinel-2 demo archive.
+"""Synthetic demo archive: Sentinel-2 products, and a Landsat 8 product on the same ground.
 
-``generate_archive(root)`` writes four small products that have the same structure as real
-ones (SAFE folders with JPEG 2000 bands and ESA metadata, and an Element84 "sentinel-cogs"
-COG product with a STAC item), so the same readers handle both:
+``generate_archive(root)`` writes five small products that have the same structure as real
+ones (SAFE folders with JPEG 2000 bands and ESA metadata, an Element84 "sentinel-cogs" COG
+product with a STAC item, and a USGS Landsat folder with its MTL), so the same readers handle them:
 
 1. L2A SAFE, baseline 02.14, EPSG:32632, 2020-09-21, a corner outside the swath (DN 0).
 2. L2A SAFE, baseline 04.00 (DN = reflectance * 10000 + 1000), EPSG:32632, 2022-06-15,
@@ -10,6 +10,8 @@ COG product with a STAC item), so the same readers handle both:
 3. L1C SAFE, baseline 02.14, EPSG:32632, 2020-09-16, the same grid as product 1,
    top-of-atmosphere values (hazier), all 13 bands including B10, no SCL.
 4. L2A COGs + STAC item, EPSG:32633, 2020-09-19, east of product 2, across the UTM 32/33 border.
+5. Landsat 8 Collection 2 Level-2 in the USGS layout (SR_B1..SR_B7, ST_B10, QA_PIXEL, MTL.txt;
+   `demo/landsat.py`), EPSG:32632, 2020-09-23, product 1's ground at 30 m, its own clouds.
 
 All of them show ONE landscape that is a function of geographic position (lon/lat): the
 pixel centres of every grid are transformed to lon/lat and the landscape is evaluated there,
@@ -52,11 +54,12 @@ import rasterio
 from rasterio.transform import Affine
 from rasterio.warp import transform as warp_transform
 
+from demo import landsat
 from tiler.collections import builtin_collections
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the Landsat product
 MANIFEST_NAME = "demo-manifest.json"
 
 Progress = Callable[[str], None]
@@ -66,13 +69,13 @@ Progress = Callable[[str], None]
 class DemoProduct:
     id: str  # SAFE name without ".SAFE"; for the COG product the product_uri without ".SAFE"
     path: Path  # the .SAFE folder, or the COG folder
-    collection: str  # "sentinel-2-l2a" or "sentinel-2-l1c"
-    layout: str  # "safe" or "cog"
+    collection: str  # "sentinel-2-l2a", "sentinel-2-l1c" or "landsat-c2-l2"
+    layout: str  # "safe", "cog" or "usgs-landsat"
     epsg: int
     bounds: tuple[float, float, float, float]  # native CRS, of the 10 m grid
     datetime: str  # ISO 8601 UTC, exactly as in the metadata (PRODUCT_START_TIME / STAC datetime)
     cloud_cover: float  # percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m)
-    baseline: str  # "02.14" or "04.00"
+    baseline: str  # "02.14" or "04.00"; "" for Landsat
 
 
 # --------------------------------------------------------------------------------------
@@ -1517,6 +1520,88 @@ def _product_record(spec: _Spec, path: Path, cloud: float) -> DemoProduct:
 
 
 # --------------------------------------------------------------------------------------
+# Landsat
+# --------------------------------------------------------------------------------------
+
+LANDSAT_ID = "LC08_L2SP_193025_20200923_20200930_02_T1"
+_LANDSAT_ACQUIRED = _utc(2020, 9, 23, 10, 4, 51, 861099)
+_LANDSAT_WEATHER = _Weather(
+    seed=923, cloud_threshold=0.30, cirrus_threshold=0.45, cirrus_angle=0.2, sun_azimuth=158.0, shadow_dist=0.06
+)
+# The Sentinel-2 band each OLI band is drawn from (the nearest in wavelength).
+_OLI_FROM_MSI = {"B01": "B01", "B02": "B02", "B03": "B03", "B04": "B04", "B05": "B8A", "B06": "B11", "B07": "B12"}
+# Surface temperature of each ground class on a mild September morning (WATER ... URBAN), kelvin.
+_GROUND_KELVIN = np.array([287.0, 291.0, 295.0, 293.0, 299.0, 302.0], dtype=np.float32)
+_LANDSAT_RES = 30
+
+
+def _landsat_relpath() -> Path:
+    return Path("Landsat/collection02/level-2/standard/oli-tirs/2020/193/025") / LANDSAT_ID
+
+
+def _landsat_scene(spec: _Spec, frame: tuple[float, float, float], size: int) -> landsat.Scene:
+    """Product 1's ground (`spec` is its grid and season) seen by OLI/TIRS at 30 m under its own clouds."""
+    grid = spec.grid
+    _, _, u, v = _uv(grid, frame)
+    wx = _weather(u, v, _LANDSAT_WEATHER, size)
+    land = _landscape(u, v, size, spec.season)
+    scene = _Scene(spec, land, wx, _valid_mask(size, spec.nodata_corner))
+    f = _LANDSAT_RES // 10
+    values = {oli: _block(scene.reflectance(msi), f) for oli, msi in _OLI_FROM_MSI.items()}
+    cumulus, cirrus, shadow = (_block(wx[k], f) for k in ("a", "ac", "s"))
+    ground = _majority(land["cls"], f)
+    values["B10"] = _GROUND_KELVIN[ground] * (1 - cumulus) + 258.0 * cumulus - 4.0 * shadow
+    flags = {
+        landsat.CLOUD: cumulus >= 0.5,
+        landsat.DILATED_CLOUD: (cumulus >= 0.2) & (cumulus < 0.5),
+        landsat.CIRRUS: cirrus >= 0.1,
+        landsat.CLOUD_SHADOW: (shadow >= 0.5) & (cumulus < 0.5),
+        landsat.WATER: ground == WATER,
+    }
+    flags[landsat.CLEAR] = ~(flags[landsat.CLOUD] | flags[landsat.DILATED_CLOUD])
+    qa = np.zeros(ground.shape, dtype=np.uint16)
+    for bit, where in flags.items():
+        qa[where] |= np.uint16(1 << bit)
+    qa[~scene.valid_at(_LANDSAT_RES)] = 1 << landsat.FILL
+    left, bottom, right, top = grid.bounds
+    lon, lat = warp_transform(f"EPSG:{grid.epsg}", "EPSG:4326", [left, right, left, right], [top, top, bottom, bottom])
+    return landsat.Scene(
+        product_id=LANDSAT_ID,
+        epsg=grid.epsg,
+        ulx=float(grid.ulx),
+        uly=float(grid.uly),
+        resolution=float(_LANDSAT_RES),
+        acquired=_LANDSAT_ACQUIRED,
+        values=values,
+        qa=qa,
+        sun_elevation=37.4,
+        corners_lonlat=tuple(zip(lon, lat, strict=True)),
+    )
+
+
+def _write_landsat(spec: _Spec, frame: tuple[float, float, float], size: int, root: Path) -> DemoProduct:
+    out = root / _landsat_relpath()
+    scene = _landsat_scene(spec, frame, size)
+    tmp = out.with_name(f"{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    landsat.write_product(tmp, scene, generated=_utc(2020, 9, 30, 2, 11, 40))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return DemoProduct(
+        id=LANDSAT_ID,
+        path=out,
+        collection="landsat-c2-l2",
+        layout="usgs-landsat",
+        epsg=spec.grid.epsg,
+        bounds=spec.grid.bounds,
+        datetime=_iso_us(_LANDSAT_ACQUIRED),
+        cloud_cover=scene.cloud_cover,
+        baseline="",
+    )
+
+
+# --------------------------------------------------------------------------------------
 # Archive
 # --------------------------------------------------------------------------------------
 
@@ -1588,12 +1673,13 @@ def generate_archive(
         records[spec.key] = _product_record(spec, out, cloud)
         say(f"  done in {time.perf_counter() - t:.1f} s, cloud cover {cloud:.2f} %")
     cache.clear()
-    products = [records[spec.key] for spec in specs]
+    say(f"generating {LANDSAT_ID} (Landsat 8 L2, usgs-landsat, EPSG:{specs[0].grid.epsg})")
+    products = [*(records[spec.key] for spec in specs), _write_landsat(specs[0], frame, size, root)]
     manifest = {
         "generator": "eo-tiler demo (tiler/demo.py)",
         "generator_version": GENERATOR_VERSION,
         "size": size,
-        "note": "Synthetic data for demos and tests; not real Sentinel-2 measurements.",
+        "note": "Synthetic data for demos and tests; not real Sentinel-2 or Landsat measurements.",
         "products": [
             {**asdict(p), "path": p.path.relative_to(root).as_posix(), "bounds": list(p.bounds)} for p in products
         ],

@@ -36,7 +36,11 @@ _FUNCTIONS = {
     "min": 2,
     "max": 2,
     "clip": 3,
+    "bit": 2,
 }
+# bit(code, n): bit n of an integer code (bit flags such as Landsat's QA_PIXEL). Values are float32,
+# where numexpr has no bitwise operators and integers are exact up to 2**24: n is a literal 0..23.
+_MAX_BIT = 23
 _RENAMED = {"min": "minimum", "max": "maximum"}
 
 _BIN_OPS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.BitAnd, ast.BitOr)
@@ -243,6 +247,8 @@ def _rewrite(node: ast.AST, allowed: frozenset[str], names: set[str]) -> ast.exp
             if name == "clip":
                 x, low, high = new_args
                 return _call("minimum", [_call("maximum", [x, low]), high])
+            if name == "bit":
+                return _bit_test(new_args[0], args[1])
             return _call(_RENAMED.get(name, name), new_args)
         case ast.Call(func=func):
             sub(func)  # names the refused construct, e.g. attribute access
@@ -267,6 +273,17 @@ def _number(value: object) -> bool | float:
     if refused is None:
         raise ExpressionError(f"constant {value!r} is not allowed")
     raise ExpressionError(f"{refused} are not allowed")
+
+
+def _bit_test(code: ast.expr, position: ast.AST) -> ast.expr:
+    """bit(code, n) -> (code % 2**(n+1)) >= 2**n: bit n of a non-negative integer code."""
+    match position:
+        case ast.Constant(value=int() as n) if not isinstance(n, bool) and 0 <= n <= _MAX_BIT:
+            pass
+        case _:
+            raise ExpressionError(f"function 'bit' takes a bit number from 0 to {_MAX_BIT} as its second argument")
+    remainder = ast.BinOp(left=code, op=ast.Mod(), right=ast.Constant(value=float(2 ** (n + 1))))
+    return ast.Compare(left=remainder, ops=[ast.GtE()], comparators=[ast.Constant(value=float(2**n))])
 
 
 def _fold(op: ast.operator, operands: list[ast.expr]) -> ast.expr:

@@ -106,8 +106,13 @@ def note_legend(title: str, note: str) -> np.ndarray:
     return np.asarray(image)
 
 
-def legend(spec: RenderSpec, title: str, value_range: tuple[float, float] | None = None) -> np.ndarray:
-    """An HxWx4 uint8 legend for a layer drawn with `spec`."""
+def legend(
+    spec: RenderSpec, title: str, value_range: tuple[float, float] | None = None, swatches: Classes | None = None
+) -> np.ndarray:
+    """An HxWx4 uint8 legend for a layer drawn with `spec`; `swatches` when its colours come from band
+    math no colour map describes (a layer gives them)."""
+    if swatches is not None:
+        return _classes_legend(title, swatches)
     if len(spec.expressions) > 1:
         return _composite_legend(title, spec)
     if isinstance(spec.colormap, Classes):

@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -43,9 +44,9 @@ class RenderSpec:
         if self.value_transform is not None and not self.value_transform.names <= {_VALUE}:
             raise ValueError(f"a value transform may only use {_VALUE!r}")
 
-    @property
+    @cached_property
     def bands(self) -> frozenset[str]:
-        """The bands the expressions read."""
+        """The bands the expressions read (asked on every request, cache hits included)."""
         return frozenset().union(*(expr.names for expr in self.expressions))
 
 

@@ -7,7 +7,8 @@ A file gives `title`, `description`, `collections` (the ids of the collections i
 `bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
 through a `colormap`: `steps`, `ramp` with an optional `transform` over `v`, or `classes`; a
 `classes` colour map without its own list colours a class band with its collection's class table).
-`range` is the value range a legend shows.
+`range` is the value range a legend shows; `legend` (a list of [value, label, colour]) gives swatches
+for a layer whose colours no colour map describes (Landsat's QA, drawn by band math).
 
 A `*.js` file is a Sentinel Hub evalscript (docs/evalscripts.md) drawn as it is. Its header, a
 block comment right after the optional `//VERSION=3` line, holds `title`, `description` and
@@ -51,7 +52,7 @@ from renderers.evalscript import EvalscriptCache, EvalscriptError
 __all__ = ["STYLES_DIR", "Layer", "LayerError", "LayerScript", "Layers", "load_layers"]
 
 STYLES_DIR = Path(__file__).parent
-_KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range"}
+_KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range", "legend"}
 _SCRIPT_KEYS = {"title", "description", "collections"}
 # An evalscript layer's header: the block comment after the optional version line.
 _SCRIPT_HEADER = re.compile(r"\A\s*(?://\s*VERSION\s*=\s*\d+[^\n]*\n)?\s*/\*(.*?)\*/", re.DOTALL)
@@ -108,6 +109,7 @@ class Layer:
     collections: tuple[str, ...]
     spec: RenderSpec | None
     value_range: tuple[float, float] | None
+    legend: Classes | None = None  # swatches the legend shows instead of the colour map's
     script: LayerScript | None = None
 
     @property
@@ -137,6 +139,12 @@ def _colour(value: object, where: str) -> tuple[int, int, int]:
         # EO Browser writes colours as fractions of 1.
         return tuple(round(min(max(float(v), 0.0), 1.0) * 255) for v in value)  # type: ignore[return-value]
     raise LayerError(f"{where}: colour must be '#rrggbb' or [r, g, b] in 0..1, not {value!r}")
+
+
+def _swatches(raw: object, where: str) -> Classes:
+    if not isinstance(raw, list) or not raw:
+        raise LayerError(f"{where}: legend must be a list of [value, label, colour]")
+    return Classes(tuple((int(v), str(label), _colour(c, where)) for v, label, c in raw))
 
 
 def _colormap(raw: Mapping, where: str, class_band: BandLike | None) -> tuple[Colormap, str | None]:
@@ -243,6 +251,7 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
         else:
             raise LayerError(f"{where}: give either bands or expression")
         value_range = tuple(float(v) for v in raw["range"]) if "range" in raw else None
+        swatches = _swatches(raw["legend"], where) if "legend" in raw else None
         return Layer(
             name=path.stem,
             title=str(raw.get("title", path.stem)),
@@ -250,6 +259,7 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
             collections=tuple(fits),
             spec=RenderSpec(expressions, stretches, colormap, transform),
             value_range=value_range,  # type: ignore[arg-type]
+            legend=swatches,
         )
     except ExpressionError as exc:
         raise LayerError(f"{where}: {exc}") from exc

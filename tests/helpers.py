@@ -43,6 +43,18 @@ COG_STAC_ID = "S2A_29RKH_20200219_0_L2A"
 SAFE_REL = f"s2-l2a-safe-T29UNU-20221005/{SAFE_L2A_ID}.SAFE"
 COG_REL = "s2-l2a-cogs-29RKH-20200219/sentinel-cogs/sentinel-s2-l2a-cogs/29/R/KH/2020/2/S2A_29RKH_20200219_0_L2A"
 
+# Landsat: Collection 2 Level-2 (flat USGS files; and the usgs-landsat tree, negative northing), and
+# Collection 1 Level-1.
+LANDSAT_L2_ID = "LC08_L2SP_008059_20191201_20200825_02_T1"
+LANDSAT_L2_REL = "landsat8-l2sp-008059-20191201"
+LANDSAT_L2_SOUTH_ID = "LC08_L2SP_001062_20201031_20201106_02_T2"
+LANDSAT_L2_SOUTH_REL = (
+    "landsat8-c2l2sp-001062-20201031/usgs-landsat/collection02/level-2/standard/oli-tirs/2020/001/062/"
+    + LANDSAT_L2_SOUTH_ID
+)
+LANDSAT_L1_ID = "LC08_L1TP_016037_20170813_20170814_01_RT"
+LANDSAT_L1_REL = "landsat8-l1tp-016037-20170813/landsat-pds/c1/L8/016/037/" + LANDSAT_L1_ID
+
 
 # ---------------------------------------------------------------------------------------------
 # Pixels
@@ -101,6 +113,17 @@ def ndvi_palette(ndvi: np.ndarray, layer_file: Path) -> np.ndarray:
     colours = np.array([c for _, c in spec["steps"]] + [spec["default"]])
     index = np.searchsorted(bounds, ndvi, side="right")  # first bound with value < bound
     return np.round(colours[index] * 255)
+
+
+def mtl_values(path: Path) -> dict[str, str]:
+    """`KEY = VALUE` lines of a Landsat MTL (ODL text), read with a regular expression: the tests'
+    own reading, independent of the parser's. Later groups repeat some keys: the first one wins."""
+    import re
+
+    values: dict[str, str] = {}
+    for key, value in re.findall(r"^\s*(\w+) = (.+?)\s*$", path.read_text(), flags=re.MULTILINE):
+        values.setdefault(key, value.strip('"'))
+    return values
 
 
 # ---------------------------------------------------------------------------------------------

@@ -77,6 +77,64 @@ def test_broken_collection_files_stop_the_start_up_with_the_reason(tmp_path, cha
     assert words in str(caught.value) and "mine.toml" in str(caught.value)
 
 
+def test_the_built_in_landsat_collections() -> None:
+    collections = builtin_collections()
+    l2, l1 = collections["landsat-c2-l2"], collections["landsat-c2-l1"]
+    assert collections.default.id == "sentinel-2-l2a"
+    assert set(l2.bands) == {"B01", "B02", "B03", "B04", "B05", "B06", "B07", "B10", "BQA"}
+    assert set(l1.bands) == set(l2.bands) | {"B08", "B09", "B11"}
+    b04, b10, qa = l2.bands["B04"], l2.bands["B10"], l2.bands["BQA"]
+    assert (b04.scale, b04.offset, b04.nodata, b04.minimum) == (2.75e-5, -0.2, 0, None)
+    assert (b10.scale, b10.offset, b10.unit, b10.kind) == (0.00341802, 149.0, "K", "physical")
+    assert qa.is_bits and qa.is_class and (qa.scale, qa.nodata) == (1.0, 1)
+    assert qa.flag_labels(0b10001000) == ["Cloud", "Water"]
+    assert l2.cloud_mask is not None and l2.cloud_mask.bits == (1, 2, 3, 4) and l2.cloud_mask.bit_mask == 0b11110
+    assert l2.band_for_stac_key("SR_B5").name == "B05" and l1.band_for_stac_key("B8").name == "B08"
+    assert l1.band_for_stac_key("QA_PIXEL").name == l1.band_for_stac_key("BQA").name == "BQA"
+    assert (l2.grid, collections["sentinel-2-l2a"].grid) == ("WRS2", "MGRS")
+
+
+BITS = """
+[bands.RED]
+resolution = 30
+kind = "reflectance"
+[bands.QA]
+resolution = 30
+kind = "bits"
+flags = [[0, "fill"], [3, "cloud"]]
+[[collection]]
+id = "my-sensor"
+title = "My sensor"
+default_layer = "GREY"
+layouts = ["band-folder"]
+cloud_mask = { band = "QA", bits = [3] }
+"""
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (('kind = "reflectance"', 'kind = "reflectance"\nflags = [[1, "x"]]'), "only bit-flag bands"),
+        (('flags = [[0, "fill"], [3, "cloud"]]', 'flags = [[0, "fill"], [0, "cloud"]]'), "flag bits must be unique"),
+        (('flags = [[0, "fill"], [3, "cloud"]]', 'flags = [[24, "fill"]]'), "a bit is a whole number from 0 to 23"),
+        (("bits = [3]", "classes = [3]"), "needs `bits`, not `classes`"),
+        (('band = "QA"', 'band = "RED"'), "one of its class or bit-flag bands"),
+        (('flags = [[0, "fill"], [3, "cloud"]]', "bit_remap = [[1, 2, 0]]"), "a value within it"),
+        (
+            ('flags = [[0, "fill"], [3, "cloud"]]', "bit_remap = [[1, 1]]"),
+            "bit_remap must be a list of [mask, value, bit]",
+        ),
+    ],
+)
+def test_broken_bit_flag_bands_are_refused(tmp_path, change, words) -> None:
+    old, new = change
+    with pytest.raises(CollectionError) as caught:
+        load_collections(extra=[_write(tmp_path, BITS.replace(old, new))])
+    assert words in str(caught.value)
+    (mine,) = [c for c in load_collections(extra=[_write(tmp_path, BITS)]).values() if c.id == "my-sensor"]
+    assert mine.cloud_mask is not None and mine.cloud_mask.bits == (3,)
+
+
 def test_a_collection_file_of_ones_own_serves_its_products_without_code(tmp_path) -> None:
     """A folder of band files described only by a collection file, with a layer of its own."""
     mine = _write(
@@ -126,7 +184,7 @@ name_patterns = ["MINE"]
     client = TestClient(create_app(settings))
     listed = [layer for layer in client.get("/layers").json()["layers"] if layer["name"] == "TRUE_COLOR"]
     assert sorted(c for layer in listed for c in layer["collections"]) == [
-        "my-sensor", "sentinel-2-l1c", "sentinel-2-l2a",
+        "landsat-c2-l1", "landsat-c2-l2", "my-sensor", "sentinel-2-l1c", "sentinel-2-l2a",
     ]  # fmt: skip
     product = client.get("/products/MINE_20210105").json()
     assert product["collection"] == "my-sensor"

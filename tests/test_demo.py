@@ -16,6 +16,7 @@ from rasterio.warp import transform as warp_transform
 
 import demo
 from demo import DemoProduct, generate_archive
+from tests.helpers import mtl_values
 
 SIZE = 120
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +69,12 @@ def products(archive) -> dict[str, DemoProduct]:
         "p3": next(p for p in prods if p.collection == "sentinel-2-l1c"),
         "p4": next(p for p in prods if p.layout == "cog"),
     }
+
+
+@pytest.fixture(scope="module")
+def landsat_product(archive) -> DemoProduct:
+    _, prods = archive
+    return next(p for p in prods if p.layout == "usgs-landsat")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -515,7 +522,7 @@ def test_second_call_does_not_regenerate(archive, capsys):
 def test_other_size_or_force_regenerates(tmp_path):
     messages: list[str] = []
     first = generate_archive(tmp_path, size=24, progress=messages.append)
-    assert messages and len(first) == 4
+    assert messages and len(first) == 5
     band = _band_file(first[0], "B04")
     mtime = band.stat().st_mtime_ns
     second = generate_archive(tmp_path, size=36)
@@ -560,4 +567,38 @@ def test_cli(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "a" / demo.MANIFEST_NAME).is_file()
-    assert len(res.stdout.strip().splitlines()) == 4
+    assert len(res.stdout.strip().splitlines()) == 5
+
+
+# ---------------------------------------------------------------------------- Landsat
+
+
+def test_landsat_product_in_the_usgs_layout(products, landsat_product):
+    p, p1 = landsat_product, products["p1"]
+    assert p.collection == "landsat-c2-l2" and p.id == demo.LANDSAT_ID and p.bounds == p1.bounds
+    names = sorted(f.name.removeprefix(p.id + "_") for f in p.path.iterdir())
+    assert names == [
+        "MTL.txt", "QA_PIXEL.TIF", "SR_B1.TIF", "SR_B2.TIF", "SR_B3.TIF", "SR_B4.TIF", "SR_B5.TIF", "SR_B6.TIF",
+        "SR_B7.TIF", "ST_B10.TIF",
+    ]  # fmt: skip
+    mtl = mtl_values(p.path / f"{p.id}_MTL.txt")
+    assert mtl["LANDSAT_PRODUCT_ID"] == p.id and float(mtl["CLOUD_COVER"]) == pytest.approx(p.cloud_cover, abs=0.01)
+    assert (float(mtl["REFLECTANCE_MULT_BAND_4"]), float(mtl["REFLECTANCE_ADD_BAND_4"])) == (2.75e-5, -0.2)
+    assert f"{mtl['DATE_ACQUIRED']}T{mtl['SCENE_CENTER_TIME'][:15]}" == p.datetime[:26]
+    with rasterio.open(p.path / f"{p.id}_QA_PIXEL.TIF") as ds:
+        qa = ds.read(1).astype(np.int64)
+        assert ds.nodata is None and ds.res == (30.0, 30.0) and ds.crs.to_epsg() == 32632
+    with rasterio.open(p.path / f"{p.id}_SR_B4.TIF") as ds:
+        dn = ds.read(1)
+        assert ds.nodata == 0
+    fill = qa == 1
+    assert fill.any() and (dn[fill] == 0).all() and (dn[~fill] > 0).all()  # the south-west corner
+    cloudy = (qa & 0b1110) != 0
+    assert float(mtl["CLOUD_COVER"]) == pytest.approx(100 * cloudy[~fill].mean(), abs=0.01)
+    assert ((qa >> 6 & 1) == ((qa & 0b1010) == 0))[~fill].all()  # clear: neither cloud nor dilated cloud
+    # The same ground as product 1: where neither sees a cloud, red reflectances agree.
+    landsat_red = dn * 2.75e-5 - 0.2
+    s2_red = _reflectance(p1, "B04", 10).reshape(dn.shape[0], 3, dn.shape[1], 3).mean(axis=(1, 3))
+    s2_clear = np.isin(_scl20(p1).repeat(2, axis=0).repeat(2, axis=1)[::3, ::3], (4, 5, 6))
+    both = s2_clear & (qa == 1 << 6) & np.isfinite(s2_red)
+    assert both.sum() > 100 and np.median(np.abs(landsat_red[both] - s2_red[both])) < 0.01

@@ -175,6 +175,16 @@ ATTACKS = [
     (str(10**15 + 1), "integer literal is too large"),
     ("", "expression is empty"),
     ("  \t ", "expression is empty"),
+    ("bit(SCL, 24)", "bit number from 0 to 23"),
+    ("bit(SCL, -1)", "bit number from 0 to 23"),
+    ("bit(SCL, 1.5)", "bit number from 0 to 23"),
+    ("bit(SCL, True)", "bit number from 0 to 23"),
+    ("bit(SCL, SCL)", "bit number from 0 to 23"),
+    ("bit(SCL, 10**9)", "bit number from 0 to 23"),
+    ("bit(SCL)", "function 'bit' takes 2 arguments, got 1"),
+    ("bit(SCL, 1, 2)", "function 'bit' takes 2 arguments, got 3"),
+    ("bit(__import__, 1)", "name '__import__' is not allowed"),
+    ("SCL >> 3", "operator '>>' is not allowed"),
 ]
 
 
@@ -303,3 +313,18 @@ def test_parse_expressions_limits_apply_per_expression():
     assert len(parse_expressions(f"{long};{long};{long}", BANDS, max_depth=200)) == 3
     with pytest.raises(ExpressionError, match="expression 2: expression is longer than 100"):
         parse_expressions(f"B04;{long};B02", BANDS, max_length=100)
+
+
+def test_bit_tests_match_numpy_bitwise_and():
+    # Every 16-bit code, as the float32 a QA band arrives in.
+    codes = np.arange(65536, dtype=np.float32).reshape(256, 256)
+    whole = codes.astype(np.int64)
+    for n in (0, 1, 3, 7, 15):
+        result = evaluate(parse_expression(f"bit(BQA, {n})", {"BQA"}), {"BQA": codes})
+        assert result.dtype == np.float32
+        assert (result == ((whole >> n) & 1)).all()
+    flags = evaluate(parse_expression("bit(BQA, 3) or bit(BQA, 4)", {"BQA"}), {"BQA": codes})
+    assert (flags == ((whole & 0b11000) != 0)).all()
+    # Codes past 16 bits stay exact up to 2**24.
+    high = np.array([2**23, 2**24 - 1], dtype=np.float32)
+    assert evaluate(parse_expression("bit(BQA, 23)", {"BQA"}), {"BQA": high}).tolist() == [1.0, 1.0]

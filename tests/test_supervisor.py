@@ -226,3 +226,29 @@ def test_a_worker_that_cannot_start_stops_the_supervisor(demo_archive, tmp_path:
     log = server.log.read_text()
     assert status == STARTUP_FAILURE, log[-3000:]
     assert "no app today" in log and "failed to start; stopping" in log
+
+
+def test_a_worker_whose_every_render_thread_is_stuck_is_replaced(demo_archive, tmp_path: Path) -> None:
+    """A render stuck in native code without the interpreter lock: its request gets 503 at the deadline,
+    the loop keeps running, but with every render thread stuck the worker stops its heartbeat and the
+    supervisor replaces it."""
+    root, _ = demo_archive
+    server = BlockingServer(
+        tmp_path, root, 1, False,
+        EO_TILER_WORKER_TIMEOUT="3", EO_TILER_RENDER_TIMEOUT="1", EO_TILER_RENDER_THREADS="1",
+    )  # fmt: skip
+    try:
+        server.wait_started()
+        stuck, in_flight = server.block_a_render()
+        in_flight.join(timeout=60)  # answered 503 at the render deadline; the thread stays blocked
+        assert httpx.get(server.base + "/healthz", timeout=30).status_code == 200  # the loop still runs
+        wait_for(lambda: not alive(stuck), "the worker with no render thread left to be replaced", 120)
+        wait_for(lambda: len(server.workers()) == 1, "the replacement")
+        url, product = server.tile
+        tile = httpx.get(url, params={"product": product}, timeout=60)
+        assert tile.status_code == 200 and tile.headers["content-type"] == "image/png"
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert f"worker [{stuck}]: every render thread is stuck past its deadline" in log
+    assert f"worker [{stuck}] stuck: no heartbeat" in log

@@ -170,12 +170,31 @@ class TileAddress:
 
     @property
     def bounds(self) -> BBox:
-        """In the TMS's own CRS."""
-        return tuple(self.tms.xy_bounds(morecantile.Tile(self.x, self.y, self.z)))  # type: ignore[return-value]
+        """In the TMS's own CRS: morecantile's `xy_bounds`, from the matrix's numbers kept per zoom
+        (finding the matrix is most of its 7 µs, on every request, cache hits included)."""
+        lattice = _lattice(self.tms.id, self.z)
+        if lattice is None:
+            return tuple(self.tms.xy_bounds(morecantile.Tile(self.x, self.y, self.z)))  # type: ignore[return-value]
+        origin_x, origin_y, cell, width, height = lattice
+        # The same operations in the same order as morecantile's, so the same floats.
+        left, right = origin_x + self.x * cell * 1 * width, origin_x + (self.x + 1) * cell * 1 * width
+        top, bottom = origin_y - self.y * cell * height, origin_y - (self.y + 1) * cell * height
+        return left, bottom, right, top
 
     @property
     def geographic_bounds(self) -> BBox:
         return tuple(self.tms.bounds(morecantile.Tile(self.x, self.y, self.z)))  # type: ignore[return-value]
+
+
+@cache
+def _lattice(tms_id: str, z: int) -> tuple[float, float, float, int, int] | None:
+    """Origin, cell size and tile size of a zoom's matrix, where tiles form a plain top-left lattice."""
+    tms = shared_tms(tms_id)
+    matrix = tms.matrix(z)
+    if matrix.variableMatrixWidths is not None or matrix.cornerOfOrigin != "topLeft":
+        return None
+    origin_x, origin_y = tms._matrix_origin(matrix)  # the axis order the CRS uses, as xy_bounds takes it
+    return origin_x, origin_y, matrix.cellSize, matrix.tileWidth, matrix.tileHeight
 
 
 def tile_address(tms: TileMatrixSet, z: int, x: int, y: int, tilesize: int = 256) -> TileAddress:

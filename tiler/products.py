@@ -9,6 +9,7 @@ readers never see a path a request could have steered elsewhere.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ import rasterio
 from tiler.errors import UnsafeReference
 
 EODATA_PREFIX = "/eodata/"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,12 @@ class BandAsset:
     offset: float = 0.0
     nodata: float | None = None  # the DN that means "no data"
     minimum: float | None = None  # physical values below are clamped to it
+    # Codes of an older format, rebuilt bit by bit: (mask, value, bit) sets the bit where
+    # DN & mask == value (tiler.collections.Band.bit_remap).
+    bit_remap: tuple[tuple[int, int, int], ...] = ()
+    # (K1, K2) of a thermal band: physical = K2 / ln(K1 / radiance + 1), the brightness temperature
+    # of the radiance DN * scale + offset.
+    thermal: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ def check_reference(reference: str) -> str:
         text = decoded
     if not text:
         raise UnsafeReference("empty product reference")
-    if any(ord(c) < 32 or c == "\x7f" for c in text):
+    if _CONTROL.search(text):
         raise UnsafeReference("product reference contains control characters")
     if "\\" in text:
         raise UnsafeReference("product reference contains a backslash")

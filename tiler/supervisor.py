@@ -48,6 +48,8 @@ from types import FrameType
 from uvicorn import Config, Server
 from uvicorn.config import STARTUP_FAILURE
 
+from tiler.limits import renders_stuck
+
 log = logging.getLogger("tiler.supervisor")
 
 LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -207,8 +209,15 @@ def _worker_main(config: Config, sockets: list[socket.socket], heartbeat: ctypes
             looping.wait(HEARTBEAT_INTERVAL)
 
     async def beat() -> None:
+        silent = False
         while True:
-            heartbeat.value = time.monotonic()
+            if not renders_stuck():
+                heartbeat.value = time.monotonic()
+            elif not silent:
+                # Every render thread is stuck in native code without the interpreter lock: the loop
+                # still runs, but nothing that renders can be served. Falling silent gets us replaced.
+                log.error("worker [%d]: every render thread is stuck past its deadline", os.getpid())
+                silent = True
             looping.set()
             if os.getppid() != supervisor:
                 server.should_exit = True  # orphaned: nobody would replace or stop this worker

@@ -253,12 +253,14 @@ def run_search(catalog: Catalog, collections: Collections, query: StacSearch) ->
     if query.ids is not None:
         return _by_ids(catalog, query, wanted)
     collection = wanted[0] if len(wanted) == 1 else None
+    # The catalog filters on one collection or on all: a few of several are filtered here, while scanning.
+    some = collection is None and len(wanted) < len(known)
 
     def page(limit: int, offset: int) -> SearchResult:
         bbox = query.area.bounds if query.area is not None else None
         return catalog.search(bbox, query.start, query.end, None, collection, limit=limit, offset=offset)
 
-    if query.area is None:
+    if query.area is None and not some:
         result = page(query.limit, query.offset)
         after = query.offset + len(result.products)
         return Page(result.products, after if after < result.total else None, result.total)
@@ -269,7 +271,7 @@ def run_search(catalog: Catalog, collections: Collections, query: StacSearch) ->
         total = result.total
         for product in result.products:
             position += 1
-            if _meets(product, query.area):
+            if (query.area is None or _meets(product, query.area)) and product.collection in wanted:
                 found.append(product)
                 if len(found) == query.limit:
                     break

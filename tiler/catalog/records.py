@@ -62,10 +62,23 @@ def product_from_json(text: str) -> Product:
         crs=CRS.from_user_input(d["crs"]),
         bounds=tuple(d["bounds"]),
         bounds_wgs84=tuple(d["bounds_wgs84"]),
-        bands={name: BandAsset(**(band | {"path": Path(band["path"])})) for name, band in d["bands"].items()},
+        bands={name: _band_asset(band) for name, band in d["bands"].items()},
         path=Path(d["path"]),
         root=Path(d["root"]),
         aliases=tuple(d["aliases"]),
+    )
+
+
+def _band_asset(d: dict) -> BandAsset:
+    # JSON has lists where the dataclass holds tuples.
+    thermal = d.get("thermal")
+    return BandAsset(
+        **d
+        | {
+            "path": Path(d["path"]),
+            "bit_remap": tuple(tuple(entry) for entry in d.get("bit_remap", ())),
+            "thermal": tuple(thermal) if thermal is not None else None,
+        }
     )
 
 

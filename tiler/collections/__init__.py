@@ -2,8 +2,9 @@
 
 A collection file (TOML; the built-in ones lie beside this module) holds a table of bands and one
 or more `[[collection]]` entries that use them: id, title, attribution, the bands (resolution;
-kind: reflectance, class or physical value; STAC asset keys and common names; no-data value; the
-DN-to-physical conversion; class labels and palettes), the cloud-mask rule if any, the default
+kind: reflectance, class, bit flags or physical value; STAC asset keys and common names; no-data
+value; the DN-to-physical conversion; class labels and palettes; flag names), the cloud-mask rule
+(by class or by bit) if any, the default
 layer, and which on-disk layouts (`tiler.sources`) produce its products. The first lines of
 `sentinel-2.toml` describe every field. Files are validated when loaded: a broken file stops the
 start-up with its name.
@@ -31,12 +32,16 @@ __all__ = [
     "Collection",
     "CollectionError",
     "Collections",
+    "FlagEntry",
     "builtin_collections",
     "load_collections",
 ]
 
 BUILTIN_DIR = Path(__file__).parent
-KINDS = ("reflectance", "class", "physical")
+# "class": one code per class (Sentinel-2's SCL); "bits": flags packed into an integer (Landsat's
+# QA_PIXEL). Both are integer codes, never interpolated or scaled.
+KINDS = ("reflectance", "class", "bits", "physical")
+_MAX_BIT = 23  # codes are carried as float32, exact up to 2**24
 _HEX = re.compile(r"#([0-9a-fA-F]{6})")
 _BAND_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 _BAND_KEYS = {
@@ -53,6 +58,8 @@ _BAND_KEYS = {
     "substitute",
     "band_index",
     "classes",
+    "flags",
+    "bit_remap",
 }
 _COLLECTION_KEYS = {
     "id",
@@ -70,6 +77,7 @@ _COLLECTION_KEYS = {
     "default",
     "fallback",
     "cloud_mask",
+    "grid",
 }
 
 
@@ -82,6 +90,12 @@ class ClassEntry:
     value: int
     label: str
     colour: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class FlagEntry:
+    bit: int
+    label: str
 
 
 @dataclass(frozen=True)
@@ -100,22 +114,41 @@ class Band:
     substitute: str | None = None  # the band that stands in when a product lacks this one
     band_index: int | None = None  # the band's number in the product metadata
     classes: tuple[ClassEntry, ...] = ()
+    flags: tuple[FlagEntry, ...] = ()  # the named bits of a "bits" band
+    # How an older file format's code maps onto `flags`: (mask, value, bit), the bit set where
+    # code & mask == value. The layout parser says which files are in that format (Landsat
+    # Collection 1's BQA).
+    bit_remap: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def is_class(self) -> bool:
-        """Class codes are never interpolated, scaled or blended."""
-        return self.kind == "class"
+        """Integer codes (classes or bit flags) are never interpolated, scaled or blended."""
+        return self.kind in ("class", "bits")
+
+    @property
+    def is_bits(self) -> bool:
+        return self.kind == "bits"
 
     def class_label(self, value: int) -> str | None:
         return next((entry.label for entry in self.classes if entry.value == value), None)
 
+    def flag_labels(self, value: int) -> list[str]:
+        """The names of the flags set in `value`, in bit order."""
+        return [entry.label for entry in self.flags if value >> entry.bit & 1]
+
 
 @dataclass(frozen=True)
 class CloudMask:
-    """Which pixels `cloudmask=true` removes: those whose `band` holds one of `classes`."""
+    """Which pixels `cloudmask=true` removes: those whose `band` holds one of `classes` (a class
+    band), or has any of `bits` set (a bit-flag band)."""
 
     band: str
-    classes: tuple[int, ...]
+    classes: tuple[int, ...] = ()
+    bits: tuple[int, ...] = ()
+
+    @property
+    def bit_mask(self) -> int:
+        return sum(1 << bit for bit in self.bits)
 
 
 @dataclass(frozen=True)
@@ -133,6 +166,7 @@ class Collection:
     product_types: tuple[str, ...] = ()  # the product type codes in metadata (S2MSI2A)
     name_patterns: tuple[str, ...] = ()  # substrings of product names that mark this collection
     cloud_mask: CloudMask | None = None
+    grid: str | None = None  # the grid a product's `tile` is a cell of (MGRS, WRS2): STAC's grid:code prefix
     default: bool = False  # the collection of mosaics and bare layer names when none is given
     fallback: bool = False  # taken when a bare band folder could be of several collections
     source: Path | None = field(default=None, compare=False)  # the file it was read from
@@ -219,6 +253,36 @@ def _classes(raw: object, where: str) -> tuple[ClassEntry, ...]:
     return tuple(entries)
 
 
+def _bit(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_BIT:
+        raise CollectionError(f"{where}: a bit is a whole number from 0 to {_MAX_BIT}, not {value!r}")
+    return value
+
+
+def _flags(raw: object, where: str) -> tuple[FlagEntry, ...]:
+    if not isinstance(raw, list) or not all(
+        isinstance(item, list) and len(item) == 2 and isinstance(item[1], str) for item in raw
+    ):
+        raise CollectionError(f"{where}: flags must be a list of [bit, label]")
+    entries = tuple(FlagEntry(_bit(bit, where), label) for bit, label in raw)
+    if len({e.bit for e in entries}) != len(entries):
+        raise CollectionError(f"{where}: flag bits must be unique")
+    return entries
+
+
+def _bit_remap(raw: object, where: str) -> tuple[tuple[int, int, int], ...]:
+    if not isinstance(raw, list) or not all(
+        isinstance(item, list) and len(item) == 3 and all(isinstance(v, int) and not isinstance(v, bool) for v in item)
+        for item in raw
+    ):
+        raise CollectionError(f"{where}: bit_remap must be a list of [mask, value, bit]")
+    for mask, value, bit in raw:
+        if mask <= 0 or value & ~mask or value < 0:
+            raise CollectionError(f"{where}: bit_remap needs a positive mask and a value within it")
+        _bit(bit, where)
+    return tuple((mask, value, bit) for mask, value, bit in raw)
+
+
 def _number(raw: Mapping, key: str, where: str, default: float | None) -> float | None:
     value = raw.get(key, default)
     if value is None:
@@ -252,13 +316,17 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
     classes = _classes(values["classes"], where) if "classes" in values else ()
     if classes and kind != "class":
         raise CollectionError(f"{where}: only class bands have classes")
+    flags = _flags(values["flags"], where) if "flags" in values else ()
+    bit_remap = _bit_remap(values["bit_remap"], where) if "bit_remap" in values else ()
+    if (flags or bit_remap) and kind != "bits":
+        raise CollectionError(f"{where}: only bit-flag bands (kind bits) have flags and bit_remap")
     index = values.get("band_index")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
         raise CollectionError(f"{where}: band_index must be a whole number from 0")
     scale = _number(values, "scale", where, 1.0) or 0.0
     offset = _number(values, "offset", where, 0.0) or 0.0
     minimum = _number(values, "minimum", where, None)
-    if kind == "class":  # class codes are never scaled
+    if kind in ("class", "bits"):  # integer codes are never scaled
         scale, offset, minimum = 1.0, 0.0, None
     if scale == 0:
         raise CollectionError(f"{where}: scale must not be 0")
@@ -277,7 +345,23 @@ def _band(name: str, raw: Mapping, defaults: Mapping, where: str) -> Band:
         substitute=values.get("substitute"),
         band_index=index,
         classes=classes,
+        flags=flags,
+        bit_remap=bit_remap,
     )
+
+
+def _cloud_mask(raw: object, bands: Mapping[str, Band], where: str) -> CloudMask:
+    """`{ band, classes }` on a class band, or `{ band, bits }` on a bit-flag band."""
+    band = bands.get(str(raw.get("band"))) if isinstance(raw, Mapping) else None
+    if not isinstance(raw, Mapping) or band is None or not band.is_class:
+        raise CollectionError(f"{where}: cloud_mask needs `band`, one of its class or bit-flag bands")
+    if band.is_bits:
+        if "classes" in raw or not raw.get("bits"):
+            raise CollectionError(f"{where}: the cloud_mask of bit-flag band {band.name} needs `bits`, not `classes`")
+        return CloudMask(band.name, bits=tuple(_bit(b, where) for b in raw["bits"]))
+    if "bits" in raw or not raw.get("classes"):
+        raise CollectionError(f"{where}: the cloud_mask of class band {band.name} needs `classes`, not `bits`")
+    return CloudMask(band.name, classes=tuple(int(v) for v in raw["classes"]))
 
 
 def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collection:
@@ -296,12 +380,7 @@ def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collecti
     for band in chosen.values():
         if band.substitute is not None and band.substitute not in chosen:
             raise CollectionError(f"{where}: band {band.name}'s substitute {band.substitute} is not among its bands")
-    cloud_mask = None
-    if "cloud_mask" in raw:
-        mask = raw["cloud_mask"]
-        if not isinstance(mask, Mapping) or mask.get("band") not in chosen or not chosen[mask["band"]].is_class:
-            raise CollectionError(f"{where}: cloud_mask needs `band`, one of its class bands, and `classes`")
-        cloud_mask = CloudMask(mask["band"], tuple(int(v) for v in mask.get("classes", [])))
+    cloud_mask = _cloud_mask(raw["cloud_mask"], chosen, where) if "cloud_mask" in raw else None
     layouts = _strings(raw, "layouts", where)
     if not layouts:
         raise CollectionError(f"{where}: layouts must name at least one on-disk layout")
@@ -319,6 +398,7 @@ def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collecti
         product_types=_strings(raw, "product_types", where),
         name_patterns=_strings(raw, "name_patterns", where),
         cloud_mask=cloud_mask,
+        grid=raw.get("grid"),
         default=bool(raw.get("default", False)),
         fallback=bool(raw.get("fallback", False)),
         source=path,

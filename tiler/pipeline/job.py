@@ -103,7 +103,7 @@ class Grid:
             size *= 111_320 * math.cos(math.radians((self.bounds[1] + self.bounds[3]) / 2))
         return size
 
-    @property
+    @cached_property
     def cache_token(self) -> str:
         return f"{self.bounds!r}|{self.crs}|{self.width}x{self.height}"
 

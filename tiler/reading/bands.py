@@ -199,10 +199,26 @@ def _open(datasets: DatasetPool | None, path: str) -> AbstractContextManager:
 
 def _to_physical(band: BandAsset, dn: np.ndarray) -> np.ndarray:
     if band.is_class:
-        return dn.astype(np.float32)
+        return _remapped(dn, band.bit_remap) if band.bit_remap else dn.astype(np.float32)
     # DN * scale + offset, computed as (DN + offset / scale) / (1 / scale): for Sentinel-2 that is
     # (DN - 1000) / 10000, the archive's own quotient to the last bit (a product by 0.0001 is not).
     values = (dn.astype(np.float32) + np.float32(band.offset / band.scale)) / np.float32(1 / band.scale)
+    if band.thermal is not None:
+        k1, k2 = band.thermal
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # No temperature for a radiance of 0 or less: NaN, which the renderer leaves transparent.
+            values = np.where(values > 0, np.float32(k2) / np.log(np.float32(k1) / values + 1), np.nan)
+        values = values.astype(np.float32)
     if band.minimum is not None:
         np.maximum(values, band.minimum, out=values)
     return values
+
+
+def _remapped(dn: np.ndarray, remap: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+    """Codes rebuilt bit by bit from another format's (see BandAsset.bit_remap); NaN stays NaN."""
+    known = np.isfinite(dn) if dn.dtype.kind == "f" else np.ones(dn.shape, dtype=bool)
+    source = np.where(known, dn, 0).astype(np.int64)
+    codes = np.zeros(dn.shape, dtype=np.int64)
+    for mask, value, bit in remap:
+        codes |= ((source & mask) == value).astype(np.int64) << bit
+    return np.where(known, codes, np.nan).astype(np.float32)

@@ -2,6 +2,8 @@
 
 Layouts (a collection file says which of them produce its products):
 - `sentinel-2-safe` (`tiler.sources.safe`): ESA SAFE folders with JP2 band files and MTD XML metadata;
+- `usgs-landsat` (`tiler.sources.landsat`): a Landsat product as USGS delivers it, band TIFFs with the MTL
+  and STAC items;
 - `stac-item` (`tiler.sources.stac`): STAC items (JSON) whose band assets lie beside the item;
 - `band-folder` (`tiler.sources.band_folder`): plain folders of band GeoTIFFs named `B04.tif`...
 
@@ -24,7 +26,7 @@ import rasterio
 from tiler.collections import Collections, builtin_collections
 from tiler.errors import ProductUnreadable
 from tiler.products import Product, is_inside
-from tiler.sources import band_folder, safe, stac
+from tiler.sources import band_folder, landsat, safe, stac
 
 __all__ = ["LAYOUTS", "PARSE_ERRORS", "Candidate", "Layout", "discover", "find_candidates"]
 
@@ -41,9 +43,11 @@ class Layout:
     parse: Parse  # (target, data root, collections) -> Product
 
 
-# In the order they are asked: a SAFE folder may hold JSON, a STAC item's folder band files.
+# In the order they are asked: a SAFE folder may hold JSON, a USGS Landsat folder STAC items, a STAC
+# item's folder band files.
 LAYOUTS: tuple[Layout, ...] = (
     Layout("sentinel-2-safe", safe.detect, safe.parse),
+    Layout("usgs-landsat", landsat.detect, landsat.parse),
     Layout("stac-item", stac.detect, stac.parse),
     Layout("band-folder", band_folder.detect, band_folder.parse),
 )

@@ -1,6 +1,7 @@
 """GetFeatureInfo: the values under one map pixel, for every product in each queried layer's stack:
 its bands (physical values), the layer's value (an evalscript's: its default output, as the script
-returns it), and the class (code and name) of its class bands."""
+returns it), the class (code and name) of its class bands and the flags set in its bit-flag bands
+(code and flag names)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,9 @@ def _point_stacks(
             for name in classes:
                 code = int(stack.arrays[name][0, 0])
                 band = collection.bands.get(name)
+                if band is not None and band.is_bits:
+                    entry[name.lower()] = {"code": code, "flags": band.flag_labels(code)}
+                    continue
                 label = band.class_label(code) if band is not None else None
                 entry[name.lower()] = {"class": code, "name": label or "unknown"}
             entries.append(entry)
@@ -128,6 +132,10 @@ def _classes(entry: dict) -> list[tuple[str, dict]]:
     return [(key, value) for key, value in entry.items() if isinstance(value, dict) and "class" in value]
 
 
+def _flags(entry: dict) -> list[tuple[str, dict]]:
+    return [(key, value) for key, value in entry.items() if isinstance(value, dict) and "flags" in value]
+
+
 def _format_info(results: list[dict], info_format: str) -> str:
     if info_format == "application/json":
         return json.dumps({"type": "FeatureInfo", "layers": results}, indent=1)
@@ -142,6 +150,8 @@ def _format_info(results: list[dict], info_format: str) -> str:
                 ET.SubElement(node, "Value").text = ",".join(str(v) for v in entry["value"])
                 for key, cls in _classes(entry):
                     ET.SubElement(node, key.upper(), {"class": str(cls["class"])}).text = cls["name"]
+                for key, bits in _flags(entry):
+                    ET.SubElement(node, key.upper(), {"code": str(bits["code"])}).text = ", ".join(bits["flags"])
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
     lines = []
     for result in results:
@@ -153,6 +163,8 @@ def _format_info(results: list[dict], info_format: str) -> str:
             lines.append("    value: " + ", ".join(str(v) for v in entry["value"]))
             for key, cls in _classes(entry):
                 lines.append(f"    {key.upper()}: {cls['class']} {cls['name']}")
+            for key, bits in _flags(entry):
+                lines.append(f"    {key.upper()}: {bits['code']} {', '.join(bits['flags']) or 'no flag set'}")
             lines.append("    " + " ".join(f"{b}={v}" for b, v in entry["bands"].items()))
     if info_format == "text/html":
         return "<html><body><pre>" + html.escape("\n".join(lines)) + "</pre></body></html>"

@@ -29,5 +29,5 @@ def get_legend_graphic(query: Mapping[str, str], layers: Mapping[str, OgcLayer],
     if style.spec is None:
         image = note_legend(layer.title, f"evalscript over {', '.join(sorted(style.bands)) or 'dataMask'}")
     else:
-        image = legend(style.spec, layer.title, style.value_range)
+        image = legend(style.spec, layer.title, style.value_range, style.legend)
     return Response(encode(image, fmt), media_type=media)
