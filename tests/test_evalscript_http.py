@@ -17,6 +17,7 @@ from styles import LayerError, load_layers
 from tests.helpers import (
     COG_ID,
     EVALSCRIPTS,
+    LANDSAT_L1_ID,
     LAYER_SCRIPTS,
     SAFE_L2A_ID,
     WEB_MERCATOR,
@@ -190,36 +191,59 @@ def test_true_colour_evalscript_matches_numpy_on_a_baseline_04_product(clients, 
     assert safe.sum() > 5000 and (rgba[..., 3][safe] == 255).all()
 
 
-@pytest.mark.parametrize(("product", "offset"), [(SAFE_L2A_ID, 1000), (COG_ID, 0)])
-def test_dn_units_and_normalization_factor_in_feature_info(clients, products, product, offset) -> None:
-    """DN inputs are the collection's digital numbers (the baseline offset left out, as Sentinel Hub's
-    harmonizeValues does): one 60 m source pixel as a 1 x 1 WMS map, its values by GetFeatureInfo."""
-    asset = clients["toml"].app.state.services.catalog.resolve(product).bands["B04"]
-    with rasterio.open(asset.path) as src:
-        data = src.read(1, window=((src.height // 2, src.height // 2 + 64), (src.width // 4, src.width // 4 + 64)))
-        row, col = np.argwhere(data > offset + 100)[0]
-        row, col = row + src.height // 2, col + src.width // 4
+def pixel_info(client, product: str, layer: str, script: str, band: str, minimum: float) -> tuple[dict, dict]:
+    """GetFeatureInfo of one source pixel of `band` (its DN over `minimum`, in the middle rows of the
+    file's left half) drawn as a 1 x 1 WMS map with `script`: the entry, and every band's DN there."""
+    assets = client.app.state.services.catalog.resolve(product).bands
+    with rasterio.open(assets[band].path) as src:
+        top_row, left_col = src.height // 2, src.width // 4
+        data = src.read(1, window=((top_row, top_row + 64), (left_col, left_col + 64)))
+        row, col = np.argwhere(data > minimum)[0] + (top_row, left_col)
         left, top = src.transform * (col, row)
         right, bottom = src.transform * (col + 1, row + 1)
-        dn = int(src.read(1, window=((row, row + 1), (col, col + 1)))[0, 0])
-        crs = src.crs.to_string()
+        crs, grid = src.crs.to_string(), src.transform
+    dns = {}
+    for name, asset in assets.items():
+        with rasterio.open(asset.path) as src:
+            if src.transform == grid:  # the bands on the same pixels
+                dns[name] = int(src.read(1, window=((row, row + 1), (col, col + 1)))[0, 0])
+    response = client.get(
+        "/wms",
+        params={
+            "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetFeatureInfo", "CRS": crs,
+            "BBOX": f"{left},{bottom},{right},{top}", "WIDTH": 1, "HEIGHT": 1, "I": 0, "J": 0,
+            "LAYERS": layer, "QUERY_LAYERS": layer, "INFO_FORMAT": "application/json", "PRODUCT": product,
+            "EVALSCRIPT": evalscript_param(script),
+        },
+    )  # fmt: skip
+    return response.json()["layers"][0]["products"][0], dns
+
+
+@pytest.mark.parametrize(("product", "offset"), [(SAFE_L2A_ID, 1000), (COG_ID, 0)])
+def test_dn_units_and_normalization_factor_in_feature_info(clients, product, offset) -> None:
+    """DN inputs are the collection's digital numbers (the baseline offset left out, as Sentinel Hub's
+    harmonizeValues does): one source pixel as a 1 x 1 WMS map, its values by GetFeatureInfo."""
     script = v3(
         "return [s.B04, s.B03, inputMetadata.normalizationFactor, s.dataMask];",
         inputs='[{ bands: ["B04"], units: "DN" }, { bands: ["B03", "dataMask"] }]',
         output='{ bands: 4, sampleType: "FLOAT32" }',
     )
-    response = clients["toml"].get(
-        "/wms",
-        params={
-            "SERVICE": "WMS", "VERSION": "1.3.0", "REQUEST": "GetFeatureInfo", "CRS": crs,
-            "BBOX": f"{left},{bottom},{right},{top}", "WIDTH": 1, "HEIGHT": 1, "I": 0, "J": 0,
-            "LAYERS": "sentinel-2-l2a:TRUE_COLOR", "QUERY_LAYERS": "sentinel-2-l2a:TRUE_COLOR",
-            "INFO_FORMAT": "application/json", "PRODUCT": product, "EVALSCRIPT": evalscript_param(script),
-        },
-    )  # fmt: skip
-    entry = response.json()["layers"][0]["products"][0]
-    assert entry["value"] == [dn - offset, entry["bands"]["B03"], 0.0001, 1.0]
-    assert entry["bands"]["B04"] == round((dn - offset) / 10000, 5)
+    entry, dns = pixel_info(clients["toml"], product, "sentinel-2-l2a:TRUE_COLOR", script, "B04", offset + 100)
+    assert entry["value"] == [dns["B04"] - offset, entry["bands"]["B03"], 0.0001, 1.0]
+    assert entry["bands"]["B04"] == round((dns["B04"] - offset) / 10000, 5)
+
+
+def test_dn_units_of_a_landsat_level_1_scene_are_its_own(clients) -> None:
+    """Landsat Level-1 factors differ from scene to scene: DN are the file's, for TOA reflectance and
+    for the brightness temperature of a thermal band alike."""
+    script = v3(
+        "return [s.B04, s.B10, s.dataMask];",
+        inputs='[{ bands: ["B04", "B10"], units: "DN" }, "dataMask"]',
+        output='{ bands: 3, sampleType: "FLOAT32" }',
+    )
+    entry, dns = pixel_info(clients["toml"], LANDSAT_L1_ID, "landsat-c2-l1:TRUE_COLOR", script, "B04", 5000)
+    assert entry["value"] == [dns["B04"], dns["B10"], 1.0]
+    assert 200 < entry["bands"]["B10"] < 350  # the band itself is a temperature in kelvin
 
 
 def test_a_mosaic_draws_an_evalscript_as_it_draws_the_layer(clients, products) -> None:

@@ -65,7 +65,8 @@ def draw_layer(services: Services, layer: LayerJob, stack: BandStack, deadline: 
     spec = layer.styling.spec
     if isinstance(spec, RenderSpec):
         return render(spec, stack.arrays, stack.valid)
-    return draw_script(spec, stack, services.collection(layer.source.collection), deadline.remaining())
+    product = layer.source.product if isinstance(layer.source, ProductSource) else None
+    return draw_script(spec, stack, services.collection(layer.source.collection), deadline.remaining(), product)
 
 
 def _encode(job: RenderJob, canvas: np.ndarray, stages: StageTimer) -> tuple[bytes, str]:

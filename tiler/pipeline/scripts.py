@@ -2,11 +2,15 @@
 collection's units, the render's deadline, and the engine's errors as domain errors.
 
 Units: the reader gives physical values (reflectance for optical bands), which are what a script's
-REFLECTANCE inputs see. DN inputs are the collection's digital numbers, `(value - offset) / scale`
-with each band's `scale` and `offset` from the collection file, rounded; class bands and bands
-without a conversion are unchanged. A product's own radiometric offset (Sentinel-2 from baseline
-04.00 on) stays out of them, as Sentinel Hub's default `harmonizeValues: true` leaves it out: the DN
-of every baseline mean the same, and `DN * normalizationFactor` is the reflectance.
+REFLECTANCE inputs see. DN inputs are the values turned back into digital numbers, rounded, by the
+collection's `scale` and `offset` for each band (its collection file). So a product's own radiometric
+offset (Sentinel-2 from baseline 04.00 on) stays out of them, as Sentinel Hub's default
+`harmonizeValues: true` leaves it out: the DN of every baseline mean the same, also side by side in
+a mosaic, and `DN * normalizationFactor` is the reflectance. A product whose own conversion has
+another scale (Landsat Level-1: factors per scene, from its MTL; thermal bands through their K1 and
+K2) is turned back by its own, when one product is drawn; a mosaic, whose pixels come from several
+products, uses the collection's. Class and bit-flag bands, and bands without a conversion, are
+unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from renderers.evalscript import EvalscriptError, EvalscriptTimeout, evaluate_ev
 from tiler.collections import Collection
 from tiler.errors import InvalidParameter, RenderTimeout
 from tiler.pipeline.job import ScriptSpec
+from tiler.products import BandAsset, Product
 from tiler.reading import BandStack
 
 
@@ -30,16 +35,30 @@ def script_failure(exc: EvalscriptError, label: str) -> InvalidParameter | Rende
     return InvalidParameter(f"{label}: {exc}", label)
 
 
-def to_dn(collection: Collection) -> Callable[[str, np.ndarray], np.ndarray]:
-    """The collection's DN of a band's physical values (see the module docstring)."""
+def to_dn(collection: Collection, product: Product | None = None) -> Callable[[str, np.ndarray], np.ndarray]:
+    """Digital numbers of a band's physical values (see the module docstring); `product` when the
+    values are all of one product."""
 
     def convert(name: str, values: np.ndarray) -> np.ndarray:
         band = collection.bands.get(name)
-        if band is None or band.is_class or (band.scale == 1.0 and band.offset == 0.0):
+        asset = product.bands.get(name) if product is not None else None
+        if band is None or band.is_class:
+            return values
+        if asset is not None and (asset.scale != band.scale or asset.thermal is not None):
+            return np.rint(_asset_dn(asset, values.astype(np.float64)))
+        if band.scale == 1.0 and band.offset == 0.0:
             return values
         return np.rint((values.astype(np.float64) - band.offset) / band.scale)
 
     return convert
+
+
+def _asset_dn(asset: BandAsset, values: np.ndarray) -> np.ndarray:
+    if asset.thermal is not None:
+        k1, k2 = asset.thermal
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            values = k1 / np.expm1(k2 / values)  # the radiance of a brightness temperature
+    return (values - asset.offset) / asset.scale
 
 
 def normalization_factor(collection: Collection) -> float:
@@ -48,15 +67,18 @@ def normalization_factor(collection: Collection) -> float:
     return next((b.scale for b in collection.bands.values() if b.kind == "reflectance"), 1.0)
 
 
-def evaluate_script(spec: ScriptSpec, stack: BandStack, collection: Collection, seconds: float) -> np.ndarray:
-    """The values of the spec's output, float64 (bands, H, W), within `seconds`."""
+def evaluate_script(
+    spec: ScriptSpec, stack: BandStack, collection: Collection, seconds: float, product: Product | None = None
+) -> np.ndarray:
+    """The values of the spec's output, float64 (bands, H, W), within `seconds`; `product` when the
+    stack is one product's."""
     try:
         result = evaluate_evalscript(
             spec.script,
             stack.arrays,
             stack.valid,
             timeout=max(seconds, 0.0),
-            to_dn=to_dn(collection),
+            to_dn=to_dn(collection, product),
             normalization_factor=normalization_factor(collection),
         )
     except EvalscriptError as exc:
@@ -66,9 +88,11 @@ def evaluate_script(spec: ScriptSpec, stack: BandStack, collection: Collection, 
     return result.outputs[spec.output]
 
 
-def draw_script(spec: ScriptSpec, stack: BandStack, collection: Collection, seconds: float) -> np.ndarray:
+def draw_script(
+    spec: ScriptSpec, stack: BandStack, collection: Collection, seconds: float, product: Product | None = None
+) -> np.ndarray:
     """The spec's output drawn as uint8 RGBA (`renderers.evalscript.to_rgba`)."""
-    values = evaluate_script(spec, stack, collection, seconds)
+    values = evaluate_script(spec, stack, collection, seconds, product)
     sample_type = spec.script.output(spec.output).sample_type
     try:
         return to_rgba(values, sample_type, stack.valid)

@@ -66,7 +66,8 @@ def _point_stacks(
             if isinstance(style.spec, RenderSpec):
                 evaluated = evaluate_values(style.spec, stack.arrays, stack.valid)
             else:
-                evaluated = list(evaluate_script(style.spec, stack, collection, services.settings.render_timeout))
+                timeout = services.settings.render_timeout
+                evaluated = list(evaluate_script(style.spec, stack, collection, timeout, product))
             layer_values = [float(v[0, 0]) for v in evaluated]
             entry: dict = {
                 "product": product.id,
