@@ -18,6 +18,7 @@ from tests.helpers import (
     COG_ID,
     EVALSCRIPTS,
     LANDSAT_L1_ID,
+    LANDSAT_L2_ID,
     LAYER_SCRIPTS,
     SAFE_L2A_ID,
     WEB_MERCATOR,
@@ -34,7 +35,7 @@ from tiler.settings import Settings
 L1C_SOURCE = "s2-l1c-jp2-crop-T33UUU-20170216/IMG_DATA"
 L1C_ID = "S2A_MSIL1C_20170216T102101_T33UUU"
 # The zoom of the tiles each sample is checked at: finer than its bands, inside its extent.
-ZOOMS = {COG_ID: 12, SAFE_L2A_ID: 11, L1C_ID: 14}
+ZOOMS = {COG_ID: 12, SAFE_L2A_ID: 11, L1C_ID: 14, LANDSAT_L2_ID: 9, LANDSAT_L1_ID: 9}
 FEATURE_SCRIPTS = sorted(p.name for p in EVALSCRIPTS.glob("*.js") if p.name != "language_tour.js")  # 16 bands
 
 
@@ -91,27 +92,44 @@ def assert_same_picture(actual: np.ndarray, expected: np.ndarray) -> None:
 # Pixels
 
 
+TOML_LAYERS = load_layers(builtin_collections())
+SCRIPT_LAYERS = load_layers(builtin_collections(), LAYER_SCRIPTS)
+# The samples each layer is drawn on: every collection with layers in styles/.
+LAYER_SAMPLES = (
+    (COG_ID, "sentinel-2-l2a"),
+    (SAFE_L2A_ID, "sentinel-2-l2a"),
+    (L1C_ID, "sentinel-2-l1c"),
+    (LANDSAT_L2_ID, "landsat-c2-l2"),
+    (LANDSAT_L1_ID, "landsat-c2-l1"),
+)
 LAYER_CASES = [
-    (layer.name, pid)
-    for layer in load_layers(builtin_collections())
-    for pid, collection in ((COG_ID, "sentinel-2-l2a"), (SAFE_L2A_ID, "sentinel-2-l2a"), (L1C_ID, "sentinel-2-l1c"))
+    (layer.name, pid, collection)
+    for layer in TOML_LAYERS
+    for pid, collection in LAYER_SAMPLES
     if collection in layer.collections
 ]
 
 
 def test_the_fixture_holds_every_layer_as_an_evalscript() -> None:
-    assert {name for name, _ in LAYER_CASES} == {p.stem for p in LAYER_SCRIPTS.glob("*.js")}
+    """tests/evalscripts/layers/ (landsat/ for Landsat's) has a script for every layer of styles/."""
+    every = {(layer.name, c) for layer in TOML_LAYERS for c in layer.collections}
+    assert every == {(layer.name, c) for layer in SCRIPT_LAYERS for c in layer.collections}
+    assert all(layer.script is not None for layer in SCRIPT_LAYERS)
+    assert {c for _, c in every} == {c for _, c in LAYER_SAMPLES}
 
 
-@pytest.mark.parametrize(("name", "product"), LAYER_CASES)
-def test_every_layer_as_an_evalscript_draws_the_toml_layers_tile(clients, products, name, product) -> None:
+@pytest.mark.parametrize(("name", "product", "collection"), LAYER_CASES)
+def test_every_layer_as_an_evalscript_draws_the_toml_layers_tile(clients, products, name, product, collection) -> None:
     """The same name as a styles/*.js layer and as evalscript= of that file: the TOML layer's pixels within 1."""
     url = tile_url(products[product])
     expected = decode(clients["toml"].get(url, params={"product": product, "layer": name}).content)
     as_layer = clients["js"].get(url, params={"product": product, "layer": name})
     assert as_layer.status_code == 200, as_layer.text
-    script = evalscript_param((LAYER_SCRIPTS / f"{name}.js").read_text())
-    as_parameter = clients["toml"].get(url, params={"product": product, "evalscript": script})
+    layer = SCRIPT_LAYERS.get(name, collection)
+    assert layer is not None and layer.script is not None
+    as_parameter = clients["toml"].get(
+        url, params={"product": product, "evalscript": evalscript_param(layer.script.text)}
+    )
     assert as_parameter.status_code == 200, as_parameter.text
     assert_same_picture(decode(as_layer.content), expected)
     np.testing.assert_array_equal(decode(as_parameter.content), decode(as_layer.content))
@@ -451,9 +469,10 @@ def test_prototype_pollution_stays_in_its_own_script(strict, products) -> None:
 
 
 def test_script_layers_are_listed_in_layers_and_the_capabilities(clients) -> None:
-    listing = {layer["name"]: layer for layer in clients["js"].get("/layers").json()["layers"]}
-    assert set(listing) == {p.stem for p in LAYER_SCRIPTS.glob("*.js")}
-    assert all(layer["evalscript"] for layer in listing.values())
+    layers = clients["js"].get("/layers").json()["layers"]
+    assert {p.stem for p in LAYER_SCRIPTS.rglob("*.js")} == {layer["name"] for layer in layers}
+    assert all(layer["evalscript"] for layer in layers)
+    listing = {layer["name"]: layer for layer in layers if "sentinel-2-l2a" in layer["collections"]}
     assert listing["NDVI"]["title"] == "NDVI (evalscript)" and listing["NDVI"]["bands"] == ["B04", "B08"]
     assert listing["SCL"]["collections"] == ["sentinel-2-l2a"]
     wms = ET.fromstring(clients["js"].get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"}).content)
