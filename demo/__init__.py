@@ -12,6 +12,10 @@ product with a STAC item, and a USGS Landsat folder with its MTL), so the same r
 4. L2A COGs + STAC item, EPSG:32633, 2020-09-19, east of product 2, across the UTM 32/33 border.
 5. Landsat 8 Collection 2 Level-2 in the USGS layout (SR_B1..SR_B7, ST_B10, QA_PIXEL, MTL.txt;
    `demo/landsat.py`), EPSG:32632, 2020-09-23, product 1's ground at 30 m, its own clouds.
+6. A time series: L2A COGs of one tile (32UPA, EPSG:32632, south of product 1 with a gap) on six
+   dates from April to August 2023, the crops greening from June; clouds cover much of two dates
+   (2023-05-13 and 2023-07-02) and a little of a third, the others are clear. Statistics,
+   time-lapses and their tests use it.
 
 All of them show ONE landscape that is a function of geographic position (lon/lat): the
 pixel centres of every grid are transformed to lon/lat and the landscape is evaluated there,
@@ -59,7 +63,7 @@ from tiler.collections import builtin_collections
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
-GENERATOR_VERSION = 2  # 2: the Landsat product
+GENERATOR_VERSION = 3  # 2: the Landsat product; 3: the Sentinel-2 time series
 MANIFEST_NAME = "demo-manifest.json"
 
 Progress = Callable[[str], None]
@@ -790,7 +794,42 @@ def _layout(size: int) -> tuple[list[_Spec], tuple[float, float, float]]:
         False,
         "MPS_",
     )
-    return [p1, p2, p3, p4], (lon0, lat0, L)
+    g5 = _Grid(32632, g1.ulx, g1.uly - _snap(1.2 * L, None), size)
+    return [p1, p2, p3, p4, *_series(g5)], (lon0, lat0, L)
+
+
+# (month, day, cumulus threshold (lower: more cloud), season) of the time series over one tile
+_SERIES = (
+    (4, 18, 0.9, "autumn"),
+    (5, 13, -0.15, "autumn"),
+    (6, 7, 0.9, "summer"),
+    (7, 2, 0.0, "summer"),
+    (7, 27, 0.45, "summer"),
+    (8, 21, 0.9, "summer"),
+)
+
+
+def _series(grid: _Grid) -> list[_Spec]:
+    """Product 6: one tile on several dates, clouds on some (see the module docstring)."""
+    specs = []
+    for number, (month, day, clouds, season) in enumerate(_SERIES):
+        platform = ("S2A", "S2B")[number % 2]
+        start = _utc(2023, month, day, 10, 36, 29, 24000)
+        weather = _Weather(
+            seed=2023_00 + month * 31 + day,
+            cloud_threshold=clouds,
+            cirrus_threshold=9.0,
+            cirrus_angle=0.0,
+            sun_azimuth=150.0,
+            shadow_dist=0.04,
+        )
+        specs.append(
+            _Spec(
+                f"p5-{month:02d}{day:02d}", "L2A", "cog", platform, start, start + timedelta(hours=3), "05.09",
+                8, 30_000 + number * 357, "32UPA", grid, weather, season, 40.0, False, "MPS_",
+            )
+        )  # fmt: skip
+    return specs
 
 
 # --------------------------------------------------------------------------------------

@@ -257,6 +257,62 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# ---------------------------------------------------------------------------------------------
+# Analysis: independent expectations from the band files (tests of /statistics, /crop, time-lapses)
+
+SCL_CLOUDS = (3, 8, 9, 10)  # Sentinel Hub's cloud mask: shadows, medium and high probability, cirrus
+
+
+def demo_series(products) -> list:
+    """The demo archive's time series over one tile (product 5), oldest first."""
+    return sorted((p for p in products if "_T32UPA_" in p.id), key=lambda p: p.datetime)
+
+
+def read_band(path: Path) -> tuple[np.ndarray, rasterio.Affine, rasterio.crs.CRS]:
+    with rasterio.open(path) as src:
+        return src.read(1), src.transform, src.crs
+
+
+def reflectance(dn: np.ndarray, offset: float = 0.0) -> np.ndarray:
+    """ESA's rule written out: (DN + BOA_ADD_OFFSET) / 10000 in float32, negatives clamped to 0."""
+    return np.maximum((dn.astype(np.float32) + np.float32(offset)) / np.float32(10000), np.float32(0))
+
+
+def ndvi(nir: np.ndarray, red: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (nir - red) / (nir + red)
+
+
+def inside_mask(geometry: dict, shape: tuple[int, int], transform) -> np.ndarray:
+    """Pixels whose centres fall inside a GeoJSON geometry (GDAL's rule), by rasterio alone."""
+    from rasterio.features import rasterize
+
+    return rasterize([(geometry, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8").astype(bool)
+
+
+def expected_statistics(values: np.ndarray, percentiles=(), edges=None) -> dict:
+    """What /statistics should say of these valid values, by numpy alone."""
+    v = values.astype(np.float64)
+    answer = {"valid": int(v.size), "mean": v.mean(), "min": v.min(), "max": v.max(), "stdev": v.std()}
+    if percentiles:
+        answer["percentiles"] = {f"{p:g}": float(np.percentile(v, p)) for p in percentiles}
+    if edges is not None:
+        answer["histogram"] = np.histogram(v, bins=np.asarray(edges))[0].tolist()
+    return answer
+
+
+def assert_statistics(got: dict, expected: dict) -> None:
+    import pytest
+
+    assert got["valid"] == expected["valid"]
+    for key in ("mean", "min", "max", "stdev"):
+        assert got[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-7), key
+    for p, value in expected.get("percentiles", {}).items():
+        assert got["percentiles"][p] == pytest.approx(value, rel=1e-6, abs=1e-7), p
+    if "histogram" in expected:
+        assert got["histogram"]["counts"] == expected["histogram"]
+
+
 def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """`eo-tiler <args>` as a process of its own on a free port, once its /healthz answers. Its output
     goes to a file, not a pipe: a pipe nobody drains fills up with access-log lines and then blocks

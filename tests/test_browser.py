@@ -4,6 +4,7 @@ uvicorn on loopback over the generated demo archive. Screenshots go to test-outp
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
 from contextlib import contextmanager
@@ -16,8 +17,9 @@ import pytest
 import uvicorn
 from PIL import Image
 from playwright.sync_api import sync_playwright
+from rasterio.io import MemoryFile
 
-from tests.helpers import LAYER_SCRIPTS, REPO, decode, evalscript_param
+from tests.helpers import LAYER_SCRIPTS, REPO, decode, demo_series, evalscript_param
 from tiler.api.pages import STATIC_DIR
 from tiler.app import create_app
 from tiler.settings import Settings
@@ -182,10 +184,14 @@ def test_switching_the_layer_changes_tiles_picture_and_legend(session):
 def test_search_lists_results_with_thumbnails_and_a_click_zooms_there(session, server):
     session.open()
     session.page.select_option("#collection", "sentinel-2-l2a")
-    session.page.click("#search")
+    with session.page.expect_request(lambda r: urlsplit(r.url).path == "/search") as request:
+        session.page.click("#search")
     session.page.wait_for_load_state("networkidle")
     items = session.page.locator("#results li")
-    expected = httpx.get(server + "search", params={"collection": "sentinel-2-l2a", "limit": 20}).json()
+    # The products the catalog has in the view (the page asks for the box on screen).
+    query = {k: v[0] for k, v in parse_qs(urlsplit(request.value.url).query).items()}
+    assert query["collection"] == "sentinel-2-l2a"
+    expected = httpx.get(server + "search", params=query).json()
     assert items.count() == expected["numberMatched"] >= 2
     # Every thumbnail has really been drawn by the server.
     widths = session.page.eval_on_selector_all("#results img", "imgs => imgs.map((i) => i.complete && i.naturalWidth)")
@@ -400,10 +406,94 @@ def test_with_api_keys_the_page_sends_its_key(browser, demo_archive):
             keyed.open("?key=secret")
             assert keyed.tiles and all(status == 200 for _, status in keyed.tiles)
             keyed.page.locator("#results li").first.wait_for()
-            assert keyed.page.eval_on_selector_all(
-                "#results img", "imgs => imgs.every((i) => i.complete && i.naturalWidth > 0)"
+            # Thumbnails load lazily: each is brought into view, then every one must have been drawn.
+            for thumbnail in keyed.page.locator("#results img").all():
+                thumbnail.scroll_into_view_if_needed()
+            keyed.page.wait_for_function(
+                "() => [...document.querySelectorAll('#results img')].every((i) => i.complete)"
             )
+            assert keyed.page.eval_on_selector_all("#results img", "imgs => imgs.every((i) => i.naturalWidth > 0)")
             assert keyed.page.eval_on_selector("#legend-image", "i => i.complete && i.naturalWidth") > 0
             assert keyed.errors == []
         finally:
             context.close()
+
+
+def _series_view(server: str, demo_archive) -> str:
+    """The demo time series' tile as an NDVI mosaic of 2023 with the cloud mask."""
+    product = httpx.get(server + f"products/{demo_series(demo_archive[1])[0].id}").json()
+    west, south, east, north = product["bounds"]
+    return f"#map=16/{(south + north) / 2:.6f}/{(west + east) / 2:.6f}&mode=mosaic&layer=NDVI&from=2023-01-01&to=2023-12-31&cloudmask=1"
+
+
+def test_drawing_a_polygon_charts_the_layer_over_time_and_gives_the_csv(session, server, demo_archive):
+    session.open(_series_view(server, demo_archive))
+    session.page.click("#analysis-section summary")
+    session.page.click("#draw-polygon")
+    box = session.page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    corners = [(-90, -70), (100, -60), (80, 90), (-70, 60)]
+    for dx, dy in corners:
+        session.page.mouse.click(cx + dx, cy + dy)
+    with session.page.expect_response(lambda r: urlsplit(r.url).path == "/statistics") as info:
+        session.page.mouse.click(cx + corners[0][0], cy + corners[0][1])  # closes the polygon
+    body = json.loads(info.value.request.post_data)
+    assert body["geometry"]["type"] == "Polygon" and len(body["geometry"]["coordinates"][0]) == 5
+    assert body["layer"] == "NDVI" and body["cloudmask"] is True and body["time"] == "2023-01-01/2023-12-31"
+    answer = info.value.json()
+    assert answer == httpx.post(server + "statistics", json=body).json()  # the page shows the server's numbers
+    intervals = answer["intervals"]
+    assert len(intervals) == 6 and answer["pixels"] > 100
+    session.page.wait_for_function("() => document.querySelectorAll('#stats-table tr').length === 7")
+    rows = session.page.locator("#stats-table tr")
+    for number, interval in enumerate(intervals, start=1):
+        out = interval["outputs"]["NDVI"]
+        row = rows.nth(number)
+        cells = row.locator("td").all_inner_texts()
+        assert cells[0] == interval["from"][:10] and cells[1] == (
+            "no data" if out["mean"] is None else f"{out['mean']:.4f}"
+        )
+        assert ("cloudy" in (row.get_attribute("class") or "")) == (out["cloud"] > 0)
+    assert sum(i["outputs"]["NDVI"]["cloud"] > 0 for i in intervals) >= 2  # cloud-masked dates are marked
+    # The chart is drawn: uPlot's canvas holds the line and the markers of cloud-masked dates.
+    coloured = session.page.eval_on_selector(
+        "#chart canvas",
+        """c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  let green = 0, orange = 0;
+                  for (let i = 0; i < d.length; i += 4) {
+                    if (d[i] < 80 && d[i + 1] > 100 && d[i + 2] < 80) green++;
+                    if (d[i] > 200 && d[i + 1] > 130 && d[i + 1] < 190 && d[i + 2] < 100) orange++;
+                  }
+                  return [green, orange]; }""",
+    )
+    assert coloured[0] > 50 and coloured[1] > 20
+    session.map_pixels("time-series")
+    with session.page.expect_download() as download:
+        session.page.click("#stats-csv")
+    csv_text = Path(download.value.path()).read_text()
+    assert csv_text == httpx.post(server + "statistics", json={**body, "format": "csv"}).text
+    assert len(csv_text.strip().splitlines()) == 7
+    assert session.errors == []
+
+
+def test_drawing_a_point_and_the_downloads_of_the_view(session, server, demo_archive):
+    session.open(_series_view(server, demo_archive))
+    session.page.click("#analysis-section summary")
+    session.page.click("#draw-point")
+    box = session.page.locator("#map").bounding_box()
+    with session.page.expect_response(lambda r: urlsplit(r.url).path == "/statistics") as info:
+        session.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    body = json.loads(info.value.request.post_data)
+    assert body["geometry"]["type"] == "Point" and info.value.json()["pixels"] == 1
+    assert session.page.locator(".leaflet-popup").count() == 0  # drawing is no request for values
+    tiff = httpx.get(session.page.get_attribute("#download-tiff", "href"))
+    with MemoryFile(tiff.content) as memory, memory.open() as src:
+        assert src.count == 1 and src.dtypes[0] == "float32" and src.width == int(box["width"])
+    visual = httpx.get(session.page.get_attribute("#download-visual", "href"))
+    with MemoryFile(visual.content) as memory, memory.open() as src:
+        assert src.count == 4 and src.dtypes[0] == "uint8"
+    session.page.select_option("#timelapse-format", "gif")
+    lapse = httpx.get(session.page.get_attribute("#timelapse-link", "href"))
+    assert lapse.status_code == 200 and lapse.headers["content-type"] == "image/gif"
+    assert Image.open(io.BytesIO(lapse.content)).n_frames == len(lapse.headers["x-frames"].split(","))
+    assert session.errors == []

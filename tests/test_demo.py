@@ -19,6 +19,7 @@ from demo import DemoProduct, generate_archive
 from tests.helpers import mtl_values
 
 SIZE = 120
+PRODUCTS = 11  # four Sentinel-2 products, a Landsat one, and a Sentinel-2 time series of six dates over one tile
 REPO = Path(__file__).resolve().parents[1]
 COG_ASSETS = {
     "coastal": "B01",
@@ -493,6 +494,27 @@ def test_cloud_cover_matches_scl(products):
     assert len(set(cc)) == 4  # clouds differ per date
 
 
+def test_time_series_over_one_tile(archive):
+    """Product 5: one tile, six dates, cloudy on some; its cloud cover is that of its own SCL."""
+    _, prods = archive
+    series = [p for p in prods if "_T32UPA_" in p.id]
+    assert len(series) == 6 and len({p.bounds for p in series}) == 1
+    assert [p.datetime[:10] for p in series] == sorted(p.datetime[:10] for p in series)
+    assert series[0].datetime.startswith("2023-04-18") and series[-1].datetime.startswith("2023-08-21")
+    cover = {}
+    for p in series:
+        with rasterio.open(p.path / "SCL.tif") as src:
+            scl = src.read(1)
+        assert p.cloud_cover == pytest.approx(100.0 * np.isin(scl, (8, 9, 10)).mean(), abs=1e-4)
+        cover[p.datetime[:10]] = p.cloud_cover
+    assert cover["2023-05-13"] > 50 and cover["2023-07-02"] > 25
+    assert sum(c == 0 for c in cover.values()) >= 3  # clear dates beside the cloudy ones
+    # Apart from the series, no product meets its tile: mosaics elsewhere stay as they were.
+    _west, south, east, north = series[0].bounds
+    others = [p for p in prods if p not in series and p.epsg == series[0].epsg]
+    assert all(o.bounds[1] >= north or o.bounds[3] <= south or o.bounds[0] >= east for o in others)
+
+
 def test_clouds_differ_between_dates(products):
     p1, p2 = products["p1"], products["p2"]
     n = SIZE // 2
@@ -522,7 +544,7 @@ def test_second_call_does_not_regenerate(archive, capsys):
 def test_other_size_or_force_regenerates(tmp_path):
     messages: list[str] = []
     first = generate_archive(tmp_path, size=24, progress=messages.append)
-    assert messages and len(first) == 5
+    assert messages and len(first) == PRODUCTS
     band = _band_file(first[0], "B04")
     mtime = band.stat().st_mtime_ns
     second = generate_archive(tmp_path, size=36)
@@ -567,7 +589,7 @@ def test_cli(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "a" / demo.MANIFEST_NAME).is_file()
-    assert len(res.stdout.strip().splitlines()) == 5
+    assert len(res.stdout.strip().splitlines()) == PRODUCTS
 
 
 # ---------------------------------------------------------------------------- Landsat

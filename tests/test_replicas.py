@@ -283,11 +283,11 @@ def proxy(replicas, tmp_path: Path) -> Iterator[str]:
 
 
 def test_the_compose_proxy_config_serves_the_replicas_under_its_public_url(proxy, cog_tiles) -> None:
-    capabilities = httpx.get(proxy + "/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"})
+    capabilities = httpx.get(proxy + "/wms", params={"SERVICE": "WMS", "REQUEST": "GetCapabilities"}, timeout=60)
     assert capabilities.status_code == 200
     hrefs = re.findall(rb'xlink:href="([^"]+)"', capabilities.content)
     assert hrefs and all(h.startswith(f"{proxy}/".encode()) for h in hrefs)  # the proxy's URL, not a replica's
-    wmts = httpx.get(proxy + "/wmts", params={"SERVICE": "WMTS", "REQUEST": "GetCapabilities"})
+    wmts = httpx.get(proxy + "/wmts", params={"SERVICE": "WMTS", "REQUEST": "GetCapabilities"}, timeout=60)
     assert wmts.status_code == 200 and f"{proxy}/wmts".encode() in wmts.content
     path, params = cog_tiles[2], {"product": COG_ID, "layer": "SWIR"}
     first, again = (httpx.get(proxy + path, params=params, timeout=60) for _ in range(2))

@@ -166,7 +166,12 @@ def test_capabilities_130(demo_client, demo) -> None:
     assert root.tag == f"{WMS}WMS_Capabilities" and root.get("version") == "1.3.0"
     assert root.find(f"{WMS}Service/{WMS}Name").text == "WMS"
     request = root.find(f"{WMS}Capability/{WMS}Request")
-    assert [f.text for f in request.findall(f"{WMS}GetMap/{WMS}Format")] == ["image/png", "image/jpeg", "image/webp"]
+    assert [f.text for f in request.findall(f"{WMS}GetMap/{WMS}Format")] == [
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/tiff",
+    ]
     assert request.find("{http://www.opengis.net/sld}GetLegendGraphic") is not None
     href = request.find(f"{WMS}GetMap/{WMS}DCPType/{WMS}HTTP/{WMS}Get/{WMS}OnlineResource").get(
         "{http://www.w3.org/1999/xlink}href"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import morecantile
 import numpy as np
 import pytest
@@ -29,6 +30,8 @@ def test_owslib_reads_capabilities_map_and_feature_info(demo_server, l2a, versio
     assert "2020-09-21" in layer.timepositions
     west, south, east, north = layer.boundingBoxWGS84
     assert west < east and south < north
+    # A box over the product the feature info must find (the layer's box holds others too).
+    west, south, east, north = httpx.get(f"{demo_server}/products/{l2a.id}").json()["bounds"]
     box = (
         west + (east - west) * 0.1,
         south + (north - south) * 0.4,

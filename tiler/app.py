@@ -14,8 +14,8 @@ from starlette.middleware import Middleware
 from renderers import ExpressionError
 from renderers.evalscript import EvalscriptCache
 from styles import load_layers
+from tiler.api import analysis, pages, process, stac, tiles
 from tiler.api import catalog as catalog_routes
-from tiler.api import pages, process, stac, tiles
 from tiler.catalog import Catalog
 from tiler.catalog.backends import open_configured_catalog
 from tiler.collections import Collections, load_collections
@@ -80,6 +80,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
             *stac.routes,
             *tiles.routes,
             *process.routes,
+            *analysis.routes,
             *wms.routes,
             *wmts.routes,
         ],

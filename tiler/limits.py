@@ -114,12 +114,14 @@ class RenderPool:
         with self._running_lock:
             return sum(1 for deadline in self._running.values() if deadline < overdue)
 
-    def run(self, render: Callable[[Deadline], T], pixels: int) -> T:
-        """`render` for an output of `pixels` pixels, in the pool, once its pixels fit the budget."""
-        deadline = Deadline(self.timeout)
+    def run(self, render: Callable[[Deadline], T], pixels: int, timeout: float | None = None) -> T:
+        """`render` for an output of `pixels` pixels, in the pool, once its pixels fit the budget;
+        `timeout` replaces the pool's deadline (analyses read many dates, a tile one)."""
+        seconds = self.timeout if timeout is None else timeout
+        deadline = Deadline(seconds)
         taken = self.budget.acquire(pixels, deadline.remaining())
         if taken is None:
-            raise _timeout(self.timeout)
+            raise _timeout(seconds)
 
         def task() -> T:
             token = threading.get_ident()
@@ -142,4 +144,4 @@ class RenderPool:
             return future.result(timeout=max(0.0, deadline.remaining()))
         except concurrent.futures.TimeoutError:
             future.cancel()  # still queued: never runs; running: stops at its next check
-            raise _timeout(self.timeout) from None
+            raise _timeout(seconds) from None

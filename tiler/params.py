@@ -21,7 +21,15 @@ from typing import Any
 import morecantile
 from morecantile import TileMatrixSet
 
-from renderers import ExpressionError, RenderSpec, Stretch, named_colormap, named_colormaps, parse_expressions
+from renderers import (
+    MEDIA_TYPES,
+    ExpressionError,
+    RenderSpec,
+    Stretch,
+    named_colormap,
+    named_colormaps,
+    parse_expressions,
+)
 from renderers.evalscript import Evalscript, EvalscriptCache, EvalscriptError
 from styles import Layers
 from tiler.catalog import ORDERS, BBox
@@ -36,7 +44,7 @@ from tiler.errors import (
     TileOutOfRange,
     TooLarge,
 )
-from tiler.pipeline.job import MosaicQuery, ScriptSpec, Styling
+from tiler.pipeline.job import Encoding, MosaicQuery, ScriptSpec, Styling
 from tiler.pipeline.scripts import script_failure
 from tiler.settings import Settings
 from tiler.settings import boolean as boolean_word
@@ -141,6 +149,17 @@ def image_format(ext: str) -> str:
     if fmt not in IMAGE_FORMATS:
         raise InvalidFormat(f"format '{ext[:20]}' is not supported; use one of {', '.join(IMAGE_FORMATS)}", "format")
     return "jpg" if fmt == "jpeg" else fmt
+
+
+TIFF_EXTENSIONS = ("tif", "tiff")
+
+
+def preview_encoding(ext: str, query: Query) -> Encoding:
+    """A picture format, or a GeoTIFF: of the layer's values, or of its picture with `visual=true`."""
+    if ext.lower() in TIFF_EXTENSIONS:
+        return Encoding("tiff", "image/tiff", values=not boolean(query, "visual"))
+    fmt = image_format(ext)
+    return Encoding(fmt, MEDIA_TYPES[fmt])
 
 
 @cache
@@ -527,6 +546,98 @@ def search_query(query: Query, collections: Collections) -> SearchQuery:
         limit=limit,
         page=positive_integer(query.get("page"), "page", 1, 10**9 // limit),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis: statistics, crops and time-lapses (tiler.analysis)
+
+# Sentinel Hub's ISO 8601 durations are accepted beside the words.
+AGGREGATIONS = {"acquisition": "acquisition", "day": "day", "P1D": "day", "week": "week", "P1W": "week"}
+AGGREGATIONS |= {"month": "month", "P1M": "month"}
+MAX_PERCENTILES = 20
+MAX_BINS = 1000
+
+
+def aggregation(raw: str | None, default: str = "acquisition", label: str = "interval") -> str:
+    """acquisition, day, week or month (or P1D, P1W, P1M)."""
+    if not raw:
+        return default
+    if raw not in AGGREGATIONS:
+        raise InvalidParameter(f"{label} must be acquisition, day, week or month, not '{_shown(raw)}'", label)
+    return AGGREGATIONS[raw]
+
+
+def resolution(raw: str | None, default: float, label: str = "resolution") -> float:
+    """A pixel size: a positive number, in metres (or the units of a projected `crs` given)."""
+    if not raw:
+        return default
+    value = parse_number(raw.removesuffix("m"), label)
+    if value <= 0:
+        raise InvalidParameter(f"{label} must be positive", label)
+    return value
+
+
+def percentiles(raw: str | None, label: str = "percentiles") -> tuple[float, ...]:
+    """Comma-separated numbers from 0 to 100."""
+    if not raw:
+        return ()
+    values = tuple(parse_number(part, label) for part in raw.split(","))
+    if len(values) > MAX_PERCENTILES:
+        raise InvalidParameter(f"{label}: at most {MAX_PERCENTILES}", label)
+    if not all(0 <= v <= 100 for v in values):
+        raise InvalidParameter(f"{label} must lie from 0 to 100", label)
+    return values
+
+
+@dataclass(frozen=True)
+class Bins:
+    """A histogram's bins: `count` equal bins over `span` (the values' own min..max when None), or
+    the given `edges`."""
+
+    count: int | None = None
+    span: tuple[float, float] | None = None
+    edges: tuple[float, ...] | None = None
+
+
+def bins(raw: str | None, span: str | None, label: str = "bins") -> Bins | None:
+    """`bins=10` (with `binrange=low,high` or the values' own range) or `bins=e0,e1,...,en` (edges)."""
+    if not raw:
+        if span:
+            raise InvalidParameter(f"binrange needs {label}", "binrange")
+        return None
+    parts = raw.split(",")
+    if len(parts) == 1:
+        count = parse_integer(parts[0], label)
+        if not 1 <= count <= MAX_BINS:
+            raise InvalidParameter(f"{label} must be from 1 to {MAX_BINS}", label)
+        low_high = None
+        if span:
+            low, high = numbers(span, "binrange", 2)
+            if low >= high:
+                raise InvalidParameter("binrange needs low < high", "binrange")
+            low_high = (low, high)
+        return Bins(count=count, span=low_high)
+    edges = tuple(parse_number(part, label) for part in parts)
+    if len(edges) > MAX_BINS + 1 or any(a >= b for a, b in zip(edges, edges[1:])):
+        raise InvalidParameter(f"{label}: edges must increase, at most {MAX_BINS + 1} of them", label)
+    if span:
+        raise InvalidParameter(f"binrange applies to a count of {label}, not to edges", "binrange")
+    return Bins(edges=edges)
+
+
+def analysis_size(query: Query, bounds: BBox, maximum: int) -> tuple[int, int] | None:
+    """`width` and/or `height` of an output over `bounds` (the other keeping the aspect), or None
+    when neither is given."""
+    width, height = query.get("width"), query.get("height")
+    if not width and not height:
+        return None
+    left, bottom, right, top = bounds
+    aspect = (top - bottom) / (right - left)
+    w = integer(query, "width", minimum=1) if width else max(1, round(integer(query, "height", minimum=1) / aspect))
+    h = integer(query, "height", minimum=1) if height else max(1, round(w * aspect))
+    if w > maximum or h > maximum:
+        raise TooLarge(f"{w} x {h} px is over the limit of {maximum} px a side", "width")
+    return w, h
 
 
 # ---------------------------------------------------------------------------------------------

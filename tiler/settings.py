@@ -58,6 +58,13 @@ class Settings:
     # Output pixels rendering at once, per worker: bounds the memory of renders in flight (about 40
     # bytes a pixel, so ~670 MB); one 4096 x 4096 GetMap, or 256 tiles of 256 px.
     render_pixels: int = 4096 * 4096
+    # Analysis (tiler.analysis): statistics, GeoTIFF crops and time-lapses.
+    analysis_timeout: float = 120.0  # seconds one statistics request or time-lapse may take, queueing included
+    max_statistics_pixels: int = 20_000_000  # pixels inside a geometry's box x intervals, per statistics request
+    max_analysis_products: int = 100  # products one statistics request or time-lapse may read
+    max_crop_pixels: int = 4096 * 4096  # output pixels of one GeoTIFF crop
+    max_timelapse_frames: int = 60
+    max_timelapse_size: int = 1024  # width and height of a time-lapse frame
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
     # Stuck workers and slow clients (README, "Stuck workers and slow clients").
     worker_timeout: float = 30.0  # seconds a worker's event loop may stall before the supervisor replaces it
@@ -100,13 +107,19 @@ class Settings:
             "render_pixels",
             "api_quota_per_minute",
             "max_mosaic_products",
+            "max_statistics_pixels",
+            "max_analysis_products",
+            "max_crop_pixels",
+            "max_timelapse_frames",
+            "max_timelapse_size",
             "limit_concurrency",
             "backlog",
             "max_header_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("render_timeout", "redis_timeout", "worker_timeout", "header_timeout", "keep_alive_timeout"):
+        timeouts = ("render_timeout", "analysis_timeout", "redis_timeout", "worker_timeout", "header_timeout")
+        for name in (*timeouts, "keep_alive_timeout"):
             if not 0 < getattr(self, name) < math.inf:
                 raise ValueError(f"{name} must be a positive number of seconds")
         if not 0 <= self.shutdown_timeout < math.inf:
@@ -211,6 +224,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "render_threads": _cast(environ, "RENDER_THREADS", int, defaults.render_threads),
         "render_pixels": _cast(environ, "RENDER_PIXELS", int, defaults.render_pixels),
         "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
+        "analysis_timeout": _cast(environ, "ANALYSIS_TIMEOUT", float, defaults.analysis_timeout),
+        "max_statistics_pixels": _cast(environ, "MAX_STATISTICS_PIXELS", int, defaults.max_statistics_pixels),
+        "max_analysis_products": _cast(environ, "MAX_ANALYSIS_PRODUCTS", int, defaults.max_analysis_products),
+        "max_crop_pixels": _cast(environ, "MAX_CROP_PIXELS", int, defaults.max_crop_pixels),
+        "max_timelapse_frames": _cast(environ, "MAX_TIMELAPSE_FRAMES", int, defaults.max_timelapse_frames),
+        "max_timelapse_size": _cast(environ, "MAX_TIMELAPSE_SIZE", int, defaults.max_timelapse_size),
         "worker_timeout": _cast(environ, "WORKER_TIMEOUT", float, defaults.worker_timeout),
         "header_timeout": _cast(environ, "HEADER_TIMEOUT", float, defaults.header_timeout),
         "keep_alive_timeout": _cast(environ, "KEEP_ALIVE_TIMEOUT", float, defaults.keep_alive_timeout),

@@ -103,7 +103,7 @@ def preview(request: Request) -> Response:
     query = request.query_params
     stages = request.state.stages
     with stages.stage("resolve"):
-        fmt = params.image_format(request.path_params["ext"])
+        encoding = params.preview_encoding(request.path_params["ext"], query)
         source, styling = source_and_styling(svc, query)
         if isinstance(source, ProductSource):
             product = source.product
@@ -120,7 +120,7 @@ def preview(request: Request) -> Response:
             bounds = transform_bounds("EPSG:4326", MERCATOR, west, max(south, -85.0), east, min(north, 85.0))
             width, height = params.preview_size(query, bounds, svc.settings)
             grid = Grid(bounds, MERCATOR, width, height, geographic=lambda: bbox)
-    job = RenderJob((LayerJob(source, styling),), grid, Encoding(fmt, MEDIA_TYPES[fmt]))
+    job = RenderJob((LayerJob(source, styling),), grid, encoding)
     image, hit = render_image(svc, job, stages)
     return image_response(request, image, hit, svc.settings.cache_max_age)
 

@@ -28,6 +28,8 @@ CRS_CODES: tuple[str, ...] = (
     *(f"EPSG:{code}" for code in range(32701, 32761)),
 )
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+# GetMap also draws GeoTIFFs: a layer's values, or with VISUAL=true its picture (tiler.pipeline.geotiff).
+MAP_FORMATS = {**IMAGE_FORMATS, "image/tiff": "tiff"}
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 ET.register_namespace("xlink", XLINK_NS)

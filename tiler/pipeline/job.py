@@ -7,7 +7,7 @@ WMTS GetTile) parses its request into one `RenderJob`; the pipeline (`tiler.pipe
     │   ├── styling             what to draw from the bands (a layer, the user's band math or evalscript)
     │   └── up/downsampling     resampling when the output is finer / coarser than the data
     ├── grid                    output bounds, CRS and size
-    ├── encoding                image format and encoder options
+    ├── encoding                image format and encoder options (a GeoTIFF: values or picture)
     └── compositing             gain, gamma and the background of opaque outputs
 
 A job is a pure value: its cache key is computed from it alone.
@@ -193,9 +193,10 @@ class LayerJob:
 
 @dataclass(frozen=True)
 class Encoding:
-    format: str  # png, jpg, webp (renderers.MEDIA_TYPES)
+    format: str  # png, jpg, webp (renderers.MEDIA_TYPES), or tiff (tiler.pipeline.geotiff)
     media_type: str
     quality: int | None = None  # JPEG and WebP; None: the encoder's default
+    values: bool = False  # tiff only: the single layer's values (float32, or class codes), not its picture
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,6 @@ class RenderJob:
         )
         encoding, compositing = self.encoding, self.compositing
         return (
-            f"{layers}#{self.grid.cache_token}#{encoding.format}/{encoding.quality}"
+            f"{layers}#{self.grid.cache_token}#{encoding.format}/{encoding.quality}/{encoding.values}"
             f"#{compositing.gain}/{compositing.gamma}/{compositing.background}"
         )

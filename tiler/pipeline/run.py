@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from renderers import RenderSpec, encode, render
+from renderers import RenderSpec, encode, evaluate_values, render
 from renderers.composite import finish, over
 from tiler.cache import CachedImage
 from tiler.catalog import Catalog, select_products
 from tiler.http.observability import StageTimer
 from tiler.limits import Deadline
+from tiler.pipeline.geotiff import ValueBand, encode_rgba, encode_values, value_band
 from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource, RenderJob, Source
-from tiler.pipeline.scripts import draw_script
+from tiler.pipeline.scripts import draw_script, script_values, value_names
 from tiler.products import Product
 from tiler.reading import BandStack, read_mosaic, read_part
 from tiler.services import Services
@@ -31,10 +32,13 @@ def render_image(services: Services, job: RenderJob, stages: StageTimer) -> tupl
 
 def _render(services: Services, job: RenderJob, stages: StageTimer) -> tuple[bytes, str]:
     grid, drawable = job.grid, job.grid.drawable
+    draw = _draw_values if job.encoding.values else _draw
     if drawable is None or not any(_may_meet(layer.source, drawable[0]) for layer in job.layers):
         # Nothing to read (a tile beside its product, a box outside its CRS): no need for the render pool.
+        if job.encoding.values:
+            return _encode_values(services, job, None, stages)
         return _encode(job, np.zeros((grid.height, grid.width, 4), dtype=np.uint8), stages)
-    return services.renders.run(lambda deadline: _draw(services, job, stages, deadline), grid.pixels)
+    return services.renders.run(lambda deadline: draw(services, job, stages, deadline), grid.pixels)
 
 
 def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
@@ -74,8 +78,50 @@ def _encode(job: RenderJob, canvas: np.ndarray, stages: StageTimer) -> tuple[byt
     c = job.compositing
     with stages.stage("encode"):
         picture = finish(canvas, c.gain, c.gamma, c.background)
+        if job.encoding.format == "tiff":
+            return encode_rgba(picture, job.grid), job.encoding.media_type
         options = {} if job.encoding.quality is None else {"quality": job.encoding.quality}
         return encode(picture, job.encoding.format, **options), job.encoding.media_type
+
+
+def _draw_values(services: Services, job: RenderJob, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
+    """A values GeoTIFF: its one layer's expressions evaluated, not drawn."""
+    (layer,) = job.layers  # the routes refuse values of several layers
+    assert job.grid.drawable is not None  # _render checked
+    stack = read_layer(services, layer, job.grid.drawable[0], stages, deadline)
+    deadline.check()
+    return _encode_values(services, job, stack, stages, deadline.remaining())
+
+
+def _encode_values(
+    services: Services, job: RenderJob, stack: BandStack | None, stages: StageTimer, seconds: float = 0.0
+) -> tuple[bytes, str]:
+    """The layer's values on the job's grid: those of `stack` (read on the drawable part) in place,
+    no-data elsewhere. An evalscript's values (`tiler.pipeline.scripts.script_values`) get `seconds`."""
+    (layer,) = job.layers
+    grid = job.grid
+    spec = layer.styling.spec
+    collection = services.collection(layer.source.collection)
+    if isinstance(spec, RenderSpec):
+        described = [value_band(e.source, collection.bands) for e in spec.expressions]
+    else:
+        described = [ValueBand(name, np.dtype("float32"), float("nan")) for name in value_names(spec)]
+    valid = np.zeros((grid.height, grid.width), dtype=bool)
+    values = [np.full(valid.shape, np.nan, dtype=np.float32) for _ in described]
+    with stages.stage("evaluate"):
+        if stack is not None and grid.drawable is not None:
+            part, row0, col0 = grid.drawable
+            rows, cols = slice(row0, row0 + part.height), slice(col0, col0 + part.width)
+            if isinstance(spec, RenderSpec):
+                computed, computed_valid = evaluate_values(spec, stack.arrays, stack.valid), stack.valid
+            else:
+                product = layer.source.product if isinstance(layer.source, ProductSource) else None
+                computed, computed_valid = script_values(spec, stack.arrays, stack.valid, collection, seconds, product)
+            valid[rows, cols] = computed_valid
+            for whole, part_values in zip(values, computed):
+                whole[rows, cols] = part_values
+    with stages.stage("encode"):
+        return encode_values(values, valid, described, grid), job.encoding.media_type
 
 
 def products_for(services: Services, source: Source, area: BBox, stages: StageTimer) -> list[Product]:

@@ -15,16 +15,20 @@ unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from renderers.evalscript import EvalscriptError, EvalscriptTimeout, evaluate_evalscript, to_rgba
+from renderers.evalscript import EvalscriptError, EvalscriptTimeout, Output, evaluate_evalscript, to_rgba
 from tiler.collections import Collection
 from tiler.errors import InvalidParameter, RenderTimeout
 from tiler.pipeline.job import ScriptSpec
 from tiler.products import BandAsset, Product
 from tiler.reading import BandStack
+
+# The outputs a script gives its values in: EO Browser's statistics output, and the mask of them.
+STATS_OUTPUT = "eobrowserStats"
+DATA_MASK = "dataMask"
 
 
 def script_failure(exc: EvalscriptError, label: str) -> InvalidParameter | RenderTimeout:
@@ -67,25 +71,75 @@ def normalization_factor(collection: Collection) -> float:
     return next((b.scale for b in collection.bands.values() if b.kind == "reflectance"), 1.0)
 
 
-def evaluate_script(
-    spec: ScriptSpec, stack: BandStack, collection: Collection, seconds: float, product: Product | None = None
-) -> np.ndarray:
-    """The values of the spec's output, float64 (bands, H, W), within `seconds`; `product` when the
-    stack is one product's."""
+def evaluate_outputs(
+    spec: ScriptSpec,
+    bands: Mapping[str, np.ndarray],
+    valid: np.ndarray,
+    collection: Collection,
+    seconds: float,
+    product: Product | None = None,
+) -> Mapping[str, np.ndarray]:
+    """Every output of the script, float64 (bands, H, W), within `seconds`; `product` when the bands
+    are one product's."""
     try:
         result = evaluate_evalscript(
             spec.script,
-            stack.arrays,
-            stack.valid,
+            bands,
+            valid,
             timeout=max(seconds, 0.0),
             to_dn=to_dn(collection, product),
             normalization_factor=normalization_factor(collection),
         )
     except EvalscriptError as exc:
         raise script_failure(exc, "evalscript") from None
-    if spec.output not in result.outputs:
+    return result.outputs
+
+
+def evaluate_script(
+    spec: ScriptSpec, stack: BandStack, collection: Collection, seconds: float, product: Product | None = None
+) -> np.ndarray:
+    """The values of the spec's output, float64 (bands, H, W), within `seconds`."""
+    outputs = evaluate_outputs(spec, stack.arrays, stack.valid, collection, seconds, product)
+    if spec.output not in outputs:
         raise InvalidParameter(f"evalscript: the script has no output {spec.output!r}", "evalscript")
-    return result.outputs[spec.output]
+    return outputs[spec.output]
+
+
+def _value_outputs(spec: ScriptSpec) -> list[Output]:
+    """What a script gives as values rather than as a picture: its `eobrowserStats` output when it has
+    one (what EO Browser charts), else every output but `dataMask` (Sentinel Hub's Statistical API)."""
+    script = spec.script
+    if script.form == "simple":
+        raise InvalidParameter(
+            "evalscript: values need a VERSION=3 script, whose outputs say how many bands they have", "evalscript"
+        )
+    chosen = [o for o in script.outputs if o.id == STATS_OUTPUT] or [o for o in script.outputs if o.id != DATA_MASK]
+    if not chosen:
+        raise InvalidParameter(f"evalscript: the script has no output besides {DATA_MASK}", "evalscript")
+    return chosen
+
+
+def value_names(spec: ScriptSpec) -> tuple[str, ...]:
+    """The names of a script's values (statistics, values GeoTIFFs), one per band: `index`, `default_B0`..."""
+    return tuple(o.id if o.bands == 1 else f"{o.id}_B{i}" for o in _value_outputs(spec) for i in range(o.bands or 0))
+
+
+def script_values(
+    spec: ScriptSpec,
+    bands: Mapping[str, np.ndarray],
+    valid: np.ndarray,
+    collection: Collection,
+    seconds: float,
+    product: Product | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The bands `value_names` names, float32, and where they hold a value: the data's mask, narrowed by
+    the script's `dataMask` output if it has one (0 there: no value)."""
+    chosen = _value_outputs(spec)
+    outputs = evaluate_outputs(spec, bands, valid, collection, seconds, product)
+    values = [outputs[o.id][i].astype(np.float32) for o in chosen for i in range(o.bands or 0)]
+    if DATA_MASK in outputs:
+        valid = valid & (outputs[DATA_MASK][0] != 0)
+    return values, valid
 
 
 def draw_script(

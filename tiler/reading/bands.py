@@ -30,6 +30,8 @@ from tiler.reading.datasets import DatasetPool
 class BandStack:
     arrays: dict[str, np.ndarray]  # float32 physical values; class codes for class bands
     valid: np.ndarray  # bool, True where every band read has data
+    # bool, of a mosaic read with a cloud mask: where products have data but all of it is masked as cloud
+    cloudy: np.ndarray | None = None
 
 
 def read_part(

@@ -40,12 +40,13 @@ def read_mosaic(
 ) -> BandStack:
     """Composite `band_names` of `products` (in priority order) onto one grid: first valid pixel
     wins. Stops reading as soon as every pixel is filled. With `cloud_mask`, pixels it marks count
-    as invalid in products that have its band. Products lacking a band, or whose files cannot be
+    as invalid in products that have its band, and the stack tells where only clouds were seen. Products lacking a band, or whose files cannot be
     read, are logged and skipped, so one broken product does not blank a whole area. `deadline` is
     checked before each band read (see tiler.limits); `datasets` keeps files open."""
     names = sorted(set(band_names))
     arrays = {name: np.zeros((height, width), dtype=np.float32) for name in names}
     filled = np.zeros((height, width), dtype=bool)
+    seen = np.zeros((height, width), dtype=bool)  # where any product has data, clouds or not
     for product in products:
         mask_band = cloud_mask.band if cloud_mask is not None and cloud_mask.band in product.bands else None
         try:
@@ -65,6 +66,7 @@ def read_mosaic(
             log.error("mosaic: skipping product %s: %s", product.id, exc)
             continue
         take = stack.valid & ~filled
+        seen |= stack.valid
         if mask_band is not None and cloud_mask is not None:
             take &= ~_clouded(stack.arrays[mask_band], cloud_mask)
         for name in names:
@@ -72,7 +74,7 @@ def read_mosaic(
         filled |= take
         if filled.all():
             break
-    return BandStack(arrays, filled)
+    return BandStack(arrays, filled, seen & ~filled if cloud_mask is not None else None)
 
 
 def _clouded(codes: np.ndarray, rule: CloudMask) -> np.ndarray:

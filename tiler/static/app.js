@@ -1,5 +1,6 @@
 // The map page: a Leaflet map over this server's own API (/search, /layers, /tilejson.json, /tiles,
-// /wms). All state lives in the URL fragment, so a view can be shared and reloaded.
+// /wms, /statistics, /crop.tif, /timelapse). All state lives in the URL fragment, so a view can be
+// shared and reloaded.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -255,6 +256,7 @@ async function show() {
   updateLayerPicker();
   updateLegend();
   updateGis(tilejson.tiles[0]);
+  updateDownloads();
   writeHash();
   return true;
 }
@@ -320,7 +322,7 @@ function updateGis(xyz) {
 }
 
 async function showValues(event) {
-  if (!imagery) return;
+  if (!imagery || map.pm.globalDrawModeEnabled()) return;
   const size = map.getSize();
   const sw = L.CRS.EPSG3857.project(map.getBounds().getSouthWest());
   const ne = L.CRS.EPSG3857.project(map.getBounds().getNorthEast());
@@ -359,6 +361,143 @@ function valuesTable(result) {
     for (const [band, value] of Object.entries(entry.bands)) row(band, value.toFixed(4));
   }
   return root;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time series over a drawn point or polygon (/statistics), downloads of the view (/crop.tif,
+// /timelapse). The series reads the collection's products in the search's dates and cloud limit.
+
+let drawn = null;            // the drawn Leaflet layer
+let chart = null;
+
+function seriesStyle() {
+  // A picture of three bands has no single value: the series then shows NDVI where it applies.
+  const q = styleParams();
+  const single = state.custom ? state.custom.expressions.length === 1 : layers[state.layer]?.expressions.length === 1;
+  if (!single) return new URLSearchParams({ layer: "NDVI" });
+  return q;
+}
+
+function statisticsBody(geometry, format = "json") {
+  const body = { geometry, collection: activeCollection(), interval: $("stats-interval").value, format };
+  if (interval()) body.time = interval();
+  if (state.maxcc < 100) body.maxcc = state.maxcc;
+  if (state.cloudmask) body.cloudmask = true;
+  for (const [k, v] of seriesStyle()) body[k] = v;
+  return body;
+}
+
+async function postStatistics(body) {
+  const response = await fetch(api("statistics"), {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!response.ok) {
+    const error = await response.json().catch(() => ({ detail: response.statusText }));
+    throw new Error(error.detail);
+  }
+  return response;
+}
+
+async function showSeries() {
+  if (!drawn) return;
+  const geometry = drawn.toGeoJSON().geometry;
+  $("stats-status").textContent = "Measuring…";
+  let answer;
+  try {
+    answer = await (await postStatistics(statisticsBody(geometry))).json();
+  } catch (error) {
+    $("stats-status").textContent = error.message;
+    return;
+  }
+  const name = answer.outputs[0];
+  const rows = answer.intervals.map((i) => ({ date: i.from.slice(0, 10), products: i.products, ...i.outputs[name] }));
+  const cloudy = rows.filter((r) => r.cloud > 0).length;
+  $("stats-status").textContent = rows.length
+    ? `${name}: ${rows.length} interval(s), ${answer.pixels} pixel(s) at ${answer.resolution} m; ${cloudy} with clouds masked`
+    : "No products here in these dates.";
+  drawTable(rows);
+  drawChart(name, rows);
+  $("stats-csv").hidden = !rows.length;
+}
+
+function drawTable(rows) {
+  const table = $("stats-table");
+  table.replaceChildren();
+  const add = (parent, tag, text) => { const el = document.createElement(tag); el.textContent = text; parent.append(el); return el; };
+  const head = add(table, "tr", "");
+  for (const title of ["date", "mean", "valid", "cloud"]) add(head, "th", title);
+  for (const r of rows) {
+    const tr = add(table, "tr", "");
+    tr.className = r.cloud > 0 ? "cloudy" : "";
+    add(tr, "td", r.date);
+    add(tr, "td", r.mean == null ? "no data" : r.mean.toFixed(4));
+    add(tr, "td", r.valid);
+    add(tr, "td", r.cloud);
+  }
+}
+
+function drawChart(name, rows) {
+  if (chart) chart.destroy();
+  chart = null;
+  if (!rows.length) return;
+  const xs = rows.map((r) => Date.parse(r.date) / 1000);
+  const means = rows.map((r) => r.mean);
+  // Dates with clouds masked are marked on the line; with no clear pixel left, at the bottom.
+  const low = Math.min(...means.filter((m) => m != null), 0);
+  const marks = rows.map((r) => (r.cloud > 0 ? (r.mean ?? low) : null));
+  chart = new uPlot({
+    width: 290, height: 170, legend: { show: true },
+    scales: { x: { time: true } },
+    series: [
+      {},
+      { label: name, stroke: "#2e7d32", width: 2, spanGaps: true, points: { show: true, size: 5 } },
+      { label: "clouds masked", stroke: "#e8a33d", width: 0, paths: () => null, points: { show: true, size: 9, fill: "#e8a33d" } },
+    ],
+  }, [xs, means, marks], $("chart"));
+}
+
+async function downloadCsv() {
+  let response;
+  try {
+    response = await postStatistics(statisticsBody(drawn.toGeoJSON().geometry, "csv"));
+  } catch (error) {
+    $("stats-status").textContent = error.message;
+    return;
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = "statistics.csv";
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+function startDrawing(shape) {
+  if (drawn) map.removeLayer(drawn);
+  drawn = null;
+  map.pm.enableDraw(shape, { continueDrawing: false });
+}
+
+function viewBox() {
+  const b = map.getBounds();
+  const clamp = (v, lim) => Math.max(-lim, Math.min(lim, v));
+  return [clamp(b.getWest(), 180), clamp(b.getSouth(), 85), clamp(b.getEast(), 180), clamp(b.getNorth(), 85)]
+    .map((v) => v.toFixed(6)).join(",");
+}
+
+function updateDownloads() {
+  if (!imagery) return;
+  const crop = sourceParams();
+  for (const [k, v] of styleParams()) crop.set(k, v);
+  crop.set("bbox", viewBox());
+  crop.set("width", Math.min(2048, map.getSize().x));
+  $("download-tiff").href = api("crop.tif", crop);
+  $("download-visual").href = api("crop.tif", new URLSearchParams([...crop, ["visual", "true"]]));
+  const lapse = new URLSearchParams({ collection: activeCollection(), bbox: viewBox(), width: 512 });
+  if (interval()) lapse.set("time", interval());
+  if (state.maxcc < 100) lapse.set("maxcc", state.maxcc);
+  if (state.cloudmask) lapse.set("cloudmask", "true");
+  for (const [k, v] of styleParams()) lapse.set(k, v);
+  $("timelapse-link").href = api(`timelapse.${$("timelapse-format").value}`, lapse);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -501,6 +640,8 @@ function wire() {
     formToState();
     search(api("search", searchQuery()));
     if (state.mode === "mosaic") show();
+    updateDownloads();
+    showSeries();
   };
   $("more-results").onclick = () => nextPage && search(api(nextPage));
   $("layer").onchange = () => { state.layer = $("layer").value; show(); };
@@ -513,8 +654,14 @@ function wire() {
   $("evalscript-file").onchange = loadScriptFile;
   $("custom-form").onsubmit = (e) => { e.preventDefault(); applyCustom(); };
   $("clear-custom").onclick = () => { state.custom = null; $("expression-error").textContent = ""; show(); };
-  map.on("moveend", () => (imagery ? writeHash() : null));
+  map.on("moveend", () => { if (imagery) { writeHash(); updateDownloads(); } });
   map.on("click", showValues);
+  $("draw-point").onclick = () => startDrawing("Marker");
+  $("draw-polygon").onclick = () => startDrawing("Polygon");
+  map.on("pm:create", (e) => { drawn = e.layer; showSeries(); });
+  $("stats-interval").onchange = showSeries;
+  $("stats-csv").onclick = downloadCsv;
+  $("timelapse-format").onchange = updateDownloads;
 }
 
 async function start() {

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from starlette.requests import Request
 from starlette.responses import Response
 
-from tiler.ogc.common import CRS_CODES, IMAGE_FORMATS, XLINK_NS, XSI_NS, bounds_in, northing_first, service_base
+from tiler.ogc.common import CRS_CODES, MAP_FORMATS, XLINK_NS, XSI_NS, bounds_in, northing_first, service_base
 from tiler.ogc.layers import OgcLayer
 from tiler.ogc.wms.featureinfo import INFO_FORMATS
 
@@ -125,7 +125,7 @@ def capabilities(
     ops = _sub(capability, "Request")
     caps_format = "text/xml" if version == "1.3.0" else "application/vnd.ogc.wms_xml"
     _operation(ops, "GetCapabilities", (caps_format,), href)
-    _operation(ops, "GetMap", tuple(IMAGE_FORMATS), href)
+    _operation(ops, "GetMap", tuple(MAP_FORMATS), href)
     _operation(ops, "GetFeatureInfo", INFO_FORMATS, href)
     _operation(ops, f"{{{SLD_NS}}}GetLegendGraphic" if version == "1.3.0" else "GetLegendGraphic", ("image/png",), href)
     exceptions = _sub(capability, "Exception")

@@ -77,6 +77,6 @@ def map_job(services: Services, req: MapRequest) -> RenderJob:
     return RenderJob(
         tuple(layers),
         map_grid(req),
-        Encoding(req.fmt, req.media_type, req.quality),
+        Encoding(req.fmt, req.media_type, req.quality, values=req.fmt == "tiff" and not req.visual),
         Compositing(req.gain, req.gamma, req.bgcolor if req.opaque else None),
     )

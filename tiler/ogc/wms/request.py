@@ -24,7 +24,7 @@ from tiler.errors import (
     TooLarge,
 )
 from tiler.http.errors import ImageFrame
-from tiler.ogc.common import IMAGE_FORMATS, is_supported, northing_first, rasterio_code, to_rasterio
+from tiler.ogc.common import IMAGE_FORMATS, MAP_FORMATS, is_supported, northing_first, rasterio_code, to_rasterio
 from tiler.ogc.layers import OgcLayer, find_layer
 
 RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
@@ -55,6 +55,7 @@ class MapRequest:
     gain: float
     gamma: float
     style_query: tuple[tuple[str, str], ...] = ()  # expression, rescale, colormap, evalscript
+    visual: bool = False  # FORMAT=image/tiff: the picture as RGBA instead of the layer's values
 
     @property
     def opaque(self) -> bool:
@@ -167,9 +168,14 @@ def parse_map_request(
     if clip_to_domain(bbox, rasterio_code(crs_code)) is None:  # type: ignore[arg-type]
         raise InvalidParameter(f"BBOX lies outside the area where {crs_code} is defined", "BBOX")
     media = params.required(query, "format", "FORMAT")
-    fmt = IMAGE_FORMATS.get(media)
+    fmt = MAP_FORMATS.get(media)
     if fmt is None:
-        raise InvalidFormat(f"FORMAT '{media[:40]}' is not offered; use {', '.join(IMAGE_FORMATS)}", "FORMAT")
+        raise InvalidFormat(f"FORMAT '{media[:40]}' is not offered; use {', '.join(MAP_FORMATS)}", "FORMAT")
+    visual = params.boolean(query, "visual", label="VISUAL")
+    if fmt == "tiff" and not visual and len(chosen) > 1:
+        raise InvalidParameter(
+            "a GeoTIFF of values holds one layer; ask for one, or VISUAL=true for the picture", "LAYERS"
+        )
     width, height = _size(query, crs_code, bbox, max_size)
     if time_required and not query.get("time"):
         raise MissingTime("TIME is required: this server advertises no default time", "TIME")
@@ -202,4 +208,5 @@ def parse_map_request(
         gain=gain,
         gamma=gamma,
         style_query=tuple((k, query[k]) for k in STYLE_PARAMETERS if query.get(k)),
+        visual=visual,
     )
