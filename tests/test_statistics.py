@@ -337,8 +337,13 @@ def test_absurd_coordinates_are_refused_not_crashed_on(demo_client):
     for path in ("/statistics", "/crop.tif"):
         response = demo_client.post(path, json={"geometry": huge, "crs": "EPSG:32632"})
         assert response.status_code in (400, 413) and "detail" in response.json(), (path, response.text)
-    wide = {"type": "Polygon", "coordinates": [[[0, 0], [4e6, 0], [4e6, 4e6], [0, 0]]]}
+    beyond = {"type": "Polygon", "coordinates": [[[0, 0], [4e7, 0], [4e7, 4e7], [0, 0]]]}  # past UTM 32's domain
+    response = demo_client.post("/statistics", json={"geometry": beyond, "crs": "EPSG:32632"})
+    assert response.status_code == 400 and "beyond the area" in response.json()["detail"]
+    wide = {"type": "Polygon", "coordinates": [[[0, 1e6], [2e6, 1e6], [2e6, 3e6], [0, 1e6]]]}
     response = demo_client.post("/statistics", json={"geometry": wide, "crs": "EPSG:32632", "resolution": 1})
     assert response.status_code == 413 and "times the limit" in response.json()["detail"]
-    crop = demo_client.get("/crop.tif", params={"bbox": "0,0,4e7,4e7", "crs": "EPSG:32632", "resolution": 0.001})
+    crop = demo_client.get(
+        "/crop.tif", params={"bbox": "0,1000000,2000000,3000000", "crs": "EPSG:32632", "resolution": 0.001}
+    )
     assert crop.status_code == 413 and "times the limit" in crop.json()["detail"]

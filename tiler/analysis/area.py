@@ -11,6 +11,7 @@ Grid edges lie on multiples of the resolution, so equal requests give equal grid
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,7 +28,7 @@ from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
-from tiler.crs import crs_from_code
+from tiler.crs import crs_domain, crs_from_code
 from tiler.errors import InvalidCRS, InvalidParameter, TooLarge
 from tiler.pipeline.job import BBox, Grid
 
@@ -63,6 +64,9 @@ class Area:
         return int(self.inside.sum())
 
 
+_CRS_CODE = re.compile(r"(?:EPSG|ESRI|IGNF):\d{1,7}|OGC:CRS84|CRS:84", re.IGNORECASE)
+
+
 def parse_geometry(raw: Any, crs_code: str | None) -> tuple[BaseGeometry, str]:
     """A GeoJSON geometry (or a Feature holding one) in `crs_code` (WGS84 lon/lat when None), checked."""
     if isinstance(raw, Mapping) and raw.get("type") == "Feature":
@@ -79,6 +83,9 @@ def parse_geometry(raw: Any, crs_code: str | None) -> tuple[BaseGeometry, str]:
     if not geometry.is_valid:
         raise InvalidParameter(f"geometry is not valid: {explain_validity(geometry)[:80]}", "geometry")
     code = crs_code or WGS84
+    # Authority codes only: PROJ strings and WKT from a request would reach PROJ's parser unchecked.
+    if not _CRS_CODE.fullmatch(code):
+        raise InvalidCRS(f"crs must be an authority code such as EPSG:25832, not '{code[:40]}'", "crs")
     try:
         crs = crs_from_code(code)
     except CRSError:
@@ -87,6 +94,11 @@ def parse_geometry(raw: Any, crs_code: str | None) -> tuple[BaseGeometry, str]:
         lon, lat = coords[:, 0], coords[:, 1]
         if not ((np.abs(lon) <= 180) & (np.abs(lat) <= 90)).all():
             raise InvalidParameter("geometry: longitudes must lie in -180..180 and latitudes in -90..90", "geometry")
+    elif (domain := crs_domain(code)) is not None:
+        west, south, east, north = geometry.bounds
+        if not (domain[0] <= west and east <= domain[2] and domain[1] <= south and north <= domain[3]):
+            # Outside the CRS's domain a transformation means nothing, or never returns (tiler.crs).
+            raise InvalidParameter(f"geometry lies beyond the area where {code} is defined", "geometry")
     return geometry, code
 
 
