@@ -25,9 +25,9 @@ import numpy as np
 import rasterio
 from rasterio.enums import Resampling
 
-from renderers import render
+from renderers import RenderSpec, render
 from renderers.evalscript import compile_evalscript, render_evalscript
-from styles import Layer, Layers, load_layers
+from styles import Layers, load_layers
 from tiler.collections import builtin_collections
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +49,10 @@ def read_bands(size: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     return bands, bands["B04"] > 0
 
 
-def _layer(layers: Layers, name: str) -> Layer:
+def _spec(layers: Layers, name: str) -> RenderSpec:
     layer = layers.get(name, "sentinel-2-l2a")
-    assert layer is not None, name
-    return layer
+    assert layer is not None and layer.spec is not None, name
+    return layer.spec
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -78,7 +78,7 @@ def main() -> None:
             compile_ms = timed(partial(compile_evalscript, f"{source}\n// {size} {time.time_ns()}"))
             script = compile_evalscript(source)
             runs = {
-                "toml": partial(render, _layer(layers, name).spec, bands, valid),
+                "toml": partial(render, _spec(layers, name), bands, valid),
                 "fast": partial(render_evalscript, script, bands, valid, timeout=30, path="fast"),
                 "exact": partial(render_evalscript, script, bands, valid, timeout=30, path="exact"),
             }

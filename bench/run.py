@@ -146,6 +146,7 @@ def _floor(data: BenchData, root: Path, case: bench_cases.Case, cpus: set[int] |
     layer = load_layers(collections).get(case.layer, "sentinel-2-l2a")
     assert layer is not None, case.layer
     spec = layer.spec
+    assert spec is not None, f"{case.layer} is band math"
     pool = DatasetPool(settings.open_datasets, per_path=1)  # as the server keeps band files open
     own = os.sched_getaffinity(0)
     if cpus:

@@ -96,6 +96,16 @@ def _composite_legend(title: str, spec: RenderSpec) -> np.ndarray:
     return np.asarray(image)
 
 
+def note_legend(title: str, note: str) -> np.ndarray:
+    """A legend of a title and a line of text, for a layer whose colours only its evalscript knows."""
+    font = _font()
+    width = max(int(font.getlength(line)) for line in (title, note)) + 2 * _PAD
+    image, draw = _canvas(width, _PAD * 2 + (_FONT_SIZE + 4) * 2)
+    draw.text((_PAD, _PAD), title, fill="black", font=font)
+    draw.text((_PAD, _PAD + _FONT_SIZE + 4), note, fill=(90, 90, 90), font=font)
+    return np.asarray(image)
+
+
 def legend(
     spec: RenderSpec, title: str, value_range: tuple[float, float] | None = None, swatches: Classes | None = None
 ) -> np.ndarray:

@@ -1,19 +1,34 @@
-"""Layer definitions as data: one TOML file per layer in this folder or a subfolder of it (one per
-family of collections: `styles/landsat/TRUE_COLOR.toml`); the file name is the layer name. Layers of
-one name may exist for several collections (each file names the collections it fits); a name and a
-collection pick one layer.
+"""Layer definitions as data: one TOML file or evalscript per layer in this folder or a subfolder of
+it (one per family of collections: `styles/landsat/TRUE_COLOR.toml`); the file name is the layer
+name. Layers of one name may exist for several collections (each file names the collections it
+fits); a name and a collection pick one layer.
 
 A file gives `title`, `description`, `collections` (the ids of the collections it fits) and either
 `bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
 through a `colormap`: `steps`, `ramp` with an optional `transform` over `v`, or `classes`; a
 `classes` colour map without its own list colours a class band with its collection's class table).
 `range` is the value range a legend shows; `legend` (a list of [value, label, colour]) gives swatches
-for a layer whose colours no colour map describes (Landsat's QA, drawn by band math). Files are validated when loaded, against the bands of
-every collection they name; a broken file stops the start-up with its name.
+for a layer whose colours no colour map describes (Landsat's QA, drawn by band math).
+
+A `*.js` file is a Sentinel Hub evalscript (docs/evalscripts.md) drawn as it is. Its header, a
+block comment right after the optional `//VERSION=3` line, holds `title`, `description` and
+`collections` written as in a TOML file:
+
+    //VERSION=3
+    /*
+    title = "NDVI"
+    description = "..."
+    collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+    */
+    function setup() { ... }
+
+Files are validated when loaded, against the bands of every collection they name (an evalscript is
+compiled and its setup() run to learn them); a broken file stops the start-up with its name.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,11 +47,15 @@ from renderers import (
     parse_expression,
     parse_hex,
 )
+from renderers.evalscript import EvalscriptCache, EvalscriptError
 
-__all__ = ["STYLES_DIR", "Layer", "LayerError", "Layers", "load_layers"]
+__all__ = ["STYLES_DIR", "Layer", "LayerError", "LayerScript", "Layers", "load_layers"]
 
 STYLES_DIR = Path(__file__).parent
 _KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range", "legend"}
+_SCRIPT_KEYS = {"title", "description", "collections"}
+# An evalscript layer's header: the block comment after the optional version line.
+_SCRIPT_HEADER = re.compile(r"\A\s*(?://\s*VERSION\s*=\s*\d+[^\n]*\n)?\s*/\*(.*?)\*/", re.DOTALL)
 # Stretch for single values drawn in grey (no colour map): indices span -1..1.
 _DEFAULT_VALUE_STRETCH = Stretch("linear", -1.0, 1.0)
 
@@ -72,14 +91,33 @@ class CollectionLike(Protocol):
 
 
 @dataclass(frozen=True)
+class LayerScript:
+    """The evalscript of a `*.js` layer, and the data bands its setup() asks for (dataMask aside)."""
+
+    text: str
+    bands: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Layer:
+    """A layer drawn either by band math (`spec`, from a `*.toml` file) or by an evalscript
+    (`script`, from a `*.js` file); exactly one of the two is set."""
+
     name: str
     title: str
     description: str
     collections: tuple[str, ...]
-    spec: RenderSpec
+    spec: RenderSpec | None
     value_range: tuple[float, float] | None
     legend: Classes | None = None  # swatches the legend shows instead of the colour map's
+    script: LayerScript | None = None
+
+    @property
+    def bands(self) -> frozenset[str]:
+        if self.script is not None:
+            return self.script.bands
+        assert self.spec is not None
+        return self.spec.bands
 
     def to_json(self) -> dict:
         return {
@@ -87,8 +125,9 @@ class Layer:
             "title": self.title,
             "description": self.description,
             "collections": list(self.collections),
-            "bands": sorted(self.spec.bands),
-            "expressions": [e.source for e in self.spec.expressions],
+            "bands": sorted(self.bands),
+            "expressions": [e.source for e in self.spec.expressions] if self.spec is not None else [],
+            "evalscript": self.script is not None,
             "range": list(self.value_range) if self.value_range else None,
         }
 
@@ -133,13 +172,13 @@ def _stretch(raw: object, where: str) -> Stretch:
     return Stretch(raw["kind"], float(raw["min"]), float(raw["max"]))
 
 
-def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
-    where = path.name
+def _metadata(text: str, keys: set[str], collections: Mapping[str, CollectionLike], where: str) -> dict:
+    """A layer file's TOML, its keys and collections checked."""
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise LayerError(f"{where}: {exc}") from exc
-    unknown = set(raw) - _KEYS
+    unknown = set(raw) - keys
     if unknown:
         raise LayerError(f"{where}: unknown keys {sorted(unknown)}")
     fits = raw.get("collections")
@@ -148,8 +187,49 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
     unknown_collections = [c for c in fits if c not in collections]
     if unknown_collections:
         raise LayerError(f"{where}: collections {unknown_collections} are not configured")
-    # A layer must draw on every collection it names: only the bands they all have.
-    band_names = set.intersection(*(set(collections[c].bands) for c in fits))
+    return raw
+
+
+def _shared_bands(fits: Sequence[str], collections: Mapping[str, CollectionLike]) -> set[str]:
+    """A layer must draw on every collection it names: only the bands they all have."""
+    return set.intersection(*(set(collections[c].bands) for c in fits))
+
+
+def _load_script(path: Path, collections: Mapping[str, CollectionLike], scripts: EvalscriptCache) -> Layer:
+    where = path.name
+    text = path.read_text()
+    header = _SCRIPT_HEADER.match(text)
+    if header is None:
+        raise LayerError(
+            f"{where}: an evalscript layer starts with a /* ... */ header giving title, description and collections"
+        )
+    raw = _metadata(header[1], _SCRIPT_KEYS, collections, where)
+    fits = raw["collections"]
+    try:
+        script = scripts.get(text)
+    except EvalscriptError as exc:
+        raise LayerError(f"{where}: {exc}") from exc
+    band_names = _shared_bands(fits, collections)
+    missing = sorted(script.bands - band_names)
+    if missing:
+        lacking = [c for c in fits if not script.bands <= set(collections[c].bands)]
+        raise LayerError(f"{where}: the script reads band {', '.join(missing)}, which {', '.join(lacking)} lacks")
+    return Layer(
+        name=path.stem,
+        title=str(raw.get("title", path.stem)),
+        description=str(raw.get("description", "")),
+        collections=tuple(fits),
+        spec=None,
+        value_range=None,
+        script=LayerScript(text, script.bands),
+    )
+
+
+def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
+    where = path.name
+    raw = _metadata(path.read_text(), _KEYS, collections, where)
+    fits = raw["collections"]
+    band_names = _shared_bands(fits, collections)
     try:
         colormap: Colormap | None = None
         transform: Expression | None = None
@@ -218,17 +298,23 @@ class Layers:
 
 
 def load_layers(
-    collections: Mapping[str, CollectionLike], directory: Path = STYLES_DIR, extra: Sequence[Path] = ()
+    collections: Mapping[str, CollectionLike],
+    directory: Path = STYLES_DIR,
+    extra: Sequence[Path] = (),
+    scripts: EvalscriptCache | None = None,
 ) -> Layers:
-    """Load and validate every `*.toml` below `directory`, then below the `extra` folders (a
-    deployment's own layers; for a name and collection already defined, the later file wins),
+    """Load and validate every `*.toml` and `*.js` below `directory`, then below the `extra` folders
+    (a deployment's own layers; for a name and collection already defined, the later file wins),
     against `collections`. A file that repeats a name for a collection another file of its own
-    folder already has is an error."""
+    folder already has is an error. Evalscripts are compiled in `scripts` (the app's cache, so the
+    first tile finds them compiled)."""
+    scripts = scripts if scripts is not None else EvalscriptCache()
     layers: list[Layer] = []
     for folder in (directory, *extra):
         seen: dict[tuple[str, str], Path] = {}
-        for path in sorted(Path(folder).rglob("*.toml")):
-            layer = _load(path, collections)
+        paths = sorted([*Path(folder).rglob("*.toml"), *Path(folder).rglob("*.js")])
+        for path in paths:
+            layer = _load_script(path, collections, scripts) if path.suffix == ".js" else _load(path, collections)
             for collection in layer.collections:
                 if (layer.name, collection) in seen:
                     raise LayerError(

@@ -5,6 +5,8 @@ Test modules import from here, never from one another."""
 
 from __future__ import annotations
 
+import base64
+import http.client
 import io
 import json
 import os
@@ -18,6 +20,7 @@ import tomllib
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import morecantile
@@ -123,6 +126,37 @@ def mtl_values(path: Path) -> dict[str, str]:
     for key, value in re.findall(r"^\s*(\w+) = (.+?)\s*$", path.read_text(), flags=re.MULTILINE):
         values.setdefault(key, value.strip('"'))
     return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Evalscripts
+
+EVALSCRIPTS = REPO / "tests" / "evalscripts"
+LAYER_SCRIPTS = EVALSCRIPTS / "layers"  # every layer of styles/ written as an evalscript, with its header
+
+
+def evalscript_param(text: str, urlsafe: bool = True) -> str:
+    """A script as the `evalscript` parameter takes it: its UTF-8 in base64, URL-safe without padding
+    (as EO Browser writes it) or standard."""
+    data = text.encode()
+    return base64.urlsafe_b64encode(data).decode().rstrip("=") if urlsafe else base64.b64encode(data).decode()
+
+
+def staircase_scripts(leaves: int = 2048) -> tuple[str, str]:
+    """A long evalscript and a short one that draw the same picture: B04 in DN, two DN a grey level,
+    in `leaves` levels. The long one is a balanced tree of nested ternaries, as the collection's tree
+    models are written; its thresholds lie between whole DN, so both decide every pixel alike."""
+    head = '//VERSION=3\nfunction setup() {\n  return { input: [{ bands: ["B04"], units: "DN" }], output: { bands: 1 } };\n}\n'
+
+    def tree(low: int, high: int) -> str:  # leaves low..high-1
+        if high - low == 1:
+            return repr(low / (leaves - 1))
+        middle = (low + high) // 2
+        return f"(s.B04 < {2 * middle - 0.5} ? {tree(low, middle)} : {tree(middle, high)})"
+
+    long = f"{head}function evaluatePixel(s) {{\n  return [{tree(0, leaves)}];\n}}\n"
+    short = f"{head}function evaluatePixel(s) {{\n  return [Math.min(Math.floor(s.B04 / 2), {leaves - 1}) / {leaves - 1}];\n}}\n"
+    return long, short
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,6 +403,19 @@ def stop_server(process: subprocess.Popen) -> str:
     output = process.output  # type: ignore[attr-defined]
     output.seek(0)
     return output.read()
+
+
+def long_get(base: str, path: str, params: dict[str, str]) -> tuple[int, bytes]:
+    """A GET through the standard library's client, (status, body): httpx refuses queries over 64 KiB
+    on its own, and scripts in a URL are longer."""
+    address = urlsplit(base)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=60)
+    try:
+        connection.request("GET", f"{path}?{urlencode(params)}")
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def wait_for(condition: Callable[[], object], what: str, limit: float = 60) -> None:

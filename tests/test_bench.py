@@ -236,3 +236,13 @@ def test_the_sentinel1_comparison_runs_every_case(tmp_path, capsys):
     assert product.collection == "sentinel-1-grd" and sorted(product.bands) == ["VH", "VV"]
     with rasterio.open(product.bands["VV"].path) as src:
         assert src.crs is None and len(src.gcps[0]) == 210 and src.overviews(1)
+
+
+def test_the_evalscript_http_bench_runs_every_variant_on_the_same_picture(shared_data, tmp_path):
+    from bench import evalscript_http_bench as http_bench
+
+    report = http_bench.run(rounds=1, tile_count=2, results_dir=tmp_path)
+    assert [(r["layer"], r["variant"]) for r in report["rows"]] == [(v[0], v[1]) for v in http_bench.VARIANTS]
+    assert all(r["differing"] < 0.01 for r in report["rows"])  # every variant draws the TOML layer's picture
+    assert all(r["cold_ms"] > 0 and r["hot_ms"] > 0 for r in report["rows"])
+    assert "| NDVI | exact |" in http_bench.markdown(report)

@@ -19,7 +19,7 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 from rasterio.io import MemoryFile
 
-from tests.helpers import REPO, demo_series
+from tests.helpers import LAYER_SCRIPTS, REPO, decode, demo_series, evalscript_param
 from tiler.api.pages import STATIC_DIR
 from tiler.app import create_app
 from tiler.settings import Settings
@@ -252,6 +252,67 @@ def test_an_invalid_expression_shows_the_server_message_and_no_broken_tiles(sess
     assert not session.page.is_visible("#legend-image")
     assert session.page.inner_text("#legend-text") == "(B08-B04)/(B08+B04) over -1,1, rdylgn"
     session.map_pixels("custom-ndvi")
+
+
+def test_an_evalscript_pasted_or_loaded_draws_and_a_refused_one_shows_the_server_message(session, server, browser):
+    session.open()
+    product = session.hash_state()["product"]
+    session.page.click("#custom-section summary")
+    session.page.check("input[name=custom-kind][value=script]")
+    assert session.page.is_visible("#evalscript") and not session.page.is_visible("#expr-0")
+    broken = "//VERSION=3\nfunction setup() {\n  return { input: ['B04'], output: { bands: 1 } };\n}\nfunction evaluatePixel(s) {\n  return [s.B04 *];\n}"
+    session.page.fill("#evalscript", broken)
+    session.page.click("#apply-custom")
+    session.page.wait_for_function("() => document.getElementById('expression-error').textContent !== ''")
+    expected = httpx.get(server + "tilejson.json", params={"product": product, "evalscript": evalscript_param(broken)})
+    assert expected.status_code == 400 and "line 6, column 18" in expected.json()["detail"]
+    assert session.page.inner_text("#expression-error") == expected.json()["detail"]
+    assert "invalid" in session.page.get_attribute("#evalscript", "class")
+    assert all("evalscript" not in q for q, _ in session.tiles) and "evalscript" not in session.hash_state()
+    assert [e for e in session.errors if "status of 400" not in e] == []
+
+    # Pasted: the tiles ask for it in base64, and draw what the layer it copies draws.
+    text = (LAYER_SCRIPTS / "TRUE_COLOR.js").read_text()
+    session.page.fill("#evalscript", text)
+    with session.expect_tiles(evalscript=evalscript_param(text)) as drawn:
+        session.page.click("#apply-custom")
+    session.settle()
+    assert session.page.inner_text("#expression-error") == ""
+    tile = urlsplit(drawn.value.url)
+    layer = httpx.get(server + tile.path.lstrip("/"), params={"product": product, "layer": "TRUE_COLOR"})
+    difference = np.abs(decode(drawn.value.body()).astype(int) - decode(layer.content).astype(int))
+    assert difference.max() <= 1
+    assert session.page.inner_text("#legend-text").startswith("evalscript, ")
+    assert "EVALSCRIPT=" in session.page.input_value("#gis-wms-layer")
+    assert session.hash_state()["evalscript"] == evalscript_param(text)
+    session.map_pixels("evalscript-true-colour")
+
+    # A shared link brings the script back into the editor.
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        other = Session(context.new_page(), session.base)
+        other.page.goto(session.page.url)
+        other.settle()
+        assert other.page.input_value("#evalscript") == text
+        assert {q.get("evalscript") for q, _ in other.tiles} == {evalscript_param(text)}
+        assert other.errors == []
+    finally:
+        context.close()
+
+    # Loaded from a file: applied at once.
+    ndvi = (LAYER_SCRIPTS / "NDVI.js").read_text()
+    with session.expect_tiles(evalscript=evalscript_param(ndvi)):
+        session.page.set_input_files(
+            "#evalscript-file", files=[{"name": "NDVI.js", "mimeType": "text/javascript", "buffer": ndvi.encode()}]
+        )
+    session.settle()
+    assert session.page.input_value("#evalscript") == ndvi
+    assert all(status == 200 for _, status in session.tiles)
+    session.map_pixels("evalscript-ndvi")
+    session.page.click("#clear-custom")
+    session.page.wait_for_function("() => !location.hash.includes('evalscript=')")
+    session.settle()
+    assert session.hash_state()["layer"] == "TRUE_COLOR"
 
 
 def test_reloading_a_shared_url_restores_view_and_layer(session, browser):

@@ -12,12 +12,14 @@ from hypothesis import strategies as st
 from renderers.evalscript import (
     EvalscriptCache,
     EvalscriptError,
+    EvalscriptSyntaxError,
     compile_evalscript,
     evaluate_evalscript,
     render_evalscript,
     to_raster,
     to_rgba,
 )
+from renderers.evalscript import script as script_module
 from renderers.evalscript.output import js_round
 from tests.evalscript_support import evaluate_both, ireland, script_text
 
@@ -171,12 +173,31 @@ def test_cache_compiles_each_text_once_even_when_asked_at_once():
     assert scripts[0].sha256 == compile_evalscript(source).sha256
 
 
-def test_cache_keeps_compile_errors_out():
+def test_cache_remembers_a_refusal_instead_of_compiling_again(monkeypatch):
+    compiled = []
+
+    def counting(text, **options):
+        compiled.append(text)
+        return compile_evalscript(text, **options)
+
+    monkeypatch.setattr(script_module, "compile_evalscript", counting)
     cache = EvalscriptCache()
-    with pytest.raises(EvalscriptError):
-        cache.get("return [B02 +];")
-    with pytest.raises(EvalscriptError):
-        cache.get("return [B02 +];")
+    broken = "return [B02 +];"
+    with ThreadPoolExecutor(8) as pool:
+        errors = list(pool.map(lambda _: _refusal(cache, broken), range(16)))
+    assert all(isinstance(e, EvalscriptSyntaxError) and e.line == 1 for e in errors)
+    assert compiled == [broken]
+    # With no time to remember it, a refused script is compiled again (a timeout may be the machine's).
+    forgetful = EvalscriptCache(refusal_ttl=0)
+    for _ in range(2):
+        assert isinstance(_refusal(forgetful, broken), EvalscriptSyntaxError)
+    assert compiled == [broken] * 3
+
+
+def _refusal(cache: EvalscriptCache, text: str) -> Exception:
+    with pytest.raises(EvalscriptError) as info:
+        cache.get(text)
+    return info.value
 
 
 def test_concurrent_exact_renders_agree():

@@ -16,6 +16,7 @@ from tests.helpers import (
     COG_REL,
     demo_series,
     demo_variant,
+    evalscript_param,
     inside_mask,
     ndvi,
     pixel_centres,
@@ -57,6 +58,52 @@ def test_crop_of_an_index_is_float32_values(real_client, shared_data):
     has_data = (red != 0) & (nir != 0)
     np.testing.assert_allclose(data[0][has_data], expected[has_data], rtol=1e-6)
     assert np.isnan(data[0][~has_data]).all()
+
+
+# An EO Browser-style index script: a picture, the values EO Browser charts, and a mask that drops water.
+INDEX_SCRIPT = """//VERSION=3
+function setup() {
+  return {
+    input: ["B04", "B08", "dataMask"],
+    output: [
+      { id: "default", bands: 4 },
+      { id: "eobrowserStats", bands: 1, sampleType: "FLOAT32" },
+      { id: "dataMask", bands: 1 },
+    ],
+  };
+}
+function evaluatePixel(s) {
+  const ndvi = (s.B08 - s.B04) / (s.B08 + s.B04);
+  return { default: [ndvi, ndvi, ndvi, s.dataMask], eobrowserStats: [ndvi], dataMask: [s.dataMask * (ndvi > -0.5)] };
+}
+"""
+
+
+def test_crop_of_an_evalscript_is_its_statistics_output(real_client, shared_data):
+    folder = shared_data / COG_REL
+    _, transform, crs = read_band(folder / "B04.tif")
+    box = _box(transform, 10_000, 10_000, 40_000, 30_000)
+    response = real_client.get(
+        "/crop.tif",
+        params={"product": COG_ID, "evalscript": evalscript_param(INDEX_SCRIPT), "bbox": ",".join(map(str, box)),
+                "crs": crs.to_string(), "resolution": 100},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    data, profile, descriptions, _, _, _ = _read(response.content)
+    assert profile["dtype"] == "float32" and descriptions == ("eobrowserStats",)
+    xs, ys = pixel_centres(box, 300, 200)
+    red, _ = sample(folder / "B04.tif", xs, ys, crs.to_string())
+    nir, _ = sample(folder / "B08.tif", xs, ys, crs.to_string())
+    expected = ndvi(reflectance(nir), reflectance(red))
+    kept = (red != 0) & (nir != 0) & (expected > -0.5)  # the script's dataMask output
+    np.testing.assert_allclose(data[0][kept], expected[kept], rtol=1e-6)
+    assert np.isnan(data[0][~kept]).all()
+    simple = real_client.get(
+        "/crop.tif",
+        params={"product": COG_ID, "evalscript": evalscript_param("return [B04];"), "bbox": ",".join(map(str, box)),
+                "crs": crs.to_string(), "resolution": 100},
+    )  # fmt: skip
+    assert simple.status_code == 400 and "VERSION=3" in simple.json()["detail"]
 
 
 def test_crop_of_true_colour_is_reflectance_and_of_classes_is_uint8(real_client, shared_data):

@@ -138,7 +138,8 @@ def test_preview_and_styling_parameters_parse_or_refuse(
     try:
         w, h = preview_size(query, product.bounds, limits)
         collection = demo_app.state.services.collections[product.collection]
-        styling(query, product.bands.keys(), collection, product.id, demo_app.state.services.layers, limits)
+        services = demo_app.state.services
+        styling(query, product.bands.keys(), collection, product.id, services.layers, limits, services.evalscripts)
     except (BadRequest, NotFound, TooLarge):
         return
     assert 1 <= w <= 256 and 1 <= h <= 256

@@ -8,8 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-from tests.helpers import centre_tile_url, demo_variant
+from tests.helpers import centre_tile_url, demo_variant, evalscript_param
 from tiler.errors import RenderTimeout
+from tiler.http.limits import query_lengths
 from tiler.limits import Deadline, PixelBudget, RenderPool
 from tiler.reading.bands import BandStack, read_part
 from tiler.settings import Settings
@@ -28,6 +29,38 @@ def test_query_over_the_limit_gets_414_before_parsing(demo_app, demo_archive, pr
     assert "200 bytes" in response.json()["detail"]
     # Just under the limit, the same request is parsed: an unknown product.
     assert client.get(centre_tile_url(product), params={"product": "x" * 150}).status_code == 404
+
+
+def test_an_evalscript_has_room_of_its_own_in_the_query(demo_app, demo_archive, product) -> None:
+    client = demo_variant(demo_app, demo_archive, max_query_length=200, max_evalscript_query_length=60_000)
+    script = "//VERSION=3\n" + "// a long comment, as real scripts carry\n" * 1000 + "return [B04 * 2.5, dataMask];"
+    encoded = evalscript_param(script)
+    assert 50_000 < len(encoded) < 60_000
+    url = centre_tile_url(product)
+    drawn = client.get(url, params={"product": product.id, "evalscript": encoded})
+    assert drawn.status_code == 200, drawn.text
+    # WMS writes it EVALSCRIPT; the rest of the query still counts against its own limit.
+    too_long = client.get(url, params={"product": product.id, "EVALSCRIPT": encoded, "x": "y" * 200})
+    assert too_long.status_code == 414 and "200 bytes" in too_long.json()["detail"]
+    over = client.get(url, params={"product": product.id, "evalscript": encoded + "A" * 10_000})
+    assert over.status_code == 414
+    assert "60000 bytes" in over.json()["detail"] and "POST to /process" in over.json()["detail"]
+    # Nothing else gets the evalscript's room, under any other name.
+    assert client.get(url, params={"product": product.id, "evalscripts": encoded}).status_code == 414
+
+
+def test_query_lengths_split_the_evalscript_from_the_rest() -> None:
+    assert query_lengths(b"a=1&evalscript=abcd&b=22") == (8, 15)
+    assert query_lengths(b"EVALSCRIPT=ab&EvalScript=cd") == (0, 26)
+    assert query_lengths(b"") == (0, 0)
+
+
+def test_header_fields_over_their_limit_get_431(demo_app, demo_archive, product) -> None:
+    client = demo_variant(demo_app, demo_archive, max_header_bytes=2048)
+    url = centre_tile_url(product)
+    assert client.get(url, params={"product": product.id}, headers={"X-Big": "x" * 1500}).status_code == 200
+    refused = client.get(url, params={"product": product.id}, headers={"X-Big": "x" * 2500})
+    assert refused.status_code == 431 and "2048 bytes" in refused.json()["detail"]
 
 
 def test_tile_size_limit(demo_app, demo_archive, product) -> None:

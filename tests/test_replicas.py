@@ -21,7 +21,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers import COG_ID, REPO, WEB_MERCATOR, free_port
+from tests.helpers import COG_ID, REPO, WEB_MERCATOR, evalscript_param, free_port, long_get, staircase_scripts
 from tests.redis_server import RedisServer
 
 CACHE_BYTES = 16 * 1024 * 1024
@@ -293,6 +293,13 @@ def test_the_compose_proxy_config_serves_the_replicas_under_its_public_url(proxy
     first, again = (httpx.get(proxy + path, params=params, timeout=60) for _ in range(2))
     assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")  # whichever replica answers
     assert httpx.get(proxy + "/metrics").status_code == 404  # scraped on each replica, not through the proxy
+    # A script over 64 KB passes the proxy in a GET's URL and in a POST /process body.
+    script, _ = staircase_scripts()
+    status, content = long_get(proxy, path, {"product": COG_ID, "evalscript": evalscript_param(script)})
+    assert status == 200 and content.startswith(b"\x89PNG")
+    body = {"input": {"data": [{"product": COG_ID}]}, "output": {"width": 64}, "evalscript": script}
+    posted = httpx.post(proxy + "/process", json=body, timeout=60)
+    assert posted.status_code == 200 and posted.headers["content-type"] == "image/png", posted.text
 
 
 def test_two_replicas_on_one_pgstac_and_one_redis(postgres, pgstac_url, tmp_path: Path) -> None:

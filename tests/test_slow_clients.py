@@ -122,7 +122,8 @@ def test_5000_half_open_connections_do_not_stop_real_requests(demo_archive, tmp_
 
 def test_connections_that_never_finish_their_headers_are_closed(demo_archive, tmp_path: Path) -> None:
     root, _ = demo_archive
-    with server(root, tmp_path, EO_TILER_HEADER_TIMEOUT="2", EO_TILER_MAX_HEADER_BYTES="4096") as (base, _):
+    limits = {"EO_TILER_MAX_HEADER_BYTES": "4096", "EO_TILER_MAX_EVALSCRIPT_QUERY_LENGTH": "1024"}
+    with server(root, tmp_path, EO_TILER_HEADER_TIMEOUT="2", **limits) as (base, _):
         silent = connect(base)
         partial = connect(base)
         partial.sendall(PARTIAL_REQUEST)
@@ -152,7 +153,8 @@ def test_connections_that_never_finish_their_headers_are_closed(demo_archive, tm
         trickle.close()
         assert closed
 
-        # Two pipelined requests are both answered; an unfinished head over EO_TILER_MAX_HEADER_BYTES gets 400.
+        # Two pipelined requests are both answered; an unfinished head over what a connection may buffer
+        # (the header fields', the query's and an evalscript's limits: 4096 + 4096 + 1024 bytes) gets 400.
         pipelined = connect(base)
         pipelined.sendall(
             b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /layers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
@@ -163,7 +165,7 @@ def test_connections_that_never_finish_their_headers_are_closed(demo_archive, tm
         assert answers.count(b"HTTP/1.1 200 ") == 2
         pipelined.close()
         big = connect(base)
-        big.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"x" * 5000)  # unfinished, over the limit
+        big.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"x" * 10_000)  # unfinished, over the limit
         assert big.recv(65536).startswith(b"HTTP/1.1 400 ")
         big.close()
         assert httpx.get(base + "/healthz", timeout=30).status_code == 200

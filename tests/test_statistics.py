@@ -22,6 +22,7 @@ from tests.helpers import (
     assert_statistics,
     demo_series,
     demo_variant,
+    evalscript_param,
     expected_statistics,
     inside_mask,
     ndvi,
@@ -70,6 +71,35 @@ def test_one_product_exact_over_the_pixels_inside(demo_client, demo_archive):
     valid = inside & data & np.isfinite(value)
     assert_statistics(got, expected_statistics(value[valid], (5, 50, 95), edges))
     assert got["nodata"] == inside.sum() - valid.sum() and got["cloud"] == 0
+
+
+def test_an_evalscript_gives_its_eobrowserstats_output_masked_by_its_datamask(demo_client, demo_archive):
+    product = demo_series(demo_archive[1])[0]
+    geometry = _polygon(product.bounds)
+    script = """//VERSION=3
+function setup() {
+  return { input: ["B04", "B08", "dataMask"], output: [{ id: "default", bands: 3 },
+    { id: "eobrowserStats", bands: 1, sampleType: "FLOAT32" }, { id: "dataMask", bands: 1 }] };
+}
+function evaluatePixel(s) {
+  const ndvi = index(s.B08, s.B04);
+  return { default: [ndvi, ndvi, ndvi], eobrowserStats: [ndvi], dataMask: [s.dataMask && ndvi < 0.81234 ? 1 : 0] };
+}
+"""
+    response = demo_client.post(
+        "/statistics",
+        json={"geometry": geometry, "crs": "EPSG:32632", "product": product.id, "evalscript": evalscript_param(script),
+              "resolution": 10, "percentiles": [5, 50, 95]},
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["outputs"] == ["eobrowserStats"]
+    value, data, _, transform = _series_arrays(product)
+    inside = inside_mask(geometry, value.shape, transform)
+    valid = inside & data & np.isfinite(value) & (value < 0.81234)  # off the ratios of whole DN
+    got = answer["intervals"][0]["outputs"]["eobrowserStats"]
+    assert_statistics(got, expected_statistics(value[valid], (5, 50, 95)))
+    assert got["nodata"] == inside.sum() - valid.sum() and valid.sum() > 1000
 
 
 def test_time_series_with_the_cloud_mask_per_acquisition(demo_client, demo_archive):

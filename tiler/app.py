@@ -12,8 +12,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from renderers import ExpressionError
+from renderers.evalscript import EvalscriptCache
 from styles import load_layers
-from tiler.api import analysis, pages, stac, tiles
+from tiler.api import analysis, pages, process, stac, tiles
 from tiler.api import catalog as catalog_routes
 from tiler.catalog import Catalog
 from tiler.catalog.backends import open_configured_catalog
@@ -22,7 +23,7 @@ from tiler.errors import TilerError
 from tiler.http import multiprocess, observability
 from tiler.http.auth import ApiKeyAuth
 from tiler.http.errors import handle_error
-from tiler.http.limits import QueryLengthLimit
+from tiler.http.limits import HeaderSizeLimit, QueryLengthLimit
 from tiler.limits import RenderPool
 from tiler.ogc import wms, wmts
 from tiler.reading.datasets import DatasetPool
@@ -42,11 +43,13 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
     if catalog is None:
         catalog = open_configured_catalog(settings, collections)
     metrics = observability.Metrics(settings.cache_bytes)
+    evalscripts = EvalscriptCache(settings.evalscript_cache, max_length=settings.max_evalscript_length)
     services = Services(
         settings=settings,
         catalog=catalog,
         collections=collections,
-        layers=load_layers(collections, extra=settings.layer_dirs),
+        layers=load_layers(collections, extra=settings.layer_dirs, scripts=evalscripts),
+        evalscripts=evalscripts,
         cache=image_cache(settings, lambda: catalog.version, metrics),
         renders=RenderPool(settings.render_threads, settings.render_timeout, settings.render_pixels),
         datasets=DatasetPool(settings.open_datasets, per_path=len(os.sched_getaffinity(0))),
@@ -61,7 +64,12 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
     # Outermost first: every request is logged and counted, even one refused by a limit or for its key.
     middleware = [
         Middleware(observability.ObservabilityMiddleware, metrics=metrics),
-        Middleware(QueryLengthLimit, max_length=settings.max_query_length),
+        Middleware(HeaderSizeLimit, max_bytes=settings.max_header_bytes),
+        Middleware(
+            QueryLengthLimit,
+            max_length=settings.max_query_length,
+            max_evalscript_length=settings.max_evalscript_query_length,
+        ),
     ]
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota=api_quota(settings, metrics)))
@@ -71,6 +79,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
             *catalog_routes.routes,
             *stac.routes,
             *tiles.routes,
+            *process.routes,
             *analysis.routes,
             *wms.routes,
             *wmts.routes,

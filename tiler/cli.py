@@ -69,7 +69,8 @@ def _serve(args: argparse.Namespace, data_roots: list[Path]) -> None:
         timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
         limit_concurrency=settings.limit_concurrency,
         backlog=settings.backlog,
-        h11_max_incomplete_event_size=settings.max_header_bytes,
+        # The request line may carry an evalscript: the middleware holds headers and query to their own limits.
+        h11_max_incomplete_event_size=settings.max_head_bytes,
         ws="none",  # no WebSocket routes: an upgrade request is answered as plain HTTP
     )
     # Always supervised, even with one worker: a worker stuck in native code is replaced, never waited for.

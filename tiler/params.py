@@ -8,12 +8,15 @@ write them in capitals (`WIDTH`), the XYZ routes as sent (`width`).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 import morecantile
 from morecantile import TileMatrixSet
@@ -27,6 +30,7 @@ from renderers import (
     named_colormaps,
     parse_expressions,
 )
+from renderers.evalscript import Evalscript, EvalscriptCache, EvalscriptError
 from styles import Layers
 from tiler.catalog import ORDERS, BBox
 from tiler.collections import Collection as ProductCollection
@@ -40,7 +44,8 @@ from tiler.errors import (
     TileOutOfRange,
     TooLarge,
 )
-from tiler.pipeline.job import Encoding, MosaicQuery, Styling
+from tiler.pipeline.job import Encoding, MosaicQuery, ScriptSpec, Styling
+from tiler.pipeline.scripts import script_failure
 from tiler.settings import Settings
 from tiler.settings import boolean as boolean_word
 
@@ -269,6 +274,51 @@ def _rescale(raw: str, count: int) -> tuple[Stretch, ...]:
     return tuple(stretches)
 
 
+def evalscript_text(raw: str, label: str = "evalscript") -> str:
+    """An `evalscript` parameter's script: UTF-8 text in base64, standard or URL-safe, padded or not,
+    as Sentinel Hub's EVALSCRIPT takes it."""
+    # An unescaped '+' of standard base64 arrives as a space.
+    text = raw.strip().replace(" ", "+").replace("-", "+").replace("_", "/")
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error:
+        raise InvalidParameter(f"{label} must be the script in base64 (standard or URL-safe)", label) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidParameter(f"{label}: the decoded script is not UTF-8 text", label) from None
+
+
+def compiled_evalscript(text: str, scripts: EvalscriptCache, label: str = "evalscript") -> Evalscript:
+    """The script compiled (once: `scripts` keeps it by hash); a refusal says why, with the line and
+    column of a syntax error."""
+    try:
+        return scripts.get(text)
+    except EvalscriptError as exc:
+        raise script_failure(exc, label) from None
+
+
+def script_styling(
+    script: Evalscript, bands: Collection[str], subject: str, label: str = "evalscript", output: str = "default"
+) -> Styling:
+    """An evalscript's drawing of `output`, once its bands are known to be there and the output can be
+    drawn (1 to 4 bands: grey, grey and alpha, RGB, RGBA)."""
+    missing = sorted(script.bands - set(bands))
+    if missing:
+        raise InvalidParameter(f"{label}: the script reads band {', '.join(missing)}, which {subject} lacks", label)
+    try:
+        drawn = script.output(output)
+    except EvalscriptError as exc:
+        raise InvalidParameter(f"{label}: {exc}", label) from None
+    if drawn.bands is not None and not 1 <= drawn.bands <= 4:
+        raise InvalidParameter(
+            f"{label}: output {output!r} has {drawn.bands} bands; an image draws 1 (grey), 2 (grey, alpha),"
+            " 3 (RGB) or 4 (RGBA)",
+            label,
+        )
+    return Styling(ScriptSpec(script, output), f"evalscript={script.sha256}|output={output}")
+
+
 def styling(
     query: Query,
     bands: Collection[str],
@@ -276,13 +326,23 @@ def styling(
     subject: str,
     layers: Layers,
     settings: Settings,
+    scripts: EvalscriptCache,
 ) -> Styling:
-    """What to draw from `bands` of `collection`: a named layer (the collection's default one when
-    none is named) or the user's band math (`expression`, `rescale`, `colormap`). `subject` names
-    the bands' owner in errors: a product, a mosaic."""
+    """What to draw from `bands` of `collection`: the user's evalscript (`evalscript`, in base64), the
+    user's band math (`expression`, `rescale`, `colormap`) or a named layer (the collection's default
+    one when none is named), which is band math or an evalscript itself. `subject` names the bands'
+    owner in errors: a product, a mosaic."""
     expression = query.get("expression")
     rescale = query.get("rescale")
     colormap_name = query.get("colormap")
+    evalscript = query.get("evalscript")
+    if evalscript:
+        if expression or rescale or colormap_name:
+            raise InvalidParameter(
+                "an evalscript draws by itself: leave out expression, rescale and colormap", "evalscript"
+            )
+        script = compiled_evalscript(evalscript_text(evalscript), scripts)
+        return script_styling(script, bands, subject)
     if expression:
         try:
             expressions = parse_expressions(
@@ -314,13 +374,18 @@ def styling(
         if layers.named(name):
             raise InvalidParameter(f"layer {name} does not apply to {collection.id} products", "layer")
         raise LayerNotDefined(f"unknown layer '{name[:60]}'; see /layers", "layer")
-    missing = sorted(layer.spec.bands - set(bands))
+    missing = sorted(layer.bands - set(bands))
     if missing:
         raise InvalidParameter(
             f"layer {name} needs band {', '.join(missing)}, which {subject} lacks (it has {', '.join(sorted(bands))})",
             "layer",
         )
+    if layer.script is not None:
+        if rescale:
+            raise InvalidParameter(f"rescale applies to band math; layer {name} is an evalscript", "rescale")
+        return script_styling(compiled_evalscript(layer.script.text, scripts, "layer"), bands, subject, "layer")
     spec = layer.spec
+    assert spec is not None  # a layer is band math or an evalscript
     if rescale:
         spec = RenderSpec(
             spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform
@@ -332,10 +397,10 @@ def default_layer(collection: ProductCollection, bands: Collection[str], layers:
     """The collection's default layer; for a product lacking its bands (a Sentinel-1 product
     without VV), the first of the collection's layers, by name, that the product can draw."""
     chosen = layers.get(collection.default_layer, collection.id)
-    if chosen is None or chosen.spec.bands <= set(bands):
+    if chosen is None or chosen.bands <= set(bands):
         return collection.default_layer
     fitting = sorted(layers.for_collection(collection.id), key=lambda layer: layer.name)
-    drawable = (layer.name for layer in fitting if layer.spec.bands <= set(bands))
+    drawable = (layer.name for layer in fitting if layer.bands <= set(bands))
     return next(drawable, collection.default_layer)
 
 
@@ -629,3 +694,182 @@ def analysis_size(query: Query, bounds: BBox, maximum: int) -> tuple[int, int] |
     if w > maximum or h > maximum:
         raise TooLarge(f"{w} x {h} px is over the limit of {maximum} px a side", "width")
     return w, h
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentinel Hub's Process API: POST /process with the evalscript in a JSON body
+
+PROCESS_FORMATS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+PROCESS_RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
+DEFAULT_PROCESS_WIDTH = 512  # when the request gives neither width nor height
+_CRS_URI = re.compile(r"\Ahttps?://www\.opengis\.net/def/crs/(?:EPSG/0/(\d+)|OGC/1\.3/(CRS84))\Z")
+
+
+@dataclass(frozen=True)
+class ProcessRequest:
+    """A Process API request: one data source (a mosaic of a collection, or one of its products, an
+    eo-tiler addition), the area and size of the output, its format, and the evalscript."""
+
+    mosaic: MosaicQuery
+    product: str | None
+    bbox: BBox | None  # in `crs`; None: the product's own extent
+    crs: str
+    width: int | None  # None: from the other side and the area's aspect
+    height: int | None
+    fmt: str
+    media_type: str
+    output: str  # the evalscript output drawn
+    evalscript: str
+    upsampling: str
+    downsampling: str
+
+
+_KINDS = {dict: "an object", list: "a list", str: "a string", int: "a whole number", float: "a number"}
+
+
+def _member(value: dict, key: str, path: str, kind: type, default: object = None) -> Any:
+    """`value[key]` checked to be a `kind` (a float may be given as an integer), or `default` when
+    absent or null; `path` names `value` in messages."""
+    item = value.get(key)
+    if item is None:
+        return default
+    kinds = (int, float) if kind is float else kind
+    if isinstance(item, bool) or not isinstance(item, kinds):
+        raise InvalidParameter(f"{path}.{key} must be {_KINDS[kind]}", f"{path}.{key}")
+    return item
+
+
+def _process_crs(raw: object) -> str:
+    if raw is None:
+        return "OGC:CRS84"
+    where = "input.bounds.properties.crs"
+    match = _CRS_URI.match(raw) if isinstance(raw, str) else None
+    if match is None:
+        raise InvalidParameter(
+            f"{where} must be an OGC CRS URI such as http://www.opengis.net/def/crs/EPSG/0/3857", where
+        )
+    return f"EPSG:{match[1]}" if match[1] else "OGC:CRS84"
+
+
+def _process_size(raw: dict, max_size: int) -> tuple[int | None, int | None]:
+    sides = []
+    for key in ("width", "height"):
+        value = _member(raw, key, "output", int)
+        if value is not None and not 1 <= value <= max_size:
+            raise TooLarge(f"output.{key} must be from 1 to {max_size}", f"output.{key}")
+        sides.append(value)
+    return sides[0], sides[1]
+
+
+def output_size(width: int | None, height: int | None, bounds: BBox, max_size: int) -> tuple[int, int]:
+    """The output's width and height: as given, or the missing side from the area's aspect."""
+    left, bottom, right, top = bounds
+    aspect = (top - bottom) / (right - left)
+    if width is None and height is None:
+        width = DEFAULT_PROCESS_WIDTH
+    if height is None:
+        assert width is not None
+        height = max(1, round(width * aspect))
+    elif width is None:
+        width = max(1, round(height / aspect))
+    if width > max_size or height > max_size:
+        raise TooLarge(f"the output would be {width} x {height} px, over the limit of {max_size}", "output")
+    return width, height
+
+
+def process_request(body: object, collections: Collections, settings: Settings) -> ProcessRequest:
+    """A Process API body (`{input: {bounds, data}, output: {width, height, responses}, evalscript}`)
+    parsed; messages name the member at fault by its path."""
+    if not isinstance(body, dict):
+        raise InvalidParameter("the body must be a JSON object with input, output and evalscript", "body")
+    evalscript = _member(body, "evalscript", "body", str)
+    if not evalscript:
+        raise MissingParameter("evalscript is required: the script's text", "evalscript")
+    source = _member(body, "input", "body", dict, {})
+    data = _member(source, "data", "input", list, [])
+    if len(data) != 1 or not isinstance(data[0], dict):
+        raise InvalidParameter("input.data must hold exactly one data source object (no data fusion)", "input.data")
+    entry = data[0]
+    kind = _member(entry, "type", "input.data[0]", str) or collections.default.id
+    if kind not in collections:
+        raise InvalidParameter(
+            f"input.data[0].type '{kind[:60]}' is unknown; use one of {', '.join(collections)}",
+            "input.data[0].type",
+        )
+    filters = _member(entry, "dataFilter", "input.data[0]", dict, {})
+    time_range = _member(filters, "timeRange", "input.data[0].dataFilter", dict, {})
+    start = _member(time_range, "from", "input.data[0].dataFilter.timeRange", str)
+    end = _member(time_range, "to", "input.data[0].dataFilter.timeRange", str)
+    max_cc = _member(filters, "maxCloudCoverage", "input.data[0].dataFilter", float)
+    order = _member(filters, "mosaickingOrder", "input.data[0].dataFilter", str)
+    labels = {
+        "time": "input.data[0].dataFilter.timeRange",
+        "maxcc": "input.data[0].dataFilter.maxCloudCoverage",
+        "priority": "input.data[0].dataFilter.mosaickingOrder",
+    }
+    query = {"collection": kind, "time": f"{start or '..'}/{end or '..'}"}
+    query |= {"maxcc": str(max_cc)} if max_cc is not None else {}
+    query |= {"priority": order} if order else {}
+    processing = _member(entry, "processing", "input.data[0]", dict, {})
+    resampling = []
+    for key in ("upsampling", "downsampling"):
+        name = _member(processing, key, "input.data[0].processing", str, "NEAREST")
+        if name.upper() not in PROCESS_RESAMPLING:
+            where = f"input.data[0].processing.{key}"
+            raise InvalidParameter(f"{where} must be one of {', '.join(PROCESS_RESAMPLING)}", where)
+        resampling.append(PROCESS_RESAMPLING[name.upper()])
+    bounds = _member(source, "bounds", "input", dict, {})
+    if _member(bounds, "geometry", "input.bounds", dict) is not None:
+        raise InvalidParameter(
+            "input.bounds.geometry is not supported: give input.bounds.bbox", "input.bounds.geometry"
+        )
+    raw_bbox = _member(bounds, "bbox", "input.bounds", list)
+    box: BBox | None = None
+    if raw_bbox is not None:
+        if len(raw_bbox) != 4 or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in raw_bbox):
+            raise InvalidParameter(
+                "input.bounds.bbox must be four numbers: minx, miny, maxx, maxy", "input.bounds.bbox"
+            )
+        box = (float(raw_bbox[0]), float(raw_bbox[1]), float(raw_bbox[2]), float(raw_bbox[3]))
+        if not all(math.isfinite(v) for v in box) or box[0] >= box[2] or box[1] >= box[3]:
+            raise InvalidParameter("input.bounds.bbox needs finite minx < maxx and miny < maxy", "input.bounds.bbox")
+    properties = _member(bounds, "properties", "input.bounds", dict, {})
+    crs = _process_crs(_member(properties, "crs", "input.bounds.properties", str))
+    product = _member(entry, "product", "input.data[0]", str)
+    if box is None and not product:
+        raise MissingParameter(
+            "input.bounds.bbox is required (or input.data[0].product for one product)", "input.bounds"
+        )
+    output = _member(body, "output", "body", dict, {})
+    width, height = _process_size(output, settings.max_image_size)
+    responses = _member(output, "responses", "output", list, [{}])
+    if len(responses) != 1 or not isinstance(responses[0], dict):
+        raise InvalidParameter(
+            "output.responses must hold one response: eo-tiler answers with one image", "output.responses"
+        )
+    response = responses[0]
+    identifier = _member(response, "identifier", "output.responses[0]", str, "default")
+    media = _member(
+        _member(response, "format", "output.responses[0]", dict, {}),
+        "type",
+        "output.responses[0].format",
+        str,
+        "image/png",
+    )
+    if media not in PROCESS_FORMATS:
+        where = "output.responses[0].format.type"
+        raise InvalidFormat(f"{where} '{media[:40]}' is not offered; use {', '.join(PROCESS_FORMATS)}", where)
+    return ProcessRequest(
+        mosaic=mosaic_query(query, collections, labels),
+        product=product or None,
+        bbox=box,
+        crs=crs,
+        width=width,
+        height=height,
+        fmt=PROCESS_FORMATS[media],
+        media_type=media,
+        output=identifier,
+        evalscript=evalscript,
+        upsampling=resampling[0],
+        downsampling=resampling[1],
+    )

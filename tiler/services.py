@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from renderers.evalscript import EvalscriptCache
 from styles import Layers
 from tiler.cache import ImageCache
 from tiler.catalog import Catalog
@@ -26,6 +27,7 @@ class Services:
     cache: ImageCache
     renders: RenderPool
     datasets: DatasetPool
+    evalscripts: EvalscriptCache  # compiled scripts by hash: the layers' and the requests'
     ogc_layers: OgcLayerCache = field(default_factory=OgcLayerCache)
 
     def collection(self, collection_id: str) -> Collection:

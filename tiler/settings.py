@@ -47,7 +47,12 @@ class Settings:
     layer_dirs: tuple[Path, ...] = ()  # folders of layer files beside the built-in styles/
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
     max_tile_size: int = 512
-    max_query_length: int = 4096  # bytes of the raw query string
+    max_query_length: int = 4096  # bytes of the raw query string, an evalscript parameter aside
+    # Bytes of an evalscript parameter in a URL: a 64 KiB script in base64, with room to spare. Longer
+    # scripts go in a POST body (/process). Each connection may buffer this much of a request line.
+    max_evalscript_query_length: int = 128 * 1024
+    max_evalscript_length: int = 1024 * 1024  # characters of a script, in a URL or a POST body
+    evalscript_cache: int = 32  # compiled scripts kept per worker (each holds V8 isolates, about 7 MB)
     render_timeout: float = 30.0  # seconds a tile or preview may take, queueing included
     render_threads: int = 8  # renders run in this bounded pool, apart from the other endpoints
     # Output pixels rendering at once, per worker: bounds the memory of renders in flight (about 40
@@ -67,7 +72,8 @@ class Settings:
     keep_alive_timeout: float = 5.0  # seconds an idle connection stays open after a response
     limit_concurrency: int = 8192  # connections and requests per worker; beyond: 503
     backlog: int = 2048  # connections the kernel queues for accepting
-    max_header_bytes: int = 16 * 1024  # a request's line and headers together; beyond: 400
+    # A request's header fields (beyond: 431); an unfinished head gets 400 past `max_head_bytes`.
+    max_header_bytes: int = 16 * 1024
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
     api_quota_per_minute: int = 600  # requests per key and minute (per worker process unless in Redis)
     quota_url: str | None = field(default=None, repr=False)  # Redis for the quotas; None: cache_url's, if any
@@ -94,6 +100,9 @@ class Settings:
             raise ValueError("max_tile_size must be at least 256")
         for name in (
             "max_query_length",
+            "max_evalscript_query_length",
+            "max_evalscript_length",
+            "evalscript_cache",
             "render_threads",
             "render_pixels",
             "api_quota_per_minute",
@@ -125,6 +134,12 @@ class Settings:
             url = getattr(self, name)
             if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
                 raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
+
+    @property
+    def max_head_bytes(self) -> int:
+        """What a connection may buffer of an unfinished request head (h11's limit): the header
+        fields, the query and an evalscript in it. The middleware then holds each to its own limit."""
+        return self.max_header_bytes + self.max_query_length + self.max_evalscript_query_length
 
     @property
     def catalog_url(self) -> str | None:
@@ -200,6 +215,11 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "max_expression_depth": _cast(environ, "MAX_EXPRESSION_DEPTH", int, defaults.max_expression_depth),
         "max_tile_size": _cast(environ, "MAX_TILE_SIZE", int, defaults.max_tile_size),
         "max_query_length": _cast(environ, "MAX_QUERY_LENGTH", int, defaults.max_query_length),
+        "max_evalscript_query_length": _cast(
+            environ, "MAX_EVALSCRIPT_QUERY_LENGTH", int, defaults.max_evalscript_query_length
+        ),
+        "max_evalscript_length": _cast(environ, "MAX_EVALSCRIPT_LENGTH", int, defaults.max_evalscript_length),
+        "evalscript_cache": _cast(environ, "EVALSCRIPT_CACHE", int, defaults.evalscript_cache),
         "render_timeout": _cast(environ, "RENDER_TIMEOUT", float, defaults.render_timeout),
         "render_threads": _cast(environ, "RENDER_THREADS", int, defaults.render_threads),
         "render_pixels": _cast(environ, "RENDER_PIXELS", int, defaults.render_pixels),

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import esprima
-from cachetools import LRUCache
+from cachetools import LRUCache, TTLCache
 
 from renderers.evalscript.errors import EvalscriptError
 from renderers.evalscript.v8 import PRELUDE_NAMES, OutputLayout, V8Program
@@ -234,11 +234,15 @@ def compile_evalscript(
 class EvalscriptCache:
     """Compiled scripts by the SHA-256 of their text, least recently used dropped first.
 
-    Concurrent requests for one new script compile it once; other scripts do not wait.
+    Concurrent requests for one new script compile it once; other scripts do not wait. A refused
+    script is remembered for `refusal_ttl` seconds, so a map's 60 tiles of a broken script (or one
+    whose setup() never ends) cost one compile, not 60; after that it may be tried again (a
+    timeout on a loaded machine need not be the script's fault).
     """
 
-    def __init__(self, maxsize: int = 32, **compile_options: object) -> None:
+    def __init__(self, maxsize: int = 32, *, refusal_ttl: float = 60.0, **compile_options: object) -> None:
         self._scripts: LRUCache[str, Evalscript] = LRUCache(maxsize=maxsize)
+        self._refused: TTLCache[str, EvalscriptError] = TTLCache(maxsize=256, ttl=refusal_ttl)
         self._options = compile_options
         self._lock = threading.Lock()
         self._compiling: dict[str, threading.Lock] = {}
@@ -250,19 +254,32 @@ class EvalscriptCache:
             script = self._scripts.get(key)
             if script is not None:
                 return script
+            self._raise_refusal(key)
             key_lock = self._compiling.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
                 script = self._scripts.get(key)
+                if script is None:
+                    self._raise_refusal(key)  # refused while this thread waited for the lock
             if script is None:
                 try:
                     script = compile_evalscript(text, **self._options)  # type: ignore[arg-type]
+                except EvalscriptError as exc:
+                    with self._lock:
+                        self._refused[key] = exc
+                    raise
                 finally:
                     with self._lock:
                         self._compiling.pop(key, None)
                 with self._lock:
                     self._scripts[key] = script
         return script
+
+    def _raise_refusal(self, key: str) -> None:
+        refusal = self._refused.get(key)
+        if refusal is not None:
+            # The same error again, without the tracebacks of the requests that raised it before.
+            raise refusal.with_traceback(None)
 
 
 def _parse(text: str) -> Any:

@@ -126,7 +126,7 @@ def statistics_request(svc: Services, query: Mapping[str, str], geometry: Any) -
         area=make_area(shape, crs, resolution),
         source=source,
         styling=styling,
-        measure=measure_for(styling, layer),
+        measure=measure_for(styling, layer, svc.collection(source.collection), svc.settings.analysis_timeout),
         aggregation=params.aggregation(query.get("interval")),
         percentiles=params.percentiles(query.get("percentiles")),
         bins=params.bins(query.get("bins"), query.get("binrange")),

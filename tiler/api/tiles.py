@@ -46,7 +46,13 @@ def source_and_styling(svc: Services, query: params.Query) -> tuple[Source, Styl
         mosaic = params.mosaic_query(query, svc.collections)
         collection = svc.collection(mosaic.collection)
         styling = params.styling(
-            query, collection.bands.keys(), collection, f"a {collection.id} mosaic", svc.layers, svc.settings
+            query,
+            collection.bands.keys(),
+            collection,
+            f"a {collection.id} mosaic",
+            svc.layers,
+            svc.settings,
+            svc.evalscripts,
         )
         return MosaicSource(mosaic, svc.settings.max_mosaic_products), styling
     reference = query.get("product")
@@ -54,7 +60,9 @@ def source_and_styling(svc: Services, query: params.Query) -> tuple[Source, Styl
         raise MissingParameter("product is required (or collection= / time= for a mosaic)", "product")
     product = svc.catalog.resolve(reference)
     collection = svc.collection(product.collection)
-    styling = params.styling(query, product.bands.keys(), collection, f"product {product.id}", svc.layers, svc.settings)
+    styling = params.styling(
+        query, product.bands.keys(), collection, f"product {product.id}", svc.layers, svc.settings, svc.evalscripts
+    )
     return ProductSource(product), styling
 
 

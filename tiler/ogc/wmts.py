@@ -172,9 +172,9 @@ def _get_tile(request: Request, query: Mapping[str, str]) -> Response:
         subject = f"product {source.product.id}" if isinstance(source, ProductSource) else f"a {collection.id} mosaic"
         style_query = {
             "layer": layer.style.name,
-            **{k: query[k] for k in ("expression", "rescale", "colormap") if query.get(k)},
+            **{k: query[k] for k in ("expression", "rescale", "colormap", "evalscript") if query.get(k)},
         }
-        styling = params.styling(style_query, bands, collection, subject, svc.layers, svc.settings)
+        styling = params.styling(style_query, bands, collection, subject, svc.layers, svc.settings, svc.evalscripts)
     image, hit = render_image(svc, tile_job(source, styling, address, ext), stages)
     return image_response(request, image, hit, svc.settings.cache_max_age)
 

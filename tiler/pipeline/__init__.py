@@ -9,6 +9,7 @@ from tiler.pipeline.job import (
     MosaicSource,
     ProductSource,
     RenderJob,
+    ScriptSpec,
     Source,
     Styling,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "MosaicSource",
     "ProductSource",
     "RenderJob",
+    "ScriptSpec",
     "Source",
     "Styling",
     "products_for",

@@ -4,7 +4,7 @@ WMTS GetTile) parses its request into one `RenderJob`; the pipeline (`tiler.pipe
     RenderJob
     ├── layers: LayerJob, ...   drawn in order, each over the ones before it
     │   ├── source              ProductSource (one product) or MosaicSource (a catalog query)
-    │   ├── styling             what to draw from the bands (a layer, or the user's band math)
+    │   ├── styling             what to draw from the bands (a layer, the user's band math or evalscript)
     │   └── up/downsampling     resampling when the output is finer / coarser than the data
     ├── grid                    output bounds, CRS and size
     ├── encoding                image format and encoder options (a GeoTIFF: values or picture)
@@ -25,6 +25,7 @@ from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
 
 from renderers import RenderSpec
+from renderers.evalscript import Evalscript
 from tiler.collections import CloudMask
 from tiler.crs import clip_to_domain, crs_domain, crs_from_code
 from tiler.products import Product
@@ -108,10 +109,24 @@ class Grid:
 
 
 @dataclass(frozen=True)
-class Styling:
-    """What to draw from a product's bands; `cache_token` identifies the drawing uniquely."""
+class ScriptSpec:
+    """An evalscript, compiled (`renderers.evalscript`), and the output of it to draw: tiles and WMS
+    draw `default`, a Process API request may name another."""
 
-    spec: RenderSpec
+    script: Evalscript
+    output: str = "default"
+
+    @property
+    def bands(self) -> frozenset[str]:
+        return self.script.bands
+
+
+@dataclass(frozen=True)
+class Styling:
+    """What to draw from a product's bands: band math (a TOML layer or the user's expressions) or an
+    evalscript (a `*.js` layer or the user's script); `cache_token` identifies the drawing uniquely."""
+
+    spec: RenderSpec | ScriptSpec
     cache_token: str
 
     @property

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from renderers import encode, evaluate_values, render
+from renderers import RenderSpec, encode, evaluate_values, render
 from renderers.composite import finish, over
 from tiler.cache import CachedImage
 from tiler.catalog import Catalog, select_products
 from tiler.http.observability import StageTimer
 from tiler.limits import Deadline
-from tiler.pipeline.geotiff import encode_rgba, encode_values, value_band
+from tiler.pipeline.geotiff import ValueBand, encode_rgba, encode_values, value_band
 from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource, RenderJob, Source
+from tiler.pipeline.scripts import draw_script, script_values, value_names
 from tiler.products import Product
 from tiler.reading import BandStack, read_mosaic, read_part
 from tiler.services import Services
@@ -50,7 +51,7 @@ def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Dead
             continue
         deadline.check()
         with stages.stage("evaluate"):
-            rgba = render(layer.styling.spec, stack.arrays, stack.valid)
+            rgba = draw_layer(services, layer, stack, deadline)
             canvas = rgba if canvas is None else over(rgba, canvas)
     if canvas is None or grid is not job.grid:
         # The drawn part in its place on the whole output; the rest (outside the CRS) transparent.
@@ -60,6 +61,16 @@ def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Dead
         canvas = whole
     deadline.check()
     return _encode(job, canvas, stages)
+
+
+def draw_layer(services: Services, layer: LayerJob, stack: BandStack, deadline: Deadline) -> np.ndarray:
+    """A layer's bands drawn as uint8 RGBA: band math by `renderers.render`, an evalscript by the
+    engine, within what is left of the render's deadline."""
+    spec = layer.styling.spec
+    if isinstance(spec, RenderSpec):
+        return render(spec, stack.arrays, stack.valid)
+    product = layer.source.product if isinstance(layer.source, ProductSource) else None
+    return draw_script(spec, stack, services.collection(layer.source.collection), deadline.remaining(), product)
 
 
 def _encode(job: RenderJob, canvas: np.ndarray, stages: StageTimer) -> tuple[bytes, str]:
@@ -79,28 +90,37 @@ def _draw_values(services: Services, job: RenderJob, stages: StageTimer, deadlin
     assert job.grid.drawable is not None  # _render checked
     stack = read_layer(services, layer, job.grid.drawable[0], stages, deadline)
     deadline.check()
-    return _encode_values(services, job, stack, stages)
+    return _encode_values(services, job, stack, stages, deadline.remaining())
 
 
 def _encode_values(
-    services: Services, job: RenderJob, stack: BandStack | None, stages: StageTimer
+    services: Services, job: RenderJob, stack: BandStack | None, stages: StageTimer, seconds: float = 0.0
 ) -> tuple[bytes, str]:
-    """The layer's values on the job's grid: those of `stack` (read on the drawable part) in place, no-data elsewhere."""
+    """The layer's values on the job's grid: those of `stack` (read on the drawable part) in place,
+    no-data elsewhere. An evalscript's values (`tiler.pipeline.scripts.script_values`) get `seconds`."""
     (layer,) = job.layers
     grid = job.grid
     spec = layer.styling.spec
-    bands = services.collection(layer.source.collection).bands
+    collection = services.collection(layer.source.collection)
+    if isinstance(spec, RenderSpec):
+        described = [value_band(e.source, collection.bands) for e in spec.expressions]
+    else:
+        described = [ValueBand(name, np.dtype("float32"), float("nan")) for name in value_names(spec)]
     valid = np.zeros((grid.height, grid.width), dtype=bool)
-    values = [np.full(valid.shape, np.nan, dtype=np.float32) for _ in spec.expressions]
+    values = [np.full(valid.shape, np.nan, dtype=np.float32) for _ in described]
     with stages.stage("evaluate"):
         if stack is not None and grid.drawable is not None:
             part, row0, col0 = grid.drawable
             rows, cols = slice(row0, row0 + part.height), slice(col0, col0 + part.width)
-            valid[rows, cols] = stack.valid
-            for whole, computed in zip(values, evaluate_values(spec, stack.arrays, stack.valid)):
-                whole[rows, cols] = computed
+            if isinstance(spec, RenderSpec):
+                computed, computed_valid = evaluate_values(spec, stack.arrays, stack.valid), stack.valid
+            else:
+                product = layer.source.product if isinstance(layer.source, ProductSource) else None
+                computed, computed_valid = script_values(spec, stack.arrays, stack.valid, collection, seconds, product)
+            valid[rows, cols] = computed_valid
+            for whole, part_values in zip(values, computed):
+                whole[rows, cols] = part_values
     with stages.stage("encode"):
-        described = [value_band(e.source, bands) for e in spec.expressions]
         return encode_values(values, valid, described, grid), job.encoding.media_type
 
 

@@ -30,7 +30,7 @@ const state = {
   mode: "product",           // "product" or "mosaic"
   product: null,             // {id, collection, bbox, datetime, cloud_cover} in product mode
   layer: "TRUE_COLOR",
-  custom: null,              // {expressions: [...], rescale, colormap} instead of the layer
+  custom: null,              // {expressions: [...], rescale, colormap} or {evalscript} instead of the layer
   collection: "sentinel-2-l2a",
   from: "", to: "", maxcc: 100, priority: "mostRecent", cloudmask: false,
   opacity: 1,
@@ -55,9 +55,24 @@ function sourceParams() {
   return q;
 }
 
+// An evalscript travels as Sentinel Hub's EVALSCRIPT does: its UTF-8 in base64 (URL-safe, unpadded).
+function toBase64Url(text) {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text) {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+}
+
 function styleParams(custom = state.custom) {
   const q = new URLSearchParams();
-  if (custom) {
+  if (custom?.evalscript) {
+    q.set("evalscript", toBase64Url(custom.evalscript));
+  } else if (custom) {
     q.set("expression", custom.expressions.join(";"));
     if (custom.rescale) q.set("rescale", custom.rescale);
     if (custom.colormap && custom.expressions.length === 1) q.set("colormap", custom.colormap);
@@ -75,7 +90,9 @@ function writeHash() {
   h.set("map", `${map.getZoom()}/${c.lat.toFixed(6)}/${c.lng.toFixed(6)}`);  // 0.1 m
   h.set("mode", state.mode);
   if (state.mode === "product" && state.product) h.set("product", state.product.id);
-  if (state.custom) {
+  if (state.custom?.evalscript) {
+    h.set("evalscript", toBase64Url(state.custom.evalscript));
+  } else if (state.custom) {
     h.set("expression", state.custom.expressions.join(";"));
     if (state.custom.rescale) h.set("rescale", state.custom.rescale);
     if (state.custom.colormap) h.set("colormap", state.custom.colormap);
@@ -102,6 +119,9 @@ function readHash() {
     state.custom = { expressions: h.get("expression").split(";"), rescale: h.get("rescale") || "",
                      colormap: h.get("colormap") || "" };
   }
+  if (h.get("evalscript")) {
+    try { state.custom = { evalscript: fromBase64Url(h.get("evalscript")) }; } catch { /* a damaged link: the layer */ }
+  }
   if (h.get("collection")) state.collection = h.get("collection");
   state.from = h.get("from") || "";
   state.to = h.get("to") || "";
@@ -125,9 +145,13 @@ function stateToForm() {
   $("cloudmask").checked = state.cloudmask;
   $("opacity").value = state.opacity;
   $("layer").value = state.layer;
-  if (state.custom) {
+  if (state.custom?.evalscript) {
+    setCustomKind("script");
+    $("evalscript").value = state.custom.evalscript;
+    $("custom-section").open = true;
+  } else if (state.custom) {
     const e = state.custom.expressions;
-    setCustomKind(e.length === 3 ? 3 : 1);
+    setCustomKind(e.length === 3 ? "3" : "1");
     e.forEach((text, i) => { $(`expr-${i}`).value = text; });
     $("rescale").value = state.custom.rescale;
     $("colormap").value = state.custom.colormap;
@@ -191,7 +215,8 @@ const outline = L.geoJSON(null, { style: { color: "#e8a33d", weight: 2, fill: fa
 function status(text) { $("status").textContent = text; }
 
 function describe() {
-  const what = state.custom ? `custom: ${state.custom.expressions.join("; ")}` : (layers[state.layer]?.title || state.layer);
+  const c = state.custom;
+  const what = c?.evalscript ? "custom evalscript" : c ? `custom: ${c.expressions.join("; ")}` : (layers[state.layer]?.title || state.layer);
   if (state.mode === "product") {
     const p = state.product;
     const cloud = p.cloud_cover == null ? "" : `, ${p.cloud_cover.toFixed(0)} % cloud`;
@@ -254,6 +279,10 @@ function updateLegend() {
   if (state.custom) {
     image.hidden = true;
     const c = state.custom;
+    if (c.evalscript) {
+      $("legend-text").textContent = `evalscript, ${c.evalscript.split("\n").length} lines`;
+      return;
+    }
     $("legend-text").textContent = c.expressions.length === 1
       ? `${c.expressions[0]} over ${c.rescale || "0,1"}, ${c.colormap || "grey"}`
       : `red ${c.expressions[0]}, green ${c.expressions[1]}, blue ${c.expressions[2]} over ${c.rescale || "0,1"}`;
@@ -555,25 +584,45 @@ async function showProduct(product, zoom) {
 // ---------------------------------------------------------------------------------------------
 // Custom layer
 
-function setCustomKind(n) {
-  for (const radio of document.querySelectorAll("input[name=custom-kind]")) radio.checked = Number(radio.value) === n;
-  $("custom-form").classList.toggle("rgb", n === 3);
-  $("expr-label-0").firstChild.textContent = n === 3 ? "Red " : "Expression ";
-  $("expr-0").placeholder = n === 3 ? "B04*2.5" : "(B08-B04)/(B08+B04)";
+// kind: "1" (one value), "3" (red, green, blue) or "script" (an evalscript).
+function setCustomKind(kind) {
+  for (const radio of document.querySelectorAll("input[name=custom-kind]")) radio.checked = radio.value === kind;
+  $("custom-form").classList.toggle("rgb", kind === "3");
+  $("custom-form").classList.toggle("script", kind === "script");
+  $("expr-label-0").firstChild.textContent = kind === "3" ? "Red " : "Expression ";
+  $("expr-0").placeholder = kind === "3" ? "B04*2.5" : "(B08-B04)/(B08+B04)";
 }
 
 async function applyCustom() {
-  const n = Number(document.querySelector("input[name=custom-kind]:checked").value);
-  const expressions = [0, 1, 2].slice(0, n).map((i) => $(`expr-${i}`).value.trim());
-  if (expressions.some((e) => !e)) {
-    $("expression-error").textContent = n === 3 ? "give an expression for red, green and blue" : "type an expression";
-    return;
+  const kind = document.querySelector("input[name=custom-kind]:checked").value;
+  let custom;
+  if (kind === "script") {
+    const evalscript = $("evalscript").value;
+    if (!evalscript.trim()) { $("expression-error").textContent = "paste an evalscript or load one from a file"; return; }
+    custom = { evalscript };
+  } else {
+    const n = Number(kind);
+    const expressions = [0, 1, 2].slice(0, n).map((i) => $(`expr-${i}`).value.trim());
+    if (expressions.some((e) => !e)) {
+      $("expression-error").textContent = n === 3 ? "give an expression for red, green and blue" : "type an expression";
+      return;
+    }
+    custom = { expressions, rescale: $("rescale").value.trim(), colormap: $("colormap").value };
   }
   const previous = state.custom;
-  state.custom = { expressions, rescale: $("rescale").value.trim(), colormap: $("colormap").value };
+  state.custom = custom;
   const ok = await show();
-  $("expr-0").classList.toggle("invalid", ok === false);
+  $(kind === "script" ? "evalscript" : "expr-0").classList.toggle("invalid", ok === false);
   if (ok === false) state.custom = previous;
+}
+
+// A file's text goes into the editor and is applied at once.
+async function loadScriptFile() {
+  const file = $("evalscript-file").files[0];
+  if (!file) return;
+  $("evalscript").value = await file.text();
+  setCustomKind("script");
+  await applyCustom();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,7 +653,8 @@ function wire() {
     if (imagery) imagery.setOpacity(state.opacity);
     writeHash();
   };
-  for (const radio of document.querySelectorAll("input[name=custom-kind]")) radio.onchange = () => setCustomKind(Number(radio.value));
+  for (const radio of document.querySelectorAll("input[name=custom-kind]")) radio.onchange = () => setCustomKind(radio.value);
+  $("evalscript-file").onchange = loadScriptFile;
   $("custom-form").onsubmit = (e) => { e.preventDefault(); applyCustom(); };
   $("clear-custom").onclick = () => { state.custom = null; $("expression-error").textContent = ""; show(); };
   map.on("moveend", () => { if (imagery) { writeHash(); updateDownloads(); } });

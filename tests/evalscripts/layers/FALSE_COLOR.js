@@ -1,5 +1,9 @@
 //VERSION=3
-// The FALSE_COLOR layer of styles/FALSE_COLOR.toml: B08, B04, B03 with EO Browser's highlight compression over 0..0.4.
+/*
+title = "False color (evalscript)"
+description = "The FALSE_COLOR layer of styles/FALSE_COLOR.toml: B08, B04, B03 with EO Browser's highlight compression over 0..0.4."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B08", "B04", "B03", "dataMask"], output: { bands: 4 } };
 }

@@ -1,5 +1,9 @@
 //VERSION=3
-// The FALSE_COLOR_URBAN layer of styles/FALSE_COLOR_URBAN.toml: B12, B11, B04 with EO Browser's highlight compression over 0..0.4.
+/*
+title = "False color (urban) (evalscript)"
+description = "The FALSE_COLOR_URBAN layer of styles/FALSE_COLOR_URBAN.toml: B12, B11, B04 with EO Browser's highlight compression over 0..0.4."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B12", "B11", "B04", "dataMask"], output: { bands: 4 } };
 }

@@ -1,5 +1,9 @@
 //VERSION=3
-// The MOISTURE_INDEX layer of styles/MOISTURE_INDEX.toml: a six-colour ramp from dry red to wet blue.
+/*
+title = "Moisture index (evalscript)"
+description = "The MOISTURE_INDEX layer of styles/MOISTURE_INDEX.toml: a six-colour ramp from dry red to wet blue."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B8A", "B11", "dataMask"], output: { bands: 4 } };
 }

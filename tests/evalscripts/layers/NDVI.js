@@ -1,5 +1,9 @@
 //VERSION=3
-// The NDVI layer of styles/NDVI.toml: EO Browser's stepped palette, a colour per range of values.
+/*
+title = "NDVI (evalscript)"
+description = "The NDVI layer of styles/NDVI.toml: EO Browser's stepped palette, a colour per range of values."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B04", "B08", "dataMask"], output: { bands: 4 } };
 }

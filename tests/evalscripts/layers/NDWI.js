@@ -1,5 +1,9 @@
 //VERSION=3
-// The NDWI layer of styles/NDWI.toml: white to green below 0, white to blue on the fourth root above.
+/*
+title = "NDWI (evalscript)"
+description = "The NDWI layer of styles/NDWI.toml: white to green below 0, white to blue on the fourth root above."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B03", "B08", "dataMask"], output: { bands: 4 } };
 }

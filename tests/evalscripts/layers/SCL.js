@@ -1,5 +1,9 @@
 //VERSION=3
-// The SCL layer of styles/SCL.toml: one colour per Sen2Cor class, other values transparent.
+/*
+title = "Scene classification (evalscript)"
+description = "The SCL layer of styles/SCL.toml: one colour per Sen2Cor class, other values transparent."
+collections = ["sentinel-2-l2a"]
+*/
 function setup() {
   return { input: ["SCL", "dataMask"], output: { bands: 4, sampleType: "UINT8" } };
 }

@@ -1,5 +1,9 @@
 //VERSION=3
-// The SWIR layer of styles/SWIR.toml: B12, B8A, B04 with EO Browser's highlight compression over 0..0.4.
+/*
+title = "SWIR (evalscript)"
+description = "The SWIR layer of styles/SWIR.toml: B12, B8A, B04 with EO Browser's highlight compression over 0..0.4."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B12", "B8A", "B04", "dataMask"], output: { bands: 4 } };
 }

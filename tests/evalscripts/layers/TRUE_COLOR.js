@@ -1,5 +1,9 @@
 //VERSION=3
-// The TRUE_COLOR layer of styles/TRUE_COLOR.toml: B04, B03, B02 with EO Browser's highlight compression over 0..0.4.
+/*
+title = "True color (evalscript)"
+description = "The TRUE_COLOR layer of styles/TRUE_COLOR.toml: B04, B03, B02 with EO Browser's highlight compression over 0..0.4."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B04", "B03", "B02", "dataMask"], output: { bands: 4 } };
 }

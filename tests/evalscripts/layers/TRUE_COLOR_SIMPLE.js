@@ -1,5 +1,9 @@
 //VERSION=3
-// The TRUE_COLOR_SIMPLE layer of styles/TRUE_COLOR_SIMPLE.toml: 2.5 x reflectance, clipped.
+/*
+title = "True color (simple) (evalscript)"
+description = "The TRUE_COLOR_SIMPLE layer of styles/TRUE_COLOR_SIMPLE.toml: 2.5 x reflectance, clipped."
+collections = ["sentinel-2-l2a", "sentinel-2-l1c"]
+*/
 function setup() {
   return { input: ["B02", "B03", "B04", "dataMask"], output: { bands: 4 } };
 }

@@ -1,6 +1,7 @@
 """GetFeatureInfo: the values under one map pixel, for every product in each queried layer's stack:
-its bands (physical values), the layer's value, the class (code and name) of its class bands and the
-flags set in its bit-flag bands (code and flag names)."""
+its bands (physical values), the layer's value (an evalscript's: its default output, as the script
+returns it), the class (code and name) of its class bands and the flags set in its bit-flag bands
+(code and flag names)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import replace
 from rasterio.warp import transform
 from starlette.responses import Response
 
-from renderers import evaluate_values
+from renderers import RenderSpec, evaluate_values
 from tiler import params
 from tiler.crs import clip_to_domain
 from tiler.errors import InvalidFormat, InvalidPoint, LayerNotDefined, LayerNotQueryable
@@ -24,6 +25,7 @@ from tiler.ogc.layers import OgcLayer, find_layer
 from tiler.ogc.wms.getmap import layer_source, layer_styling
 from tiler.ogc.wms.request import MapRequest
 from tiler.pipeline import ProductSource, products_for
+from tiler.pipeline.scripts import evaluate_script
 from tiler.reading import read_part
 from tiler.services import Services
 
@@ -51,7 +53,7 @@ def _point_stacks(
         source = layer_source(services, req, layer)
         entries = []
         for product in products_for(services, source, point_area, stages):
-            if not isinstance(source, ProductSource) and not layer.style.spec.bands <= product.bands.keys():
+            if not isinstance(source, ProductSource) and not layer.style.bands <= product.bands.keys():
                 continue  # a mosaic's product without the layer's bands (VH alone under a VV layer)
             style = layer_styling(services, req, layer, ProductSource(product))
             bands = sorted(set(product.bands) | set(style.bands))
@@ -63,7 +65,12 @@ def _point_stacks(
                 continue
             classes = [name for name in bands if product.bands[name].is_class]
             values = {b: round(float(stack.arrays[b][0, 0]), 5) for b in bands if b not in classes}
-            layer_values = [float(v[0, 0]) for v in evaluate_values(style.spec, stack.arrays, stack.valid)]
+            if isinstance(style.spec, RenderSpec):
+                evaluated = evaluate_values(style.spec, stack.arrays, stack.valid)
+            else:
+                timeout = services.settings.render_timeout
+                evaluated = list(evaluate_script(style.spec, stack, collection, timeout, product))
+            layer_values = [float(v[0, 0]) for v in evaluated]
             entry: dict = {
                 "product": product.id,
                 "datetime": product.datetime.isoformat().replace("+00:00", "Z"),

@@ -50,10 +50,18 @@ def layer_styling(services: Services, req: MapRequest, layer: OgcLayer, source: 
     if isinstance(source, ProductSource):
         product = source.product
         return params.styling(
-            query, product.bands.keys(), collection, f"product {product.id}", services.layers, services.settings
+            query,
+            product.bands.keys(),
+            collection,
+            f"product {product.id}",
+            services.layers,
+            services.settings,
+            services.evalscripts,
         )
     subject = f"a {collection.id} mosaic"
-    return params.styling(query, collection.bands.keys(), collection, subject, services.layers, services.settings)
+    return params.styling(
+        query, collection.bands.keys(), collection, subject, services.layers, services.settings, services.evalscripts
+    )
 
 
 def map_grid(req: MapRequest) -> Grid:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from starlette.responses import Response
 
 from renderers import encode
-from renderers.legend import legend
+from renderers.legend import legend, note_legend
 from tiler import params
 from tiler.errors import InvalidFormat, LayerNotDefined, StyleNotDefined
 from tiler.ogc.common import IMAGE_FORMATS
@@ -25,5 +25,9 @@ def get_legend_graphic(query: Mapping[str, str], layers: Mapping[str, OgcLayer],
     fmt = IMAGE_FORMATS.get(media)
     if fmt is None:
         raise InvalidFormat(f"FORMAT '{media[:40]}' is not offered", "FORMAT")
-    image = legend(layer.style.spec, layer.title, layer.style.value_range, layer.style.legend)
+    style = layer.style
+    if style.spec is None:
+        image = note_legend(layer.title, f"evalscript over {', '.join(sorted(style.bands)) or 'dataMask'}")
+    else:
+        image = legend(style.spec, layer.title, style.value_range, style.legend)
     return Response(encode(image, fmt), media_type=media)

@@ -32,7 +32,7 @@ RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
 # property filters such as ORBIT, tiler.params.PROPERTY_FILTERS).
 MOSAIC_PARAMETERS = ("time", "maxcc", "priority", "cloudmask", *params.PROPERTY_FILTERS)
 MOSAIC_LABELS = {name: name.upper() for name in MOSAIC_PARAMETERS}
-STYLE_PARAMETERS = ("expression", "rescale", "colormap")
+STYLE_PARAMETERS = ("expression", "rescale", "colormap", "evalscript")
 _EXCEPTION_FORMATS = {"SE_INIMAGE": "INIMAGE", "INIMAGE": "INIMAGE", "SE_BLANK": "BLANK", "BLANK": "BLANK"}
 
 
@@ -55,7 +55,7 @@ class MapRequest:
     quality: int
     gain: float
     gamma: float
-    style_query: tuple[tuple[str, str], ...] = ()  # expression, rescale, colormap
+    style_query: tuple[tuple[str, str], ...] = ()  # expression, rescale, colormap, evalscript
     visual: bool = False  # FORMAT=image/tiff: the picture as RGBA instead of the layer's values
 
     @property
