@@ -78,7 +78,7 @@ def stac_item(product: Product, collection: Collection | None, base: str) -> dic
         "eo:cloud_cover": product.cloud_cover,
         "processing:level": product.processing_level,
         "s2:processing_baseline": product.processing_baseline,
-        "grid:code": f"MGRS-{product.tile}" if product.tile else None,
+        "grid:code": f"{collection.grid}-{product.tile}" if product.tile and collection and collection.grid else None,
         "proj:code": product.crs.to_string(),
     }
     return {
