@@ -157,7 +157,7 @@ def test_every_layer_renders_a_non_empty_tile(demo_client, demo_archive) -> None
     l2a = next(p for p in products if p.collection == "sentinel-2-l2a" and p.layout == "safe")
     meta = demo_client.get(f"/products/{l2a.id}").json()
     z, x, y = centre_tile(meta, 16)
-    for layer in layers:
+    for layer in (layer for layer in layers if l2a.collection in layer["collections"]):
         response = demo_client.get(f"/tiles/{z}/{x}/{y}.png", params={"product": l2a.id, "layer": layer["name"]})
         assert response.status_code == 200, (layer["name"], response.text)
         rgba = decode(response.content)

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from renderers import ExpressionError
 from styles import load_layers
 from tiler.api import catalog as catalog_routes
+from tiler.api import collections as collection_routes
 from tiler.api import pages, tiles
 from tiler.catalog import Catalog, open_catalog
 from tiler.collections import Collections, load_collections
@@ -66,7 +67,14 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyAuth, keys=settings.api_keys, quota=api_quota(settings, metrics)))
     app = Starlette(
-        routes=[*pages.routes, *catalog_routes.routes, *tiles.routes, *wms.routes, *wmts.routes],
+        routes=[
+            *pages.routes,
+            *catalog_routes.routes,
+            *collection_routes.routes,
+            *tiles.routes,
+            *wms.routes,
+            *wmts.routes,
+        ],
         middleware=middleware,
         # Domain errors are answered by the router's handler; anything else reaches starlette's
         # server-error handler, which answers the same way and lets the server log the traceback.

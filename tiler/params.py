@@ -282,9 +282,9 @@ def styling(
     spec = layer.spec
     if rescale:
         spec = RenderSpec(
-            spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform
+            spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform, spec.relief
         )
-    return Styling(spec, f"layer={name}|rescale={rescale}")
+    return Styling(spec, f"layer={name}|rescale={rescale}", layer.resampling)
 
 
 # ---------------------------------------------------------------------------------------------

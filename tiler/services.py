@@ -9,6 +9,7 @@ from starlette.requests import Request
 from styles import Layers
 from tiler.cache import ImageCache
 from tiler.catalog import Catalog
+from tiler.catalog.extents import ExtentCache
 from tiler.collections import Collection, Collections
 from tiler.errors import NotFound
 from tiler.limits import RenderPool
@@ -27,6 +28,7 @@ class Services:
     renders: RenderPool
     datasets: DatasetPool
     ogc_layers: OgcLayerCache = field(default_factory=OgcLayerCache)
+    extents: ExtentCache = field(default_factory=ExtentCache)
 
     def collection(self, collection_id: str) -> Collection:
         try:

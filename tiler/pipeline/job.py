@@ -4,7 +4,8 @@ WMTS GetTile) parses its request into one `RenderJob`; the pipeline (`tiler.pipe
     RenderJob
     ├── layers: LayerJob, ...   drawn in order, each over the ones before it
     │   ├── source              ProductSource (one product) or MosaicSource (a catalog query)
-    │   ├── styling             what to draw from the bands (a layer, or the user's band math)
+    │   ├── styling             what to draw from the bands (a layer, or the user's band math);
+    │   │                       a hillshade's asks for a margin of neighbours (tiler.pipeline.margins)
     │   └── up/downsampling     resampling when the output is finer / coarser than the data
     ├── grid                    output bounds, CRS and size
     ├── encoding                image format and encoder options
@@ -75,10 +76,12 @@ class Grid:
 
 @dataclass(frozen=True)
 class Styling:
-    """What to draw from a product's bands; `cache_token` identifies the drawing uniquely."""
+    """What to draw from a product's bands; `cache_token` identifies the drawing uniquely.
+    `resampling`, when set, is how the bands must be read whatever the request asks (a layer's own)."""
 
     spec: RenderSpec
     cache_token: str
+    resampling: str | None = None
 
     @property
     def bands(self) -> frozenset[str]:

@@ -2,6 +2,9 @@
 
     cache lookup -> select products -> read bands -> evaluate, colour and composite -> encode
 
+A layer whose pixels depend on their neighbours (a hillshade: `spec.margin` > 0) is read on the grid
+widened by its margin and drawn back onto the grid itself (`tiler.pipeline.margins`).
+
 Each stage is timed into `/metrics` (`eo_tiler_render_stage_seconds`) by the request's `StageTimer`.
 Renders run in the bounded render pool under a deadline and the pixel budget (`tiler.limits`);
 concurrent misses for one key render once (`tiler.cache`).
@@ -18,6 +21,7 @@ from tiler.catalog import Catalog, select_products
 from tiler.http.observability import StageTimer
 from tiler.limits import Deadline
 from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource, RenderJob, Source
+from tiler.pipeline.margins import ground_spacing, widen
 from tiler.products import Product
 from tiler.reading import BandStack, read_mosaic, read_part
 from tiler.services import Services
@@ -39,12 +43,15 @@ def _render(services: Services, job: RenderJob, stages: StageTimer) -> tuple[byt
 def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
     canvas: np.ndarray | None = None  # the layers drawn so far, uint8 RGBA
     for layer in job.layers:
-        stack = read_layer(services, layer, job.grid, stages, deadline)
+        margin = layer.styling.spec.margin
+        grid = widen(job.grid, margin) if margin else job.grid
+        stack = read_layer(services, layer, grid, stages, deadline)
         if stack is None:
             continue
         deadline.check()
         with stages.stage("evaluate"):
-            rgba = render(layer.styling.spec, stack.arrays, stack.valid)
+            spacing = ground_spacing(grid) if margin else None
+            rgba = render(layer.styling.spec, stack.arrays, stack.valid, spacing)
             canvas = rgba if canvas is None else over(rgba, canvas)
     if canvas is None:
         canvas = np.zeros((job.grid.height, job.grid.width, 4), dtype=np.uint8)
@@ -91,7 +98,7 @@ def read_layer(
     if not products:
         return None
     finest = products[0].finest_band.resolution
-    resampling = layer.upsampling if grid.pixel_size_m < finest else layer.downsampling
+    resampling = layer.styling.resampling or (layer.upsampling if grid.pixel_size_m < finest else layer.downsampling)
     gdal = services.settings.gdal
     with stages.stage("read"):
         if isinstance(layer.source, ProductSource):

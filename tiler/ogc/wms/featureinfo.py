@@ -1,5 +1,7 @@
 """GetFeatureInfo: the values under one map pixel, for every product in each queried layer's stack:
-its bands (physical values), the layer's value, and the class (code and name) of its class bands."""
+its bands (physical values, with their units: a DEM's height in metres), the layer's value, and the
+class of its class bands: its code as users know it (CORINE's three-digit CLC code), the raster
+value that stands for it (CORINE's grid code) and its name."""
 
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ def _point_stacks(
             classes = [name for name in bands if product.bands[name].is_class]
             values = {b: round(float(stack.arrays[b][0, 0]), 5) for b in bands if b not in classes}
             layer_values = [float(v[0, 0]) for v in evaluate_values(style.spec, stack.arrays, stack.valid)]
+            units = {b: collection.bands[b].unit for b in values if b in collection.bands and collection.bands[b].unit}
             entry: dict = {
                 "product": product.id,
                 "datetime": product.datetime.isoformat().replace("+00:00", "Z"),
@@ -63,11 +66,16 @@ def _point_stacks(
                 "bands": values,
                 "value": [round(v, 5) if math.isfinite(v) else None for v in layer_values],
             }
+            if units:
+                entry["units"] = units
             for name in classes:
-                code = int(stack.arrays[name][0, 0])
+                value = int(stack.arrays[name][0, 0])
                 band = collection.bands.get(name)
-                label = band.class_label(code) if band is not None else None
-                entry[name.lower()] = {"class": code, "name": label or "unknown"}
+                found = band.class_entry(value) if band is not None else None
+                code: int | str = value
+                if found is not None and found.code:
+                    code = int(found.code) if found.code.isdigit() else found.code
+                entry[name.lower()] = {"class": code, "value": value, "name": found.label if found else "unknown"}
             entries.append(entry)
         yield layer, entries, (lon, lat)
 
@@ -122,10 +130,12 @@ def _format_info(results: list[dict], info_format: str) -> str:
             for entry in result["products"]:
                 node = ET.SubElement(layer, "Product", id=entry["product"], datetime=entry["datetime"])
                 for band, value in entry["bands"].items():
-                    ET.SubElement(node, "Band", name=band).text = str(value)
+                    unit = {"unit": entry["units"][band]} if band in entry.get("units", {}) else {}
+                    ET.SubElement(node, "Band", name=band, **unit).text = str(value)
                 ET.SubElement(node, "Value").text = ",".join(str(v) for v in entry["value"])
                 for key, cls in _classes(entry):
-                    ET.SubElement(node, key.upper(), {"class": str(cls["class"])}).text = cls["name"]
+                    attrs = {"class": str(cls["class"]), "value": str(cls["value"])}
+                    ET.SubElement(node, key.upper(), attrs).text = cls["name"]
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
     lines = []
     for result in results:
@@ -136,8 +146,12 @@ def _format_info(results: list[dict], info_format: str) -> str:
             lines.append(f"  {entry['datetime'][:10]} {entry['product']}")
             lines.append("    value: " + ", ".join(str(v) for v in entry["value"]))
             for key, cls in _classes(entry):
-                lines.append(f"    {key.upper()}: {cls['class']} {cls['name']}")
-            lines.append("    " + " ".join(f"{b}={v}" for b, v in entry["bands"].items()))
+                raster = f" (raster value {cls['value']})" if cls["value"] != cls["class"] else ""
+                lines.append(f"    {key.upper()}: {cls['class']} {cls['name']}{raster}")
+            units = entry.get("units", {})
+            lines.append(
+                "    " + " ".join(f"{b}={v}{' ' + units[b] if b in units else ''}" for b, v in entry["bands"].items())
+            )
     if info_format == "text/html":
         return "<html><body><pre>" + html.escape("\n".join(lines)) + "</pre></body></html>"
     return "\n".join(lines) + "\n"
