@@ -1,8 +1,9 @@
-"""Synthetic Sentinel-2 demo archive.
+"""Synthetic demo archive.
 
-``generate_archive(root)`` writes four small products that have the same structure as real
-ones (SAFE folders with JPEG 2000 bands and ESA metadata, and an Element84 "sentinel-cogs"
-COG product with a STAC item), so the same readers handle both:
+``generate_archive(root)`` writes four small Sentinel-2 products that have the same structure as
+real ones (SAFE folders with JPEG 2000 bands and ESA metadata, and an Element84 "sentinel-cogs"
+COG product with a STAC item), so the same readers handle both, and the static maps of
+``demo.maps`` around them (Copernicus DEM tiles, an ESA WorldCover tile, a CORINE raster):
 
 1. L2A SAFE, baseline 02.14, EPSG:32632, 2020-09-21, a corner outside the swath (DN 0).
 2. L2A SAFE, baseline 04.00 (DN = reflectance * 10000 + 1000), EPSG:32632, 2022-06-15,
@@ -10,6 +11,8 @@ COG product with a STAC item), so the same readers handle both:
 3. L1C SAFE, baseline 02.14, EPSG:32632, 2020-09-16, the same grid as product 1,
    top-of-atmosphere values (hazier), all 13 bands including B10, no SCL.
 4. L2A COGs + STAC item, EPSG:32633, 2020-09-19, east of product 2, across the UTM 32/33 border.
+5. Copernicus DEM GLO-90 tiles N51E011 and N51E012 (meeting at 12 degrees east), GLO-30 N50E011,
+   ESA WorldCover 2021 N51E009, CORINE Land Cover 2018 (EPSG:3035): see demo/maps.py.
 
 All of them show ONE landscape that is a function of geographic position (lon/lat): the
 pixel centres of every grid are transformed to lon/lat and the landscape is evaluated there,
@@ -56,7 +59,7 @@ from tiler.collections import builtin_collections
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MANIFEST_NAME = "demo-manifest.json"
 
 Progress = Callable[[str], None]
@@ -65,14 +68,14 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class DemoProduct:
     id: str  # SAFE name without ".SAFE"; for the COG product the product_uri without ".SAFE"
-    path: Path  # the .SAFE folder, or the COG folder
-    collection: str  # "sentinel-2-l2a" or "sentinel-2-l1c"
-    layout: str  # "safe" or "cog"
+    path: Path  # the .SAFE folder, or the COG folder; a map's file
+    collection: str  # "sentinel-2-l2a", "sentinel-2-l1c", or a map's (demo.maps)
+    layout: str  # "safe" or "cog"; "named-files" for the maps
     epsg: int
     bounds: tuple[float, float, float, float]  # native CRS, of the 10 m grid
     datetime: str  # ISO 8601 UTC, exactly as in the metadata (PRODUCT_START_TIME / STAC datetime)
-    cloud_cover: float  # percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m)
-    baseline: str  # "02.14" or "04.00"
+    cloud_cover: float | None  # percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m)
+    baseline: str  # "02.14" or "04.00"; "" for the maps
 
 
 # --------------------------------------------------------------------------------------
@@ -1534,7 +1537,7 @@ def _load_manifest(root: Path, size: int) -> list[DemoProduct] | None:
         ]
     except (KeyError, TypeError):
         return None
-    if not all(p.path.is_dir() for p in products):
+    if not all(p.path.exists() for p in products):
         return None
     return products
 
@@ -1589,6 +1592,14 @@ def generate_archive(
         say(f"  done in {time.perf_counter() - t:.1f} s, cloud cover {cloud:.2f} %")
     cache.clear()
     products = [records[spec.key] for spec in specs]
+    # Imported here: demo.maps draws its landscapes with this module's noise.
+    from demo.maps import write_maps
+
+    say("generating the DEM tiles, WorldCover and CORINE")
+    for m in write_maps(root, size):
+        products.append(
+            DemoProduct(m.id, root / m.relpath, m.collection, "named-files", m.epsg, m.bounds, m.datetime, None, "")
+        )
     manifest = {
         "generator": "eo-tiler demo (tiler/demo.py)",
         "generator_version": GENERATOR_VERSION,
@@ -1615,7 +1626,8 @@ def main(argv: list[str] | None = None) -> int:
         args.root, size=args.size, force=args.force, progress=lambda m: print(m, file=sys.stderr)
     )
     for p in products:
-        print(f"{p.id}  {p.layout}  EPSG:{p.epsg}  {p.datetime}  cloud {p.cloud_cover:.2f} %  {p.path}")
+        cloud = "" if p.cloud_cover is None else f"  cloud {p.cloud_cover:.2f} %"
+        print(f"{p.id}  {p.layout}  EPSG:{p.epsg}  {p.datetime}{cloud}  {p.path}")
     return 0
 
 

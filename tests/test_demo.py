@@ -515,7 +515,7 @@ def test_second_call_does_not_regenerate(archive, capsys):
 def test_other_size_or_force_regenerates(tmp_path):
     messages: list[str] = []
     first = generate_archive(tmp_path, size=24, progress=messages.append)
-    assert messages and len(first) == 4
+    assert messages and [p.layout for p in first].count("named-files") == 5 and len(first) == 9
     band = _band_file(first[0], "B04")
     mtime = band.stat().st_mtime_ns
     second = generate_archive(tmp_path, size=36)
@@ -560,4 +560,4 @@ def test_cli(tmp_path):
     )
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "a" / demo.MANIFEST_NAME).is_file()
-    assert len(res.stdout.strip().splitlines()) == 4
+    assert len(res.stdout.strip().splitlines()) == 9  # four Sentinel-2 products, five maps

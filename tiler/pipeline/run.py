@@ -24,6 +24,7 @@ from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource,
 from tiler.pipeline.margins import ground_spacing, widen
 from tiler.products import Product
 from tiler.reading import BandStack, read_mosaic, read_part
+from tiler.reading.joined import read_joined
 from tiler.services import Services
 
 
@@ -114,6 +115,22 @@ def read_layer(
                 deadline=deadline,
                 datasets=services.datasets,
             )
+        if layer.styling.spec.margin and layer.source.query.cloud_mask is None:
+            # Neighbours across product borders: products of one grid are read as one raster.
+            joined = read_joined(
+                products,
+                layer.styling.bands,
+                grid.bounds,
+                grid.rasterio_crs,
+                grid.width,
+                grid.height,
+                gdal_options=gdal,
+                resampling=resampling,
+                deadline=deadline,
+                datasets=services.datasets,
+            )
+            if joined is not None:
+                return joined
         return read_mosaic(
             products,
             layer.styling.bands,
