@@ -58,7 +58,10 @@ def collection_json(svc: Services, collection: Collection, extent: Extent | None
         "default_layer": collection.default_layer,
         "cloud_mask": collection.cloud_mask is not None,
         "bands": [_band(band) for band in collection.bands.values()],
-        "layers": [{"name": layer.name, "title": layer.title} for layer in svc.layers.for_collection(collection.id)],
+        "layers": [
+            {"name": layer.name, "title": layer.title, "description": layer.description}
+            for layer in svc.layers.for_collection(collection.id)
+        ],
         "extent": _extent(extent),
         "products": extent.products if extent else 0,
         "links": [

@@ -159,7 +159,10 @@ class Collection:
     builtin: bool = field(default=True, compare=False)  # False: from a deployment's own file
 
     def attribution_for(self, year: int | None) -> str:
-        return self.attribution.replace("{year}", str(year) if year is not None else "").strip()
+        """The credit line for a product of `year`; without one (a mosaic), with the year left out."""
+        if year is None:
+            return re.sub(r"\s*\{year\}", "", self.attribution).strip()
+        return self.attribution.replace("{year}", str(year)).strip()
 
     @property
     def finest_resolution(self) -> float:
