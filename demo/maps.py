@@ -15,8 +15,8 @@ Cover raster, laid out as their providers' buckets lay them out, around the Sent
   1-44; 0 outside the mapped area (a strip along its east edge).
 
 Heights and classes are functions of lon/lat, so tiles that meet show the same ground on both
-sides of their border, and the land cover follows the relief: water in the valleys, forest on
-the hills.
+sides of their border, and the land cover follows the relief: a lake with a marshy shore beside
+the Sentinel-2 products, forest on the hills, bare rock on the highest tops.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import rasterio
 from pyproj import Transformer
 from rasterio.transform import Affine
 
-from demo import _fbm
+from demo import _fbm, _smooth
 
 _SEED = 20210101
 _NO_DROP = 10**9  # every octave, whatever the raster's size: overlapping rasters agree
@@ -46,52 +46,67 @@ class MapProduct:
     datetime: str
 
 
+_LAKE = (12.03, 51.02, 1.2)  # lon, lat, radius in km: a lake beside the Sentinel-2 products
+_LAKE_LEVEL = 300.0
+
+
+def _lake_km(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Distance from the lake's centre in kilometres (flat-earth, close enough at this size)."""
+    return np.hypot((lon - _LAKE[0]) * 111.32 * math.cos(math.radians(_LAKE[1])), (lat - _LAKE[1]) * 111.32)
+
+
 def heights(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Metres above the geoid: hills and valleys from 150 to 1150 m, ridges a few kilometres apart."""
+    """Metres above the geoid: hills and valleys from 150 to 1150 m, ridges a few kilometres apart,
+    sloping down to a lake at 300 m."""
     u, v = (lon - 11.0) * 20, (lat - 50.0) * 20
     relief = (_fbm(u.astype(np.float32), v.astype(np.float32), _SEED, 0.5, 5, _NO_DROP) + 1) / 2
-    return (150 + 1000 * np.clip(relief, 0, 1) ** 1.5).astype(np.float32)
+    hills = 150 + 1000 * np.clip(relief, 0, 1) ** 1.5
+    shore = _smooth(2.5 * _LAKE[2], _LAKE[2], _lake_km(lon, lat).astype(np.float32))
+    return (hills * (1 - shore) + _LAKE_LEVEL * shore).astype(np.float32)
 
 
-def _fields(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Height, a vegetation field and a settlement field, each in about [-1, 1] but the height."""
-    u, v = ((lon - 11.0) * 4).astype(np.float32), ((lat - 50.0) * 4).astype(np.float32)
+def _fields(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Height, a vegetation and a settlement field (each in about [-1, 1]), the lake's distance."""
+    u, v = ((lon - 11.0) * 20).astype(np.float32), ((lat - 50.0) * 20).astype(np.float32)
     return (
         heights(lon, lat),
-        _fbm(u, v, _SEED + 1, 1.7, 4, _NO_DROP),
-        _fbm(u, v, _SEED + 2, 3.1, 3, _NO_DROP),
+        _fbm(u, v, _SEED + 1, 0.9, 4, _NO_DROP),
+        _fbm(u, v, _SEED + 2, 1.6, 3, _NO_DROP),
+        _lake_km(lon, lat),
     )
 
 
 def worldcover_classes(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    height, vegetation, settlement = _fields(lon, lat)
+    height, vegetation, settlement, lake = _fields(lon, lat)
     classes = np.full(height.shape, 40, dtype=np.uint8)  # cropland
     classes[vegetation > -0.15] = 30  # grassland
-    classes[(vegetation > 0.15) | (height > 700)] = 10  # tree cover
+    classes[(vegetation > 0.15) | (height > 750)] = 10  # tree cover
     classes[(vegetation < -0.45) & (height > 400)] = 20  # shrubland
     classes[settlement > 0.55] = 50  # built-up
-    classes[height < 175] = 90  # herbaceous wetland
-    classes[height < 165] = 80  # permanent water
-    classes[(height > 1000) & (vegetation < 0)] = 60  # bare rock on the highest tops
+    classes[lake < 1.5 * _LAKE[2]] = 90  # herbaceous wetland
+    classes[lake < _LAKE[2]] = 80  # permanent water
+    classes[(height > 820) & (vegetation < 0)] = 60  # bare rock on the highest tops
     return classes
 
 
 def corine_codes(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """CLC grid codes of the same ground: 41 water bodies, 35 inland marshes, 23-25 forests, 18
-    pastures, 12 arable land, 1-3 urban fabric and industry, 32 sparse vegetation."""
-    height, vegetation, settlement = _fields(lon, lat)
+    """CLC grid codes of the same ground: 41 water bodies, 35 inland marshes, 23-25 forests, 12
+    arable land, 18 pastures, 21 agriculture with natural vegetation, 1-3 urban fabric and
+    industry, 32 sparse vegetation."""
+    height, vegetation, settlement, lake = _fields(lon, lat)
     codes = np.full(height.shape, 12, dtype=np.uint8)
     codes[vegetation > -0.15] = 18
-    forest = (vegetation > 0.15) | (height > 700)
+    forest = (vegetation > 0.15) | (height > 750)
     codes[forest] = 23
-    codes[forest & (height > 600)] = 25
-    codes[forest & (height > 850)] = 24
+    codes[forest & (height > 650)] = 25
+    codes[forest & (height > 800)] = 24
     codes[settlement > 0.55] = 2
     codes[settlement > 0.7] = 1
     codes[(settlement > 0.55) & (vegetation < -0.4)] = 3
-    codes[height < 175] = 35
-    codes[height < 165] = 41
-    codes[(height > 1000) & (vegetation < 0)] = 32
+    codes[(vegetation < -0.3) & (settlement < 0)] = 21  # agriculture with natural vegetation
+    codes[lake < 1.5 * _LAKE[2]] = 35
+    codes[lake < _LAKE[2]] = 41
+    codes[(height > 820) & (vegetation < 0)] = 32
     return codes
 
 
