@@ -561,3 +561,63 @@ def test_cli(tmp_path):
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "a" / demo.MANIFEST_NAME).is_file()
     assert len(res.stdout.strip().splitlines()) == 9  # four Sentinel-2 products, five maps
+
+
+# ---------------------------------------------------------------------------- static maps (demo/maps.py)
+
+
+@pytest.fixture(scope="module")
+def maps(archive) -> dict[str, DemoProduct]:
+    _, prods = archive
+    return {p.id: p for p in prods if p.layout == "named-files"}
+
+
+def test_the_maps_lie_as_their_providers_lay_them_out(archive, maps):
+    root, _ = archive
+    assert {p.id: p.collection for p in maps.values()} == {
+        "Copernicus_DSM_COG_30_N51_00_E011_00_DEM": "cop-dem-glo-90",
+        "Copernicus_DSM_COG_30_N51_00_E012_00_DEM": "cop-dem-glo-90",
+        "Copernicus_DSM_COG_10_N50_00_E011_00_DEM": "cop-dem-glo-30",
+        "ESA_WorldCover_10m_2021_v200_N51E009": "esa-worldcover",
+        "U2018_CLC2018_V2020_20u1": "corine-land-cover",
+    }
+    dem = maps["Copernicus_DSM_COG_30_N51_00_E011_00_DEM"]
+    assert dem.path.relative_to(root).as_posix() == f"Copernicus-DEM/GLO-90/{dem.id}/{dem.id}.tif"
+    worldcover = maps["ESA_WorldCover_10m_2021_v200_N51E009"].path
+    assert worldcover.relative_to(root).as_posix() == "ESA-WorldCover/v200/2021/map/ESA_WorldCover_10m_2021_v200_N51E009_Map.tif"
+    from tiler.catalog import MemoryCatalog
+
+    indexed = {p.id: p.collection for p in MemoryCatalog([root]) if p.id in maps}
+    assert indexed == {p.id: p.collection for p in maps.values()}
+
+
+def test_dem_tiles_are_copernicus_cogs_that_meet_at_twelve_degrees(maps):
+    west, east = (maps[f"Copernicus_DSM_COG_30_N51_00_E0{lon}_00_DEM"] for lon in (11, 12))
+    rows, cols = SIZE, SIZE * 2 // 3
+    for tile, lon0 in ((west, 11), (east, 12)):
+        with rasterio.open(tile.path) as ds:
+            assert (ds.width, ds.height, ds.dtypes[0], ds.nodata) == (cols, rows, "float32", None)
+            assert ds.tags()["AREA_OR_POINT"] == "Point" and ds.crs.to_epsg() == 4326
+            # Pixel centres on the degree lines: the bounds lie half a pixel north-west of them.
+            assert ds.bounds.left == pytest.approx(lon0 - 0.5 / cols) and ds.bounds.top == pytest.approx(52 + 0.5 / rows)
+            heights = ds.read(1)
+            lon = lon0 + np.arange(cols) / cols
+            lat = 52 - np.arange(rows) / rows
+            expected = demo.maps.heights(*np.meshgrid(lon, lat))
+            np.testing.assert_allclose(heights, expected, atol=1e-3)
+            assert 150 <= heights.min() and heights.max() <= 1150 and heights.std() > 50
+    assert west.bounds[2] == pytest.approx(east.bounds[0])  # side by side: no gap, no overlap
+
+
+def test_land_cover_follows_the_ground(maps):
+    with rasterio.open(maps["ESA_WorldCover_10m_2021_v200_N51E009"].path) as ds:
+        classes = ds.read(1)
+        assert ds.nodata == 0 and ds.bounds == (9.0, 51.0, 12.0, 54.0) and ds.width == SIZE
+    assert set(np.unique(classes)) <= {10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100} and len(np.unique(classes)) >= 4
+    with rasterio.open(maps["U2018_CLC2018_V2020_20u1"].path) as ds:
+        codes = ds.read(1)
+        assert ds.crs.to_epsg() == 3035 and ds.res == (100.0, 100.0) and ds.nodata is None
+    strip = max(1, SIZE // 10)
+    assert (codes[:, -strip:] == 0).all() and (codes[:, :-strip] != 0).all()  # outside the mapped area
+    present = set(np.unique(codes[:, :-strip]).tolist())
+    assert present <= set(range(1, 45)) and {41, 35, 12, 23} <= present  # lake, shore, fields, forest
