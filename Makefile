@@ -58,6 +58,8 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# eo-tiler against TiTiler on a full generated Sentinel-2 tile (see README, "Benchmark").
+# eo-tiler against TiTiler on a full generated Sentinel-2 tile, then the Copernicus DEM hillshade
+# case (see README, "Benchmark").
 bench: install
 	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench.dem

@@ -219,3 +219,20 @@ def test_targets_say_plainly_which_are_not_met():
     )
     assert "NOT met" in lines[2] and "hot tiles at least 20x: met" in lines[3] and ": met" in lines[4]
     assert "peak memory" in lines[5] and ": met" in lines[5] and "NOT met" in lines[6]
+
+
+def test_the_dem_hillshade_benchmark_runs_end_to_end(shared_data, tmp_path):
+    """`python -m bench.dem --quick` against eo-tiler alone: every tile of every case answered."""
+    from bench import dem
+
+    dem.main(["--quick", "--baseline", "none", "--data-dir", str(tmp_path / "data"), "--results-dir", str(tmp_path)])
+    report = json.loads(next(tmp_path.glob("dem-*.json")).read_text())
+    assert [c["case"] for c in report["cases"]] == [
+        "cold GLO-30 z10", "cold GLO-30 z12", "cold GLO-30 z14", "cold GLO-90 mosaic z10", "cold GLO-90 mosaic z12",
+    ]  # fmt: skip
+    for case in report["cases"]:
+        for layer in ("eo_tiler_hillshade", "eo_tiler_color"):
+            assert case[layer]["requests"] == case["tiles"] == 4 and case[layer]["errors"] == 0
+            assert case[layer]["statuses"] == {"200": 4}
+        assert "titiler_hillshade" not in case and case["hillshade_over_color_p50"] > 0
+    assert "| cold GLO-90 mosaic z12 | 4 |" in next(tmp_path.glob("dem-*.md")).read_text()
