@@ -251,7 +251,7 @@ def test_feature_info_gives_the_height_in_metres(real_client, shared_data) -> No
     assert f"DEM={entry['bands']['DEM']} m" in text
 
 
-def test_dem_tiles_without_data_are_reported_and_skipped(shared_data, tmp_path, caplog) -> None:
+def test_dem_tiles_without_data_or_outside_the_root_are_reported_and_skipped(shared_data, tmp_path, caplog) -> None:
     root = tmp_path / "dem"
     good = root / GLO30_ID / f"{GLO30_ID}.tif"
     good.parent.mkdir(parents=True)
@@ -269,10 +269,15 @@ def test_dem_tiles_without_data_are_reported_and_skipped(shared_data, tmp_path, 
     truncated = root / "Copernicus_DSM_COG_10_N12_00_E010_00_DEM" / "Copernicus_DSM_COG_10_N12_00_E010_00_DEM.tif"
     truncated.parent.mkdir()
     truncated.write_bytes(good.read_bytes()[:5000])
+    # A tile's name on a link to a file outside the data root: never indexed, never read.
+    outside = root / "Copernicus_DSM_COG_10_N20_00_E010_00_DEM" / "Copernicus_DSM_COG_10_N20_00_E010_00_DEM.tif"
+    outside.parent.mkdir()
+    outside.symlink_to(shared_data / GLO30)
     caplog.set_level(logging.WARNING)
     index = MemoryCatalog([root])
     assert [p.id for p in index] == [GLO30_ID]
     logged = " ".join(r.getMessage() for r in caplog.records)
+    assert f"skipping {outside}: it resolves outside its data root" in logged
     assert "N10_00_E010_00_DEM.tif holds no data" in logged and "N11_00_E010_00_DEM.tif holds no data" in logged
     assert "N12_00_E010_00_DEM" in logged
     # A tile that has data and a nodata tag of its own keeps it: its voids are no data, not heights.
