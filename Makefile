@@ -4,7 +4,7 @@ VENV ?= .venv
 VENDOR := tiler/static/vendor
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test test-quick lint chromium qgis redis nginx openjpeg bench
+.PHONY: install demo test test-quick lint chromium qgis postgis redis nginx openjpeg bench
 
 install: openjpeg $(VENV)/.installed $(VENDOR)/.installed
 
@@ -34,6 +34,11 @@ chromium:
 qgis:
 	@/usr/bin/python3 -c "import qgis.core" 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-qgis qgis-providers; }
 
+# PostGIS for the pgSTAC catalog tests, which start PostgreSQL 15 clusters of their own
+# (tests/postgres.py); PostgreSQL 15 itself comes with the machine (Debian's postgresql-15).
+postgis:
+	@test -f /usr/share/postgresql/15/extension/postgis.control || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 postgresql-15-postgis-3; }
+
 # Redis, the shared image cache and quota store of several workers or replicas: the tests start their
 # own servers of Debian's redis-server (tests/redis_server.py); the package's own service is not used.
 redis:
@@ -46,11 +51,11 @@ nginx:
 demo: install
 	$(VENV)/bin/eo-tiler demo
 
-test: install chromium qgis redis nginx lint
+test: install chromium qgis postgis redis nginx lint
 	$(VENV)/bin/pytest -q
 
 # The inner loop: everything but the browser, QGIS and server-process tests (about a minute).
-test-quick: install
+test-quick: install postgis
 	$(VENV)/bin/pytest -q -m "not browser and not qgis and not slow"
 
 lint: install

@@ -1,8 +1,12 @@
-"""Catalog benchmark: query times of the SQLite catalog at 100,000 products, on generated
-metadata (no pixels). Run: `.venv/bin/python bench/catalog_bench.py [--count N] [--db PATH]`.
+"""Catalog benchmark: index time and query times of each catalog backend, on generated metadata
+(no pixels): `.venv/bin/python bench/catalog_bench.py [--count N] [--db PATH] [--pgstac URL]`.
 
 Products sit on a grid of 110 km tiles over Europe (like MGRS tiles), revisited every few days
-from 2017 to 2024, with random cloud cover; one in five is L1C. Prints timings in milliseconds.
+from 2017 to 2024, with random cloud cover; one in five is L1C. SQLite always runs; with
+`--pgstac postgresql://...` (an empty database, or one only this benchmark uses: it is filled,
+not cleared) pgSTAC runs too, on the same products and the same queries, and a table puts the two
+side by side. Times are in milliseconds, from this process (so pgSTAC's include the round trips
+to the server on loopback).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 
 from rasterio.crs import CRS
 
+from tiler.catalog.pgstac import PgstacCatalog
 from tiler.catalog.sqlite import SqliteCatalog
 from tiler.products import BandAsset, Product
 
@@ -75,64 +80,111 @@ def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     return times
 
 
-def report(name: str, times: list[float]) -> None:
+def percentiles(times: list[float]) -> tuple[float, float, float]:
+    """Median, p95 and maximum."""
     times = sorted(times)
-    p95 = times[int(0.95 * (len(times) - 1))]
-    print(f"{name:58s} median {statistics.median(times):7.2f} ms   p95 {p95:7.2f} ms   max {times[-1]:7.2f} ms")
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))], times[-1]
+
+
+def run_cases(catalog, all_ids: list[str], repeat: int) -> dict[str, tuple[float, float, float]]:
+    """Each query case `repeat` times on random places and months (the same ones on every backend)."""
+    rng = random.Random(7)
+    ids = rng.sample(all_ids, min(1000, len(all_ids)))
+
+    def bbox(size: float) -> tuple[float, float, float, float]:
+        lon, lat = rng.uniform(-9, 28), rng.uniform(37, 68)
+        return lon, lat, lon + size, lat + size
+
+    def month() -> tuple[datetime, datetime]:
+        start = datetime(2017, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(0, 8 * 365 - 31))
+        return start, start + timedelta(days=31)
+
+    # A z12 map tile (~0.09 deg), a month, maxcc 30, L2A: what one mosaic tile asks.
+    def tile_query() -> None:
+        catalog.search(bbox(0.09), *month(), 30.0, "sentinel-2-l2a", limit=20, order="leastCC")
+
+    def viewport_query() -> None:  # a z8 view (~1.4 deg), a month, newest first, one page
+        catalog.search(bbox(1.4), *month(), 50.0, "sentinel-2-l2a", limit=10)
+
+    def country_year() -> None:  # ~5 x 5 deg over a year, page 3
+        start, _ = month()
+        catalog.search(bbox(5.0), start, start + timedelta(days=365), None, None, limit=50, offset=100)
+
+    def everything_newest() -> None:  # no filter at all: the first page of the whole catalog
+        catalog.search(limit=10)
+
+    cases = {
+        "resolve by id": (lambda: catalog.resolve(rng.choice(ids)), repeat),
+        "resolve by id.SAFE": (lambda: catalog.resolve(rng.choice(ids) + ".SAFE"), repeat),
+        "search: z12 tile, month, maxcc 30, L2A, leastCC (mosaic)": (tile_query, repeat),
+        "search: z8 viewport, month, maxcc 50, L2A, page 1": (viewport_query, repeat),
+        "search: 5x5 deg, a year, all collections, page 3 of 50": (country_year, repeat),
+        "search: no filter, newest first, page 1 (counts all)": (everything_newest, max(5, repeat // 10)),
+    }
+    results = {}
+    for name, (fn, times) in cases.items():
+        results[name] = percentiles(timed(fn, times))
+        median, p95, most = results[name]
+        print(f"  {name:58s} median {median:8.2f} ms   p95 {p95:8.2f} ms   max {most:8.2f} ms", flush=True)
+    return results
+
+
+def fill(name: str, catalog, count: int) -> tuple[float, list[str]]:
+    """Index `count` generated products (streamed: a million Products would not fit in memory
+    twice); the time it took and the IDs."""
+    ids: list[str] = []
+
+    def products() -> Iterator[Product]:
+        for product in generate(count):
+            ids.append(product.id)
+            yield product
+
+    t = time.perf_counter()
+    catalog.put(products())
+    seconds = time.perf_counter() - t
+    assert len(catalog) == count
+    print(f"{name}: {count} products inserted in {seconds:.1f} s", flush=True)
+    return seconds, ids
+
+
+def table(count: int, index: dict[str, float], results: dict[str, dict[str, tuple[float, float, float]]]) -> str:
+    """Markdown: one row per case, median and p95 of each backend side by side."""
+    names = list(results)
+    head = "| case | " + " | ".join(f"{n} median | {n} p95" for n in names) + " |"
+    rule = "|---|" + "---:|---:|" * len(names)
+    rows = [f"| index {count:,} products | " + " | ".join(f"{index[n]:.1f} s | " for n in names) + " |"]
+    for case in results[names[0]]:
+        cells = " | ".join(f"{results[n][case][0]:.2f} ms | {results[n][case][1]:.2f} ms" for n in names)
+        rows.append(f"| {case} | {cells} |")
+    return "\n".join([head, rule, *rows])
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--db", type=Path, default=None, help="catalog file (default: a temporary one)")
+    parser.add_argument("--db", type=Path, default=None, help="SQLite catalog file (default: a temporary one)")
+    parser.add_argument("--pgstac", default=None, metavar="URL", help="a pgSTAC database to bench as well")
     args = parser.parse_args(argv)
 
+    index: dict[str, float] = {}
+    results: dict[str, dict[str, tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.sqlite"
         path.unlink(missing_ok=True)
-        catalog = SqliteCatalog(path, [ROOT])
-        t = time.perf_counter()
-        products = list(generate(args.count))
-        catalog.put(products)
-        print(f"{args.count} products inserted in {time.perf_counter() - t:.1f} s "
-              f"({path.stat().st_size / 1e6:.0f} MB, spatial index: {catalog.spatial_index})")  # fmt: skip
-        assert len(catalog) == args.count
-
-        rng = random.Random(7)
-        ids = [p.id for p in rng.sample(products, min(1000, len(products)))]
-        report("resolve by id", timed(lambda: catalog.resolve(rng.choice(ids)), args.repeat))
-        report("resolve by id.SAFE", timed(lambda: catalog.resolve(rng.choice(ids) + ".SAFE"), args.repeat))
-
-        def bbox(size: float) -> tuple[float, float, float, float]:
-            lon, lat = rng.uniform(-9, 28), rng.uniform(37, 68)
-            return lon, lat, lon + size, lat + size
-
-        def month() -> tuple[datetime, datetime]:
-            start = datetime(2017, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(0, 8 * 365 - 31))
-            return start, start + timedelta(days=31)
-
-        # A z12 map tile (~0.09 deg), a month, maxcc 30, L2A: what one mosaic tile asks.
-        def tile_query() -> None:
-            catalog.search(bbox(0.09), *month(), 30.0, "sentinel-2-l2a", limit=20, order="leastCC")
-
-        def viewport_query() -> None:  # a z8 view (~1.4 deg), a month, newest first, one page
-            catalog.search(bbox(1.4), *month(), 50.0, "sentinel-2-l2a", limit=10)
-
-        def country_year() -> None:  # ~5 x 5 deg over a year, page 3
-            start, _ = month()
-            catalog.search(bbox(5.0), start, start + timedelta(days=365), None, None, limit=50, offset=100)
-
-        def everything_newest() -> None:  # no filter at all: the first page of the whole catalog
-            catalog.search(limit=10)
-
-        report("search: z12 tile, month, maxcc 30, L2A, leastCC (mosaic)", timed(tile_query, args.repeat))
-        report("search: z8 viewport, month, maxcc 50, L2A, page 1", timed(viewport_query, args.repeat))
-        report("search: 5x5 deg, a year, all collections, page 3 of 50", timed(country_year, args.repeat))
-        report(
-            "search: no filter, newest first, page 1 (counts all)", timed(everything_newest, max(5, args.repeat // 10))
-        )
-        catalog.close()
+        sqlite = SqliteCatalog(path, [ROOT])
+        index["SQLite"], ids = fill("SQLite", sqlite, args.count)
+        print(f"  {path.stat().st_size / 1e6:.0f} MB, spatial index: {sqlite.spatial_index}")
+        results["SQLite"] = run_cases(sqlite, ids, args.repeat)
+        sqlite.close()
+    if args.pgstac:
+        # A long statement timeout: the benchmark measures queries, it does not cut them short.
+        pgstac = PgstacCatalog(args.pgstac, [ROOT], timeout=600.0)
+        index["pgSTAC"], ids = fill("pgSTAC", pgstac, args.count)
+        results["pgSTAC"] = run_cases(pgstac, ids, args.repeat)
+        pgstac.close()
+    print()
+    print(table(args.count, index, results))
 
 
 if __name__ == "__main__":

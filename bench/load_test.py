@@ -43,11 +43,19 @@ TMS = morecantile.tms.get("WebMercatorQuad")
 
 
 def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    """Resident memory of `pid` and its descendants: `eo-tiler serve` is a supervisor and its workers."""
+    total = 0
+    pending = [pid]
+    while pending:
+        process = pending.pop()
+        try:
+            with open(f"/proc/{process}/status") as status:
+                total += next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+            with open(f"/proc/{process}/task/{process}/children") as children:
+                pending.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue  # exited meanwhile (a zombie has no VmRSS)
+    return total
 
 
 def free_port() -> int:

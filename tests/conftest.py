@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, serve
 from tiler.app import create_app
 from tiler.settings import Settings
 
@@ -65,26 +66,26 @@ def demo_client(demo_app) -> TestClient:
 @pytest.fixture(scope="session")
 def demo_server(demo_app):
     """The demo app served by uvicorn on loopback in a thread, for real HTTP clients."""
-    import socket
-    import threading
-    import time
+    with serve(demo_app) as url:
+        yield url
 
-    import uvicorn
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(demo_app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL 15 cluster with PostGIS for the session (tests/postgres.py); each test
+    takes fresh databases of it (`new_database`, pgSTAC migrated into a template once)."""
+    from tests.postgres import Cluster
+
+    base = Path(f"/tmp/eo-tiler-pg-{os.getpid()}")
+    cluster = Cluster.create(base)
+    yield cluster
+    cluster.drop()
+    base.rmdir()
+
+
+@pytest.fixture()
+def pgstac_url(postgres) -> str:
+    return postgres.new_database()
 
 
 @pytest.fixture()

@@ -9,12 +9,20 @@ import io
 import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import morecantile
 import numpy as np
 import rasterio
+import uvicorn
 from PIL import Image
 from rasterio.transform import from_origin
 from rasterio.warp import transform
@@ -190,6 +198,80 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_server(args: list[str], env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`eo-tiler <args>` as a process of its own on a free port, once its /healthz answers. Its output
+    goes to a file, not a pipe: a pipe nobody drains fills up with access-log lines and then blocks
+    the server's event loop on its next write."""
+    port = free_port()
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read and closed by stop_server)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tiler.cli", *args, "--port", str(port)],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    process.output = output  # type: ignore[attr-defined]
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(stop_server(process))
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)  # polling for the port to open, with a deadline
+    process.kill()
+    raise AssertionError("server did not start")
+
+
+def stop_server(process: subprocess.Popen) -> str:
+    """SIGTERM, then what the server printed."""
+    process.terminate()
+    process.wait(timeout=30)
+    output = process.output  # type: ignore[attr-defined]
+    output.seek(0)
+    return output.read()
+
+
+def wait_for(condition: Callable[[], object], what: str, limit: float = 60) -> None:
+    """Poll `condition` until it holds; fail after `limit` seconds."""
+    end = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def refused(base: str) -> bool:
+    """Whether the server at `base` refuses connections (stopped, or not yet listening)."""
+    try:
+        httpx.get(base + "/healthz", timeout=2)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+@contextmanager
+def serve(app):
+    """`app` served by uvicorn on a free loopback port in a thread, for real HTTP clients."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)  # uvicorn has no start event to wait on
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.helpers import centre_tile
+from tests.helpers import centre_tile, wait_for
 from tiler.cache import ImageCache
 from tiler.pipeline import run as pipeline
 
@@ -24,22 +23,14 @@ def _gated_render(gate: threading.Event, calls: list, content: bytes = b"png byt
     return render
 
 
-def wait_until(condition, what: str, limit: float = 10) -> None:
-    end = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.005)
-
-
 def _together(count: int, call, gate: threading.Event, cache: ImageCache, calls: list):
     """Run `call` in `count` threads: the first starts rendering and holds until `gate` opens, which
     it does once the cache counts the other `count - 1` waiting for that render."""
     with ThreadPoolExecutor(count) as pool:
         futures = [pool.submit(call)]
-        wait_until(lambda: calls, "the first render to start")
+        wait_for(lambda: calls, "the first render to start")
         futures += [pool.submit(call) for _ in range(count - 1)]
-        wait_until(lambda: cache.coalesced == count - 1, "the others to wait for it")
+        wait_for(lambda: cache.coalesced == count - 1, "the others to wait for it")
         gate.set()
     return futures
 
@@ -78,7 +69,7 @@ def test_different_keys_render_side_by_side() -> None:
     cache, gate, calls = ImageCache(1 << 20), threading.Event(), []
     with ThreadPoolExecutor(3) as pool:
         futures = [pool.submit(cache.get_or_render, key, _gated_render(gate, calls, key.encode())) for key in "abc"]
-        wait_until(lambda: len(calls) == 3, "three renders side by side")  # none waited for another
+        wait_for(lambda: len(calls) == 3, "three renders side by side")  # none waited for another
         gate.set()
         assert sorted(f.result(timeout=10)[0].content for f in futures) == [b"a", b"b", b"c"]
 
@@ -102,7 +93,7 @@ def test_browsers_opening_one_view_at_once_get_each_tile_rendered_once(
     waiting = cache.coalesced
 
     def slow_read(*args, **kwargs):  # the render holds until the other five wait for it
-        wait_until(lambda: cache.coalesced - waiting == 5, "five requests to wait for the render")
+        wait_for(lambda: cache.coalesced - waiting == 5, "five requests to wait for the render")
         return read(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "read_part", slow_read)

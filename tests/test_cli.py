@@ -4,48 +4,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import COG_ID, WEB_MERCATOR, decode, free_port
+from tests.helpers import COG_ID, WEB_MERCATOR, decode, start_server, stop_server
 from tiler.settings import Settings, settings_from_env
 
 pytestmark = pytest.mark.slow
 
 
-def start(args: list[str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tiler.cli", *args, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(process.stdout.read())
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError("server did not start")
-
-
-def stop(process: subprocess.Popen) -> str:
-    process.terminate()
-    output, _ = process.communicate(timeout=20)
-    return output
-
-
 def test_serve_answers_over_http(shared_data: Path) -> None:
-    process, base = start(["serve", "--data", str(shared_data), "--workers", "2"])
+    process, base = start_server(["serve", "--data", str(shared_data), "--workers", "2"])
     try:
         meta = httpx.get(f"{base}/products/{COG_ID}").json()
         west, south, east, north = meta["bounds"]
@@ -54,12 +25,12 @@ def test_serve_answers_over_http(shared_data: Path) -> None:
         assert tile.status_code == 200 and decode(tile.content)[..., 3].mean() > 0
         assert httpx.get(f"{base}/tiles/10/0/0.png", params={"product": "../x"}).status_code == 400
     finally:
-        output = stop(process)
+        output = stop_server(process)
     assert "map page at http://127.0.0.1:" in output
 
 
 def test_demo_generates_then_serves(tmp_path: Path) -> None:
-    process, base = start(["demo", "--dir", str(tmp_path / "demo"), "--size", "60"])
+    process, base = start_server(["demo", "--dir", str(tmp_path / "demo"), "--size", "60"])
     try:
         products = httpx.get(f"{base}/products").json()["products"]
         assert len(products) >= 4
@@ -68,7 +39,7 @@ def test_demo_generates_then_serves(tmp_path: Path) -> None:
         preview = httpx.get(products[0]["links"]["preview"] + "&width=64")
         assert preview.status_code == 200
     finally:
-        output = stop(process)
+        output = stop_server(process)
     assert "map page at" in output
 
 
@@ -90,6 +61,19 @@ def test_settings_from_environment() -> None:
         settings_from_env({"EO_TILER_WORKERS": "many"})
     with pytest.raises(ValueError):
         Settings(workers=0)
+
+
+def test_stuck_worker_and_slow_client_settings_from_environment() -> None:
+    settings = settings_from_env(
+        {"EO_TILER_WORKER_TIMEOUT": "12.5", "EO_TILER_HEADER_TIMEOUT": "4", "EO_TILER_KEEP_ALIVE_TIMEOUT": "2",
+         "EO_TILER_LIMIT_CONCURRENCY": "100", "EO_TILER_BACKLOG": "64", "EO_TILER_MAX_HEADER_BYTES": "8192"}
+    )  # fmt: skip
+    assert (settings.worker_timeout, settings.header_timeout, settings.keep_alive_timeout) == (12.5, 4.0, 2.0)
+    assert (settings.limit_concurrency, settings.backlog, settings.max_header_bytes) == (100, 64, 8192)
+    for bad in ({"worker_timeout": 1.0}, {"header_timeout": 0.0}, {"keep_alive_timeout": float("inf")},
+                {"limit_concurrency": 0}, {"backlog": 0}, {"shutdown_timeout": float("nan")}):  # fmt: skip
+        with pytest.raises(ValueError):
+            Settings(**bad)
 
 
 def test_redis_settings_from_environment_and_command_line() -> None:

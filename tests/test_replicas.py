@@ -293,3 +293,59 @@ def test_the_compose_proxy_config_serves_the_replicas_under_its_public_url(proxy
     first, again = (httpx.get(proxy + path, params=params, timeout=60) for _ in range(2))
     assert (first.headers["x-cache"], again.headers["x-cache"]) == ("miss", "hit")  # whichever replica answers
     assert httpx.get(proxy + "/metrics").status_code == 404  # scraped on each replica, not through the proxy
+
+
+def test_two_replicas_on_one_pgstac_and_one_redis(postgres, pgstac_url, tmp_path: Path) -> None:
+    """The whole deployment on loopback: two servers on one pgSTAC catalog and one Redis. A product
+    indexed from anywhere is found through both, a tile rendered by one is a hit on the other,
+    simultaneous misses over both render once, and PostgreSQL stopped gives 503 on both and
+    recovers without a restart."""
+    from tests.helpers import write_product
+
+    data = tmp_path / "data"
+    first_product = write_product(data, "R1_20210105", when="2021-01-05T10:00:00Z", cloud_cover=3.0)
+    index = [sys.executable, "-m", "tiler.cli", "index", str(data), "--catalog", pgstac_url]
+    subprocess.run(index, check=True, capture_output=True, cwd=REPO)
+    redis = RedisServer(tmp_path)
+    servers = start_servers(tmp_path, data, pgstac_url, redis, [], [])
+    try:
+        # Indexed while both serve: both find it.
+        write_product(data, "R2_20210106", when="2021-01-06T10:00:00Z", cloud_cover=4.0, ulx=702_000.0)
+        subprocess.run(index, check=True, capture_output=True, cwd=REPO)
+        for server in servers:
+            assert httpx.get(server.base + "/products/R2_20210106", timeout=30).status_code == 200
+        meta = httpx.get(servers[0].base + f"/products/{first_product.name}", timeout=30).json()
+        west, south, east, north = meta["bounds"]
+        t = WEB_MERCATOR.tile((west + east) / 2, (south + north) / 2, 15)
+        path, params = f"/tiles/{t.z}/{t.x}/{t.y}.png", {"collection": "sentinel-2-l2a", "time": "2021-01"}
+        before = renders(servers)
+        rendered = httpx.get(servers[0].base + path, params=params, timeout=60)
+        served = httpx.get(servers[1].base + path, params=params, timeout=60)
+        assert (rendered.headers["x-cache"], served.headers["x-cache"]) == ("miss", "hit")
+        assert served.content == rendered.content and renders(servers) == before + 1
+        start = threading.Barrier(12)
+
+        def fetch(server: Server) -> httpx.Response:
+            with httpx.Client(timeout=60) as client:
+                start.wait()
+                return client.get(server.base + path, params={**params, "layer": "NDVI"})
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(fetch, servers * 6))
+        assert [a.status_code for a in answers] == [200] * 12 and renders(servers) == before + 2
+        postgres.stop()
+        try:
+            for server in servers:
+                down = httpx.get(server.base + "/search", timeout=60)
+                assert down.status_code == 503 and down.headers["retry-after"]
+        finally:
+            postgres.start()
+        for server in servers:
+            deadline = time.monotonic() + 60
+            while httpx.get(server.base + "/search", timeout=60).status_code != 200:
+                assert time.monotonic() < deadline, "the catalog did not come back"
+                time.sleep(0.5)  # polling for the pool to reconnect, with a deadline
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()

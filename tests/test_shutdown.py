@@ -8,17 +8,18 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import REPO, WEB_MERCATOR, decode, free_port
+from tests.helpers import REPO, WEB_MERCATOR, decode, free_port, refused, wait_for
 
 pytestmark = pytest.mark.slow
 
 # `eo-tiler serve` with band reads that wait at a gate the test opens: the request is held in flight.
+# Worker processes are spawned and re-run this script as `__mp_main__`: the patch applies in them,
+# `main` only in the supervisor.
 GATED_SERVER = """
 import sys, time
 from pathlib import Path
@@ -34,24 +35,9 @@ def gated_read(*args, **kwargs):
     return real_read(*args, **kwargs)
 
 tiler.pipeline.run.read_part = gated_read
-main(sys.argv[2:])
+if __name__ == "__main__":
+    main(sys.argv[2:])
 """
-
-
-def wait_for(condition, what: str, limit: float = 60) -> None:
-    end = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
-def refused(base: str) -> bool:
-    try:
-        httpx.get(base + "/healthz", timeout=2)
-    except httpx.ConnectError:
-        return True
-    return False
 
 
 def test_sigterm_lets_the_request_in_flight_finish_and_refuses_new_ones(demo_archive, tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from renderers import ExpressionError
 from styles import load_layers
 from tiler.api import catalog as catalog_routes
 from tiler.api import collections as collection_routes
-from tiler.api import pages, tiles
-from tiler.catalog import Catalog, open_catalog
+from tiler.api import pages, stac, tiles
+from tiler.catalog import Catalog
+from tiler.catalog.backends import open_configured_catalog
 from tiler.collections import Collections, load_collections
 from tiler.errors import TilerError
 from tiler.http import multiprocess, observability
@@ -34,14 +35,13 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, catalog: Catalog | None = None, collections: Collections | None = None) -> Starlette:
-    """Build the app. A catalog may be passed in (tests: a `MemoryCatalog`); otherwise the SQLite
-    catalog of the data roots is opened, built first if it never was. Collections are the built-in
-    ones plus the settings' collection files, unless given."""
+    """Build the app. A catalog may be passed in (tests: a `MemoryCatalog`); otherwise the configured
+    catalog (SQLite, or pgSTAC for a database URL) is opened, built first if it never was.
+    Collections are the built-in ones plus the settings' collection files, unless given."""
     if collections is None:
         collections = load_collections(extra=settings.collection_files)
     if catalog is None:
-        catalog = open_catalog(settings.catalog_path, settings.data_roots, collections)
-        log.info("catalog %s: %d products", settings.catalog_path, len(catalog))
+        catalog = open_configured_catalog(settings, collections)
     metrics = observability.Metrics(settings.cache_bytes)
     services = Services(
         settings=settings,
@@ -71,6 +71,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
             *pages.routes,
             *catalog_routes.routes,
             *collection_routes.routes,
+            *stac.routes,
             *tiles.routes,
             *wms.routes,
             *wmts.routes,

@@ -21,6 +21,7 @@ the OGC exception code WMS and WMTS clients expect, in one table.
     │   └── StyleNotDefined         an unknown style of a layer
     ├── TooLarge                    a requested size over a configured limit (413)
     ├── RenderTimeout               a render over its deadline (503, with Retry-After)
+    ├── CatalogUnavailable          the catalog database is down, unreachable or too slow (503, with Retry-After)
     └── ProductUnreadable           a product whose files cannot be read (500, logged, generic body)
 
 `parameter` names the request parameter at fault, where there is one (WMTS reports it as the
@@ -112,6 +113,10 @@ class TooLarge(TilerError):
 
 class RenderTimeout(TilerError):
     """A render did not finish within its deadline."""
+
+
+class CatalogUnavailable(TilerError):
+    """The catalog database is down, unreachable or slower than its timeout."""
 
 
 class ProductUnreadable(TilerError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -39,6 +40,11 @@ class Deadline:
 
     def remaining(self) -> float:
         return self._end - time.monotonic()
+
+    @property
+    def ends_at(self) -> float:
+        """The deadline, in `time.monotonic()` seconds."""
+        return self._end
 
     def check(self) -> None:
         """Raise `RenderTimeout` once the deadline has passed."""
@@ -78,13 +84,35 @@ class PixelBudget:
             return self._free
 
 
+# A render still running this long past its deadline is taken for stuck in native code: no step of a
+# render takes that long (each is bounded; see docs/native-calls.md).
+STUCK_GRACE = 10.0
+_POOLS: weakref.WeakSet[RenderPool] = weakref.WeakSet()
+
+
+def renders_stuck() -> bool:
+    """True when a render pool of this process has every thread stuck: the worker can serve nothing
+    that renders, so it stops its heartbeat and the supervisor replaces it (tiler.supervisor)."""
+    return any(pool.stuck() >= pool.threads for pool in list(_POOLS))
+
+
 class RenderPool:
     """A bounded pool that runs renders under a deadline and a pixel budget; see the module docstring."""
 
     def __init__(self, threads: int, timeout: float, pixels: int) -> None:
         self.timeout = timeout
+        self.threads = threads
         self.budget = PixelBudget(pixels)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="render")
+        self._running: dict[int, float] = {}  # running renders: their deadline, monotonic seconds
+        self._running_lock = threading.Lock()
+        _POOLS.add(self)
+
+    def stuck(self) -> int:
+        """Renders still running `STUCK_GRACE` (or one timeout, if longer) past their deadline."""
+        overdue = time.monotonic() - max(STUCK_GRACE, self.timeout)
+        with self._running_lock:
+            return sum(1 for deadline in self._running.values() if deadline < overdue)
 
     def run(self, render: Callable[[Deadline], T], pixels: int) -> T:
         """`render` for an output of `pixels` pixels, in the pool, once its pixels fit the budget."""
@@ -94,10 +122,15 @@ class RenderPool:
             raise _timeout(self.timeout)
 
         def task() -> T:
+            token = threading.get_ident()
+            with self._running_lock:
+                self._running[token] = deadline.ends_at
             try:
                 deadline.check()  # waited in the queue past the deadline: skip the work
                 return render(deadline)
             finally:
+                with self._running_lock:
+                    del self._running[token]
                 self.budget.release(taken)  # when the work ends, even after the caller stopped waiting
 
         try:

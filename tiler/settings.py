@@ -11,6 +11,13 @@ from pathlib import Path
 
 ENV_PREFIX = "EO_TILER_"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+# A catalog given as one of these URLs is a pgSTAC database; anything else is a SQLite file.
+DATABASE_SCHEMES = ("postgresql://", "postgres://")
+
+
+def catalog_setting(text: str) -> Path | str:
+    """The `catalog` setting from its text: a database URL stays a string (a Path would fold its `//`)."""
+    return text if text.startswith(DATABASE_SCHEMES) else Path(text)
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,12 @@ class Settings:
     wms_time_default: bool = True  # False: WMS clients must send TIME (no default advertised)
     max_expression_length: int = 512
     max_expression_depth: int = 24
-    catalog: Path | None = None  # the SQLite catalog file; None: one per set of roots in the user cache
+    # The SQLite catalog file, or a postgresql:// URL of a pgSTAC database; None: a SQLite file
+    # per set of roots in the user cache.
+    catalog: Path | str | None = None
+    db_pool_min: int = 1  # pgSTAC: connections kept open per worker
+    db_pool_max: int = 10  # pgSTAC: connections at most per worker
+    db_timeout: float = 5.0  # pgSTAC: seconds a query, or the wait for a connection, may take
     collection_files: tuple[Path, ...] = ()  # collection files beside the built-in ones (tiler.collections)
     layer_dirs: tuple[Path, ...] = ()  # folders of layer files beside the built-in styles/
     max_mosaic_products: int = 20  # products read at most for one mosaic tile or preview
@@ -42,6 +54,13 @@ class Settings:
     # bytes a pixel, so ~670 MB); one 4096 x 4096 GetMap, or 256 tiles of 256 px.
     render_pixels: int = 4096 * 4096
     shutdown_timeout: float = 30.0  # seconds in-flight requests get to finish on SIGTERM
+    # Stuck workers and slow clients (README, "Stuck workers and slow clients").
+    worker_timeout: float = 30.0  # seconds a worker's event loop may stall before the supervisor replaces it
+    header_timeout: float = 10.0  # seconds a connection gets to send a request's line and headers
+    keep_alive_timeout: float = 5.0  # seconds an idle connection stays open after a response
+    limit_concurrency: int = 8192  # connections and requests per worker; beyond: 503
+    backlog: int = 2048  # connections the kernel queues for accepting
+    max_header_bytes: int = 16 * 1024  # a request's line and headers together; beyond: 400
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # empty: no keys needed; never printed
     api_quota_per_minute: int = 600  # requests per key and minute (per worker process unless in Redis)
     quota_url: str | None = field(default=None, repr=False)  # Redis for the quotas; None: cache_url's, if any
@@ -49,7 +68,9 @@ class Settings:
     # GDAL options applied inside rasterio.Env for every read, never through os.environ.
     gdal: Mapping[str, str | int] = field(
         default_factory=lambda: {
-            "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+            # No directory listing on open, but sidecar files are still looked for: some archives keep
+            # a band's CRS and no-data value in its .aux.xml (EMPTY_DIR would skip those).
+            "GDAL_DISABLE_READDIR_ON_OPEN": "TRUE",
             "GDAL_CACHEMAX": 256 * 1024 * 1024,  # rasterio passes it to GDALSetCacheMax64: bytes
             "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.jp2",
         }
@@ -70,17 +91,34 @@ class Settings:
             "render_pixels",
             "api_quota_per_minute",
             "max_mosaic_products",
+            "limit_concurrency",
+            "backlog",
+            "max_header_bytes",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if not 0 < self.render_timeout < math.inf:
-            raise ValueError("render_timeout must be a positive number of seconds")
-        if not 0 < self.redis_timeout < math.inf:
-            raise ValueError("redis_timeout must be a positive number of seconds")
+        for name in ("render_timeout", "redis_timeout", "worker_timeout", "header_timeout", "keep_alive_timeout"):
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be a positive number of seconds")
+        if not 0 <= self.shutdown_timeout < math.inf:
+            raise ValueError("shutdown_timeout must be a number of seconds")
+        if self.worker_timeout <= 2:
+            raise ValueError("worker_timeout must be over 2 s (workers send a heartbeat every second)")
+        if not 0 <= self.db_pool_min <= self.db_pool_max or self.db_pool_max < 1:
+            raise ValueError("db_pool_max must be at least 1 and at least db_pool_min (0 or more)")
+        if not 0 < self.db_timeout < math.inf:
+            raise ValueError("db_timeout must be a positive number of seconds")
         for name in ("cache_url", "quota_url"):
             url = getattr(self, name)
             if url is not None and url.partition("://")[0] not in REDIS_SCHEMES:
                 raise ValueError(f"{name} must be a Redis URL ({', '.join(s + '://' for s in REDIS_SCHEMES)})")
+
+    @property
+    def catalog_url(self) -> str | None:
+        """The pgSTAC database URL, when the catalog is one."""
+        if isinstance(self.catalog, str) and self.catalog.startswith(DATABASE_SCHEMES):
+            return self.catalog
+        return None
 
     @property
     def quota_store_url(self) -> str | None:
@@ -91,7 +129,7 @@ class Settings:
     def catalog_path(self) -> Path:
         """Outside the data roots, which may be read-only: the user's cache, keyed by the roots."""
         if self.catalog is not None:
-            return self.catalog
+            return Path(self.catalog)
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         roots = sorted(os.path.realpath(r) for r in self.data_roots)
         key = hashlib.sha256(os.pathsep.join(roots).encode()).hexdigest()[:16]
@@ -153,6 +191,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "render_threads": _cast(environ, "RENDER_THREADS", int, defaults.render_threads),
         "render_pixels": _cast(environ, "RENDER_PIXELS", int, defaults.render_pixels),
         "shutdown_timeout": _cast(environ, "SHUTDOWN_TIMEOUT", float, defaults.shutdown_timeout),
+        "worker_timeout": _cast(environ, "WORKER_TIMEOUT", float, defaults.worker_timeout),
+        "header_timeout": _cast(environ, "HEADER_TIMEOUT", float, defaults.header_timeout),
+        "keep_alive_timeout": _cast(environ, "KEEP_ALIVE_TIMEOUT", float, defaults.keep_alive_timeout),
+        "limit_concurrency": _cast(environ, "LIMIT_CONCURRENCY", int, defaults.limit_concurrency),
+        "backlog": _cast(environ, "BACKLOG", int, defaults.backlog),
+        "max_header_bytes": _cast(environ, "MAX_HEADER_BYTES", int, defaults.max_header_bytes),
         "api_keys": tuple(k.strip() for k in environ.get(ENV_PREFIX + "API_KEYS", "").split(",") if k.strip()),
         "api_quota_per_minute": _cast(environ, "API_QUOTA_PER_MINUTE", int, defaults.api_quota_per_minute),
         "cache_url": environ.get(ENV_PREFIX + "CACHE_URL") or None,
@@ -160,7 +204,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: obj
         "redis_timeout": _cast(environ, "REDIS_TIMEOUT", float, defaults.redis_timeout),
     }
     if environ.get(ENV_PREFIX + "CATALOG"):
-        values["catalog"] = Path(environ[ENV_PREFIX + "CATALOG"])
+        values["catalog"] = catalog_setting(environ[ENV_PREFIX + "CATALOG"])
+    for name, cast in (("db_pool_min", int), ("db_pool_max", int), ("db_timeout", float)):
+        values[name] = _cast(environ, name.upper(), cast, getattr(defaults, name))
     values["max_mosaic_products"] = _cast(environ, "MAX_MOSAIC_PRODUCTS", int, defaults.max_mosaic_products)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)  # type: ignore[arg-type]

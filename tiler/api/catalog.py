@@ -11,10 +11,11 @@ from starlette.routing import Route
 
 from tiler import params
 from tiler.catalog import SearchResult
-from tiler.collections import Collection, Collections
+from tiler.collections import Collections
 from tiler.params import SearchQuery
 from tiler.products import Product
 from tiler.services import services
+from tiler.stac import stac_item
 
 
 def search(request: Request) -> Response:
@@ -60,50 +61,6 @@ def product_list(request: Request) -> Response:
 
 # ---------------------------------------------------------------------------------------------
 # STAC JSON
-
-
-def stac_item(product: Product, collection: Collection | None, base: str) -> dict:
-    """A STAC Item of a product, its links pointing at this service."""
-    west, south, east, north = product.bounds_wgs84
-    geometry = product.footprint or {
-        "type": "Polygon",
-        "coordinates": [[[west, south], [east, south], [east, north], [west, north], [west, south]]],
-    }
-    query = urlencode({"product": product.id})
-    properties = {
-        "datetime": product.datetime.isoformat().replace("+00:00", "Z"),
-        "platform": product.platform,
-        "constellation": collection.constellation if collection else None,
-        "instruments": list(collection.instruments) if collection and collection.instruments else None,
-        "eo:cloud_cover": product.cloud_cover,
-        "processing:level": product.processing_level,
-        "s2:processing_baseline": product.processing_baseline,
-        "grid:code": f"{collection.grid}-{product.tile}" if product.tile and collection and collection.grid else None,
-        "proj:code": product.crs.to_string(),
-    }
-    return {
-        "type": "Feature",
-        "stac_version": "1.0.0",
-        "id": product.id,
-        "collection": product.collection,
-        "bbox": [west, south, east, north],
-        "geometry": geometry,
-        "properties": {k: v for k, v in properties.items() if v is not None},
-        "links": [
-            {"rel": "self", "href": f"{base}/products/{product.id}", "type": "application/json"},
-            {"rel": "tilejson", "href": f"{base}/tilejson.json?{query}", "type": "application/json"},
-        ],
-        "assets": {
-            "thumbnail": {
-                "href": f"{base}/preview.png?{query}&width=256",
-                "type": "image/png",
-                "roles": ["thumbnail"],
-            },
-            "preview": {"href": f"{base}/preview.png?{query}", "type": "image/png", "roles": ["overview"]},
-            "tilejson": {"href": f"{base}/tilejson.json?{query}", "type": "application/json", "roles": ["tiles"]},
-            "metadata": {"href": f"{base}/products/{product.id}", "type": "application/json", "roles": ["metadata"]},
-        },
-    }
 
 
 def item_collection(

@@ -12,6 +12,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tiler.errors import CatalogUnavailable
 from tiler.http import multiprocess
 from tiler.services import services
 
@@ -27,7 +28,12 @@ def layer_list(request: Request) -> Response:
 
 
 def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "products": len(services(request).catalog)})
+    # Alive even while the catalog database is down: that is /readyz's business, not a restart's.
+    try:
+        products: int | None = len(services(request).catalog)
+    except CatalogUnavailable:
+        products = None
+    return JSONResponse({"status": "ok", "products": products})
 
 
 def readyz(request: Request) -> Response:
@@ -40,9 +46,13 @@ def readyz(request: Request) -> Response:
                 next(entries, None)
         except OSError:
             problems.append(f"data root {number} is not readable")  # no paths in public answers
+    try:
+        products = len(svc.catalog)
+    except CatalogUnavailable as exc:
+        problems.append(f"catalog: {exc}")
     if problems:
         return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
-    return JSONResponse({"status": "ready", "products": len(svc.catalog)})
+    return JSONResponse({"status": "ready", "products": products})
 
 
 def metrics(request: Request) -> Response:

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from renderers import ExpressionError, encode
 from tiler.errors import (
     BadRequest,
+    CatalogUnavailable,
     CurrentUpdateSequence,
     InvalidCRS,
     InvalidFormat,
@@ -82,6 +83,7 @@ ERRORS: tuple[tuple[type[Exception], ErrorKind], ...] = (
     (ExpressionError, ErrorKind(400, None, "InvalidParameterValue")),
     (TooLarge, ErrorKind(413, None, "InvalidParameterValue")),
     (RenderTimeout, ErrorKind(503, None, "NoApplicableCode", retry_after="5")),
+    (CatalogUnavailable, ErrorKind(503, None, "NoApplicableCode", retry_after="5")),
     (ProductUnreadable, ErrorKind(500, None, "NoApplicableCode")),
 )
 UNEXPECTED = ErrorKind(500, None, "NoApplicableCode")

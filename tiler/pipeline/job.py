@@ -27,7 +27,7 @@ from rasterio.warp import transform_bounds
 
 from renderers import RenderSpec
 from tiler.collections import CloudMask
-from tiler.crs import crs_from_code
+from tiler.crs import clip_to_domain, crs_domain, crs_from_code
 from tiler.products import Product
 
 BBox = tuple[float, float, float, float]
@@ -48,6 +48,40 @@ class Grid:
     @property
     def rasterio_crs(self) -> CRS:
         return crs_from_code(self.crs)
+
+    @cached_property
+    def drawable(self) -> tuple[Grid, int, int] | None:
+        """The part of the grid inside its CRS's domain (tiler.crs), on the same pixels, with its row
+        and column offset; None when no pixel is. Only that part is read and drawn: a box far outside
+        a CRS's area never reaches a transformation."""
+        clipped = clip_to_domain(self.bounds, self.crs)
+        if clipped is None:
+            return None
+        if clipped == self.bounds:
+            return self, 0, 0
+        domain = crs_domain(self.crs)
+        assert domain is not None  # the box was clipped to it
+        x0, y0, x1, y1 = self.bounds
+        # Divided first: x1 - x0 overflows to inf for a box of +-1e308.
+        pixel_w, pixel_h = x1 / self.width - x0 / self.width, y1 / self.height - y0 / self.height
+        col0 = max(0, math.floor((clipped[0] - x0) / pixel_w))
+        col1 = min(self.width, math.ceil((clipped[2] - x0) / pixel_w))
+        row0 = max(0, math.floor((y1 - clipped[3]) / pixel_h))
+        row1 = min(self.height, math.ceil((y1 - clipped[1]) / pixel_h))
+        # A domain thinner than the box's float precision still covers its pixel.
+        col0, row0 = min(col0, self.width - 1), min(row0, self.height - 1)
+        col1, row1 = max(col1, col0 + 1), max(row1, row0 + 1)
+        # The part's edges are the whole output pixels around the clipped box: at most a pixel past the
+        # domain, or 1 % of it where one output pixel is wider than the whole domain (BBOX=-1e308,...).
+        margin_x = min(pixel_w, (domain[2] - domain[0]) / 100)
+        margin_y = min(pixel_h, (domain[3] - domain[1]) / 100)
+        bounds = (
+            max(x0 + col0 * pixel_w, domain[0] - margin_x),
+            max(y1 - row1 * pixel_h, domain[1] - margin_y),
+            min(x0 + col1 * pixel_w, domain[2] + margin_x),
+            min(y1 - row0 * pixel_h, domain[3] + margin_y),
+        )
+        return Grid(bounds, self.crs, col1 - col0, row1 - row0), row0, col0
 
     @cached_property
     def area(self) -> BBox:

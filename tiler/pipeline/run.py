@@ -34,28 +34,34 @@ def render_image(services: Services, job: RenderJob, stages: StageTimer) -> tupl
 
 
 def _render(services: Services, job: RenderJob, stages: StageTimer) -> tuple[bytes, str]:
-    grid = job.grid
-    if not any(_may_meet(layer.source, grid) for layer in job.layers):
-        # Nothing to read (a tile beside its product): no need to wait for the render pool.
+    grid, drawable = job.grid, job.grid.drawable
+    if drawable is None or not any(_may_meet(layer.source, drawable[0]) for layer in job.layers):
+        # Nothing to read (a tile beside its product, a box outside its CRS): no need for the render pool.
         return _encode(job, np.zeros((grid.height, grid.width, 4), dtype=np.uint8), stages)
     return services.renders.run(lambda deadline: _draw(services, job, stages, deadline), grid.pixels)
 
 
 def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Deadline) -> tuple[bytes, str]:
+    assert job.grid.drawable is not None  # _render checked
+    grid, row0, col0 = job.grid.drawable
     canvas: np.ndarray | None = None  # the layers drawn so far, uint8 RGBA
     for layer in job.layers:
         margin = layer.styling.spec.margin
-        grid = widen(job.grid, margin) if margin else job.grid
-        stack = read_layer(services, layer, grid, stages, deadline)
+        read_grid = widen(grid, margin) if margin else grid
+        stack = read_layer(services, layer, read_grid, stages, deadline)
         if stack is None:
             continue
         deadline.check()
         with stages.stage("evaluate"):
-            spacing = ground_spacing(grid) if margin else None
+            spacing = ground_spacing(read_grid) if margin else None
             rgba = render(layer.styling.spec, stack.arrays, stack.valid, spacing)
             canvas = rgba if canvas is None else over(rgba, canvas)
-    if canvas is None:
-        canvas = np.zeros((job.grid.height, job.grid.width, 4), dtype=np.uint8)
+    if canvas is None or grid is not job.grid:
+        # The drawn part in its place on the whole output; the rest (outside the CRS) transparent.
+        whole = np.zeros((job.grid.height, job.grid.width, 4), dtype=np.uint8)
+        if canvas is not None:
+            whole[row0 : row0 + grid.height, col0 : col0 + grid.width] = canvas
+        canvas = whole
     deadline.check()
     return _encode(job, canvas, stages)
 
@@ -147,7 +153,7 @@ def read_layer(
 
 
 def _may_meet(source: Source, grid: Grid) -> bool:
-    """False only when a single product's bounds certainly miss the grid's area."""
+    """False only when a single product's bounds certainly miss the grid's area (a drawable grid's)."""
     if not isinstance(source, ProductSource):
         return True
     return boxes_meet(grid.area, source.product.bounds_wgs84)

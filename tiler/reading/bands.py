@@ -110,7 +110,9 @@ def _read_warped(
         dst = np.full((height, width), np.nan, dtype=np.float32)
     else:
         dst = np.full((height, width), nodata, dtype=dataset.dtypes[0])
-    src_bounds = transform_bounds(crs, dataset.crs, *bounds, densify_pts=21)
+    src_bounds = _source_bounds(dataset, bounds, crs)
+    if src_bounds is None:
+        return dst, np.zeros((height, width), dtype=bool)
     window = from_bounds(*src_bounds, transform=dataset.transform)
     # Whole source pixels, one more on each side for the resampling, inside the file.
     col0, row0 = max(0, math.floor(window.col_off) - 1), max(0, math.floor(window.row_off) - 1)
@@ -147,6 +149,32 @@ def _read_warped(
         dst_nodata=np.nan if nodata is None else nodata, resampling=resampling,
     )  # fmt: skip
     return dst, ~np.isnan(dst) if nodata is None else dst != nodata
+
+
+def _finite_box(box) -> bool:
+    return all(math.isfinite(v) for v in box) and box[0] < box[2] and box[1] < box[3]
+
+
+def _source_bounds(dataset: DatasetReader, bounds, crs: CRS) -> tuple[float, float, float, float] | None:
+    """The output's bounds in the file's CRS, or None where they do not meet the file. The output's
+    grid lies inside its CRS's domain (tiler.crs), but a world-wide box still has no image in a UTM
+    zone's CRS (PROJ gives NaN): then only the part of the output over the file is transformed, as
+    the file's own bounds are always sane to transform."""
+    direct = transform_bounds(crs, dataset.crs, *bounds, densify_pts=21)
+    if _finite_box(direct):
+        return direct
+    file_in_output = transform_bounds(dataset.crs, crs, *dataset.bounds, densify_pts=21)
+    if _finite_box(file_in_output):
+        bounds = (
+            max(bounds[0], file_in_output[0]),
+            max(bounds[1], file_in_output[1]),
+            min(bounds[2], file_in_output[2]),
+            min(bounds[3], file_in_output[3]),
+        )
+        if not _finite_box(bounds):
+            return None
+    src_bounds = transform_bounds(crs, dataset.crs, *bounds, densify_pts=21)
+    return src_bounds if _finite_box(src_bounds) else None
 
 
 def _decode_area_first(dataset: DatasetReader, window: Window, datasets: DatasetPool | None) -> bool:

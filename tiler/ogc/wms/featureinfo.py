@@ -17,9 +17,10 @@ from starlette.responses import Response
 
 from renderers import evaluate_values
 from tiler import params
+from tiler.crs import clip_to_domain
 from tiler.errors import InvalidFormat, InvalidPoint, LayerNotDefined, LayerNotQueryable
 from tiler.http.observability import StageTimer
-from tiler.ogc.common import to_rasterio
+from tiler.ogc.common import rasterio_code, to_rasterio
 from tiler.ogc.layers import OgcLayer, find_layer
 from tiler.ogc.wms.getmap import layer_source, layer_styling
 from tiler.ogc.wms.request import MapRequest
@@ -40,6 +41,10 @@ def _point_stacks(
     half_y = (req.bbox[3] - req.bbox[1]) / req.height / 2
     pixel = (x - half_x, y - half_y, x + half_x, y + half_y)
     crs = to_rasterio(req.crs_code)
+    if clip_to_domain(pixel, rasterio_code(req.crs_code)) is None:  # outside the CRS: nothing there
+        for layer in req.layers:
+            yield layer, [], (math.nan, math.nan)
+        return
     lon, lat = (c[0] for c in transform(crs, "EPSG:4326", [x], [y]))
     point_area = (lon - 1e-9, lat - 1e-9, lon + 1e-9, lat + 1e-9)
     for layer in req.layers:
@@ -110,7 +115,12 @@ def get_feature_info(
         )
     feature_count = int(params.number(query, "feature_count", 50, label="FEATURE_COUNT"))
     results = [
-        {"layer": layer.name, "lon": round(lon, 7), "lat": round(lat, 7), "products": entries[: max(feature_count, 1)]}
+        {
+            "layer": layer.name,
+            "lon": round(lon, 7) if math.isfinite(lon) else None,
+            "lat": round(lat, 7) if math.isfinite(lat) else None,
+            "products": entries[: max(feature_count, 1)],
+        }
         for layer, entries, (lon, lat) in _point_stacks(services, replace(req, layers=tuple(queried)), i, j, stages)
     ]
     return Response(_format_info(results, info_format), media_type=info_format)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tiler import params
+from tiler.crs import clip_to_domain
 from tiler.errors import (
     InvalidCRS,
     InvalidFormat,
@@ -23,7 +24,7 @@ from tiler.errors import (
     TooLarge,
 )
 from tiler.http.errors import ImageFrame
-from tiler.ogc.common import IMAGE_FORMATS, is_supported, northing_first, to_rasterio
+from tiler.ogc.common import IMAGE_FORMATS, is_supported, northing_first, rasterio_code, to_rasterio
 from tiler.ogc.layers import OgcLayer, find_layer
 
 RESAMPLING = {"NEAREST": "nearest", "BILINEAR": "bilinear", "BICUBIC": "cubic"}
@@ -97,8 +98,10 @@ def _size(query: Mapping[str, str], crs_code: str, bbox, max_size: int) -> tuple
     if query.get("resx") or query.get("resy"):
         resx = _resolution(params.required(query, "resx", "RESX"), "RESX", crs_code, bbox)
         resy = _resolution(params.required(query, "resy", "RESY"), "RESY", crs_code, bbox)
-        width = math.ceil((bbox[2] - bbox[0]) / resx)
-        height = math.ceil((bbox[3] - bbox[1]) / resy)
+        columns, rows = (bbox[2] - bbox[0]) / resx, (bbox[3] - bbox[1]) / resy
+        if not (columns <= max_size and rows <= max_size):  # also catches an overflow to inf
+            raise TooLarge(f"BBOX / RESX and RESY give more than {max_size} pixels a side", "RESX")
+        width, height = math.ceil(columns), math.ceil(rows)
     else:
         width, height = params.integer(query, "width", label="WIDTH"), params.integer(query, "height", label="HEIGHT")
     if width < 1 or height < 1:
@@ -161,6 +164,8 @@ def parse_map_request(
         bbox = (bbox[1], bbox[0], bbox[3], bbox[2])
     if bbox[0] >= bbox[2] or bbox[1] >= bbox[3]:
         raise InvalidParameter("BBOX must have minx < maxx and miny < maxy", "BBOX")
+    if clip_to_domain(bbox, rasterio_code(crs_code)) is None:  # type: ignore[arg-type]
+        raise InvalidParameter(f"BBOX lies outside the area where {crs_code} is defined", "BBOX")
     media = params.required(query, "format", "FORMAT")
     fmt = IMAGE_FORMATS.get(media)
     if fmt is None:
