@@ -64,7 +64,8 @@ lint: install
 	$(VENV)/bin/mypy
 
 # eo-tiler against TiTiler on a full generated Sentinel-2 tile, then a Sentinel-1 GRD tile against a
-# Sentinel-2 COG tile (see README, "Benchmark").
+# Sentinel-2 COG tile, then the Copernicus DEM hillshade case (see README, "Benchmark").
 bench: install
 	$(VENV)/bin/python -m bench
 	$(VENV)/bin/python -m bench.sentinel1
+	$(VENV)/bin/python -m bench.dem

@@ -1,11 +1,12 @@
-"""Synthetic demo archive: Sentinel-2 products, and a Landsat 8 product and two Sentinel-1
-products on the same ground.
+"""Synthetic demo archive: Sentinel-2 products, a Landsat 8 product and two Sentinel-1 products on
+the same ground, and static maps around them.
 
-``generate_archive(root)`` writes five small products that have the same structure as real
-ones (SAFE folders with JPEG 2000 bands and ESA metadata, an Element84 "sentinel-cogs" COG
-product with a STAC item, and a USGS Landsat folder with its MTL), so the same readers handle them,
-and two Sentinel-1 GRD products (`demo.sentinel1`: one descending in AWS's sentinel-s1-l1c layout,
-one ascending SAFE with calibration XML), placed by GCPs over products 1 and 2:
+``generate_archive(root)`` writes small products that have the same structure as real ones (SAFE
+folders with JPEG 2000 bands and ESA metadata, an Element84 "sentinel-cogs" COG product with a STAC
+item, and a USGS Landsat folder with its MTL), so the same readers handle them, two Sentinel-1 GRD
+products (`demo.sentinel1`: one descending in AWS's sentinel-s1-l1c layout, one ascending SAFE with
+calibration XML), placed by GCPs over products 1 and 2, and the static maps of ``demo.maps``
+(Copernicus DEM tiles, an ESA WorldCover tile, a CORINE raster):
 
 1. L2A SAFE, baseline 02.14, EPSG:32632, 2020-09-21, a corner outside the swath (DN 0).
 2. L2A SAFE, baseline 04.00 (DN = reflectance * 10000 + 1000), EPSG:32632, 2022-06-15,
@@ -22,6 +23,8 @@ one ascending SAFE with calibration XML), placed by GCPs over products 1 and 2:
 7. Sentinel-1 GRD IW, descending, AWS sentinel-s1-l1c layout, uncalibrated, 2020-09-20, and
 8. Sentinel-1 GRD IW, ascending, SAFE with calibration XML, 2020-09-22 (`demo/sentinel1.py`): both
    placed by GCPs over the ground of products 1 and 2, 10 m pixels, speckled.
+9. Copernicus DEM GLO-90 tiles N51E011 and N51E012 (meeting at 12 degrees east), GLO-30 N50E011,
+   ESA WorldCover 2021 N51E009, CORINE Land Cover 2018 (EPSG:3035): see demo/maps.py.
 
 All of them show ONE landscape that is a function of geographic position (lon/lat): the
 pixel centres of every grid are transformed to lon/lat and the landscape is evaluated there,
@@ -69,7 +72,7 @@ from tiler.collections import builtin_collections
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST_NAME", "DemoProduct", "generate_archive"]
 
-GENERATOR_VERSION = 4  # 2: the Landsat product; 3: the Sentinel-2 time series; 4: the Sentinel-1 products
+GENERATOR_VERSION = 5  # 2: the Landsat product; 3: the Sentinel-2 time series; 4: the Sentinel-1 products; 5: the maps
 MANIFEST_NAME = "demo-manifest.json"
 
 Progress = Callable[[str], None]
@@ -78,15 +81,15 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class DemoProduct:
     id: str  # SAFE name without ".SAFE"; for the COG product the product_uri without ".SAFE"
-    path: Path  # the .SAFE folder, or the COG folder (Sentinel-1: the product folder)
-    collection: str  # "sentinel-2-l2a", "sentinel-2-l1c", "landsat-c2-l2" or "sentinel-1-grd"
-    layout: str  # "safe", "cog" or "usgs-landsat"; Sentinel-1: "safe" or "sentinel-s1-l1c"
+    path: Path  # the .SAFE folder, or the COG folder (Sentinel-1: the product folder); a map's file
+    collection: str  # "sentinel-2-l2a", "sentinel-2-l1c", "landsat-c2-l2", "sentinel-1-grd" or a map's (demo.maps)
+    layout: str  # "safe", "cog" or "usgs-landsat"; Sentinel-1: "safe" or "sentinel-s1-l1c"; maps: "named-files"
     epsg: int  # Sentinel-1: 4326, its GCPs'
     bounds: tuple[float, float, float, float]  # native CRS, of the 10 m grid (Sentinel-1: its GCPs')
     datetime: str  # ISO 8601 UTC, exactly as in the metadata (PRODUCT_START_TIME / STAC datetime)
     # Percent, computed from the generated cloud mask (SCL 8, 9, 10 at 20 m); None for radar.
     cloud_cover: float | None
-    baseline: str  # "02.14" or "04.00"; "" for Landsat; Sentinel-1: the IPF version
+    baseline: str  # "02.14" or "04.00"; "" for Landsat and the maps; Sentinel-1: the IPF version
 
 
 # --------------------------------------------------------------------------------------
@@ -1665,7 +1668,7 @@ def _load_manifest(root: Path, size: int) -> list[DemoProduct] | None:
         ]
     except (KeyError, TypeError):
         return None
-    if not all(p.path.is_dir() for p in products):
+    if not all(p.path.exists() for p in products):
         return None
     return products
 
@@ -1759,6 +1762,14 @@ def generate_archive(
     say(f"generating {LANDSAT_ID} (Landsat 8 L2, usgs-landsat, EPSG:{specs[0].grid.epsg})")
     products = [*(records[spec.key] for spec in specs), _write_landsat(specs[0], frame, size, root)]
     products += _write_sentinel1(root, size, frame, say)
+    # Imported here: demo.maps draws its landscapes with this module's noise.
+    from demo.maps import write_maps
+
+    say("generating the DEM tiles, WorldCover and CORINE")
+    for m in write_maps(root, size):
+        products.append(
+            DemoProduct(m.id, root / m.relpath, m.collection, "named-files", m.epsg, m.bounds, m.datetime, None, "")
+        )
     manifest = {
         "generator": "eo-tiler demo (tiler/demo.py)",
         "generator_version": GENERATOR_VERSION,

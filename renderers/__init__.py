@@ -23,6 +23,7 @@ from renderers.expressions import (
     parse_expressions,
 )
 from renderers.render import RenderSpec, evaluate_values, render
+from renderers.terrain import Hillshade, hillshade
 
 __all__ = [
     "MEDIA_TYPES",
@@ -31,6 +32,7 @@ __all__ = [
     "Colormap",
     "Expression",
     "ExpressionError",
+    "Hillshade",
     "Lut",
     "Ramp",
     "RenderSpec",
@@ -40,6 +42,7 @@ __all__ = [
     "encode",
     "evaluate",
     "evaluate_values",
+    "hillshade",
     "named_colormap",
     "named_colormaps",
     "parse_expression",

@@ -95,9 +95,12 @@ class Steps:
 
 @dataclass(frozen=True)
 class Classes:
-    """Exact integer class values (value, label, colour); unlisted values get no colour."""
+    """Exact integer class values (value, label, colour); unlisted values get no colour. `codes`, if
+    given, are what a legend shows for each class instead of its raster value (CORINE's three-digit
+    codes for its grid codes 1-44)."""
 
     classes: tuple[tuple[int, str, RGB], ...]
+    codes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         values = [value for value, _, _ in self.classes]
@@ -105,7 +108,14 @@ class Classes:
             raise ValueError("class values must be unique")
         if not all(isinstance(value, int) for value in values):
             raise ValueError("class values must be integers")
+        if self.codes and len(self.codes) != len(self.classes):
+            raise ValueError("give a code for every class, or none")
         _check_colours(colour for _, _, colour in self.classes)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """What names each class in a legend: its code, else its value."""
+        return self.codes or tuple(str(value) for value, _, _ in self.classes)
 
 
 @dataclass(frozen=True)

@@ -54,14 +54,15 @@ def _value_spec(spec: RenderSpec) -> RenderSpec:
 def _classes_legend(title: str, classes: Classes) -> np.ndarray:
     font = _font()
     row = _SWATCH + 4
-    width = 40 + max(int(font.getlength(label)) for _, label, _ in classes.classes) + _SWATCH + 2 * _PAD
+    lines = [f"{key}  {label}" for key, (_, label, _) in zip(classes.keys, classes.classes)]
+    width = max(int(font.getlength(line)) for line in lines) + _SWATCH + 6 + 2 * _PAD
     width = max(width, int(font.getlength(title)) + 2 * _PAD)
     image, draw = _canvas(width, _PAD * 2 + row * (len(classes.classes) + 1))
     draw.text((_PAD, _PAD), title, fill="black", font=font)
-    for i, (value, label, colour) in enumerate(classes.classes):
+    for i, ((_, _, colour), line) in enumerate(zip(classes.classes, lines)):
         top = _PAD + row * (i + 1)
         draw.rectangle((_PAD, top, _PAD + _SWATCH, top + _SWATCH), fill=colour, outline="black")
-        draw.text((_PAD + _SWATCH + 6, top), f"{value}  {label}", fill="black", font=font)
+        draw.text((_PAD + _SWATCH + 6, top), line, fill="black", font=font)
     return np.asarray(image)
 
 

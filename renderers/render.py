@@ -8,6 +8,7 @@ import numpy as np
 
 from renderers.colour import Classes, Colormap, Lut, Ramp, Steps, Stretch, apply_colormap, stretch
 from renderers.expressions import Expression, evaluate
+from renderers.terrain import Hillshade, hillshade
 
 __all__ = ["RenderSpec", "evaluate_values", "render"]
 
@@ -26,12 +27,16 @@ class RenderSpec:
             (no stretch); a Lut colours the stretched value; None draws the stretch in grey.
         value_transform: for a single expression only; an expression over ``v`` applied
             to the value before colouring, e.g. ``where(v < 0, v, sqrt(sqrt(v)))`` for NDWI.
+        relief: for a single expression only: the value is a height, drawn as the light a sun
+            casts on it (0..1, then stretched and coloured). Its neighbours decide a pixel: the
+            bands must come with `margin` more pixels on each side than the output.
     """
 
     expressions: tuple[Expression, ...]
     stretches: tuple[Stretch, ...]
     colormap: Colormap | None = None
     value_transform: Expression | None = None
+    relief: Hillshade | None = None
 
     def __post_init__(self) -> None:
         if len(self.expressions) not in (1, 3, 4):
@@ -39,8 +44,8 @@ class RenderSpec:
         if len(self.stretches) != len(self.expressions):
             raise ValueError("a render needs one stretch per expression")
         single = len(self.expressions) == 1
-        if not single and (self.colormap is not None or self.value_transform is not None):
-            raise ValueError("a colour map or value transform needs a single expression")
+        if not single and (self.colormap is not None or self.value_transform is not None or self.relief is not None):
+            raise ValueError("a colour map, value transform or relief needs a single expression")
         if self.value_transform is not None and not self.value_transform.names <= {_VALUE}:
             raise ValueError(f"a value transform may only use {_VALUE!r}")
 
@@ -48,6 +53,11 @@ class RenderSpec:
     def bands(self) -> frozenset[str]:
         """The bands the expressions read (asked on every request, cache hits included)."""
         return frozenset().union(*(expr.names for expr in self.expressions))
+
+    @property
+    def margin(self) -> int:
+        """Pixels of bands needed beyond each side of the output (a relief's neighbours)."""
+        return self.relief.margin if self.relief is not None else 0
 
 
 def evaluate_values(spec: RenderSpec, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> list[np.ndarray]:
@@ -68,13 +78,26 @@ def evaluate_values(spec: RenderSpec, bands: Mapping[str, np.ndarray], valid: np
     ]
 
 
-def render(spec: RenderSpec, bands: Mapping[str, np.ndarray], valid: np.ndarray) -> np.ndarray:
+def render(
+    spec: RenderSpec,
+    bands: Mapping[str, np.ndarray],
+    valid: np.ndarray,
+    spacing: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Render to uint8 HxWx4 RGBA.
 
     Pixels where `valid` is False, where any value is nan or inf, or that a colour map
     leaves uncoloured are fully transparent (0, 0, 0, 0).
+
+    With a relief, `bands` and `valid` reach `spec.margin` pixels beyond each side of the
+    output, which is that much smaller, and `spacing` gives the ground distances (dx, dy) in
+    metres from each pixel to its east and south neighbour (see `renderers.terrain`).
     """
     values = evaluate_values(spec, bands, valid)
+    if spec.relief is not None:
+        if spacing is None:
+            raise ValueError("a relief needs the pixels' ground spacing")
+        values = [hillshade(values[0], spacing[0], spacing[1], spec.relief)]
     if len(values) == 1:
         rgb, shown = _render_single(spec, values[0])
         alpha = np.where(shown, 255, 0).astype(np.uint8)

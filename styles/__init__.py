@@ -6,9 +6,14 @@ fits); a name and a collection pick one layer.
 A file gives `title`, `description`, `collections` (the ids of the collections it fits) and either
 `bands` (three or four bands drawn as RGB(A) with one `stretch`) or `expression` (one value, drawn
 through a `colormap`: `steps`, `ramp` with an optional `transform` over `v`, or `classes`; a
-`classes` colour map without its own list colours a class band with its collection's class table).
-`range` is the value range a legend shows; `legend` (a list of [value, label, colour]) gives swatches
-for a layer whose colours no colour map describes (Landsat's QA, drawn by band math).
+`classes` colour map without its own list colours a class band with its collection's class table,
+or with the classes of it that `values` lists). `range` is the value range a legend shows; `legend`
+(a list of [value, label, colour]) gives swatches for a layer whose colours no colour map describes
+(Landsat's QA, drawn by band math). `hillshade = { azimuth, altitude, z_factor }` draws the
+expression, a height in metres, as the light a sun casts on it (0..1, then `stretch` and
+`colormap`): the pipeline reads the margin of neighbouring pixels it needs. `resampling` fixes how
+the layer's bands are read onto the output grid, whatever the request says (heights for a
+hillshade: bilinear, since nearest-neighbour heights are flat inside a pixel and step at its edges).
 
 A `*.js` file is a Sentinel Hub evalscript (docs/evalscripts.md) drawn as it is. Its header, a
 block comment right after the optional `//VERSION=3` line, holds `title`, `description` and
@@ -40,6 +45,7 @@ from renderers import (
     Colormap,
     Expression,
     ExpressionError,
+    Hillshade,
     Ramp,
     RenderSpec,
     Steps,
@@ -52,7 +58,20 @@ from renderers.evalscript import EvalscriptCache, EvalscriptError
 __all__ = ["STYLES_DIR", "Layer", "LayerError", "LayerScript", "Layers", "load_layers"]
 
 STYLES_DIR = Path(__file__).parent
-_KEYS = {"title", "description", "collections", "bands", "expression", "stretch", "colormap", "range", "legend"}
+_KEYS = {
+    "title",
+    "description",
+    "collections",
+    "bands",
+    "expression",
+    "stretch",
+    "colormap",
+    "range",
+    "legend",
+    "hillshade",
+    "resampling",
+}
+RESAMPLINGS = ("nearest", "bilinear", "cubic")
 _SCRIPT_KEYS = {"title", "description", "collections"}
 # An evalscript layer's header: the block comment after the optional version line.
 _SCRIPT_HEADER = re.compile(r"\A\s*(?://\s*VERSION\s*=\s*\d+[^\n]*\n)?\s*/\*(.*?)\*/", re.DOTALL)
@@ -73,6 +92,9 @@ class ClassEntryLike(Protocol):
 
     @property
     def colour(self) -> tuple[int, int, int]: ...
+
+    @property
+    def code(self) -> str | None: ...
 
 
 class BandLike(Protocol):
@@ -110,6 +132,7 @@ class Layer:
     spec: RenderSpec | None
     value_range: tuple[float, float] | None
     legend: Classes | None = None  # swatches the legend shows instead of the colour map's
+    resampling: str | None = None  # how its bands are read, whatever the request says; None: as it says
     script: LayerScript | None = None
 
     @property
@@ -129,7 +152,10 @@ class Layer:
             "expressions": [e.source for e in self.spec.expressions] if self.spec is not None else [],
             "evalscript": self.script is not None,
             "range": list(self.value_range) if self.value_range else None,
-        }
+            "hillshade": None if self.spec is None or self.spec.relief is None else {
+                "azimuth": self.spec.relief.azimuth, "altitude": self.spec.relief.altitude,
+            },
+        }  # fmt: skip
 
 
 def _colour(value: object, where: str) -> tuple[int, int, int]:
@@ -158,12 +184,25 @@ def _colormap(raw: Mapping, where: str, class_band: BandLike | None) -> tuple[Co
     if kind == "classes":
         if "classes" in raw:
             classes = tuple((int(v), str(label), _colour(c, where)) for v, label, c in raw["classes"])
-        elif class_band is not None and class_band.classes:
-            classes = tuple((e.value, e.label, e.colour) for e in class_band.classes)
-        else:
+            return Classes(classes), None
+        if class_band is None or not class_band.classes:
             raise LayerError(f"{where}: a classes colour map needs `classes`, or a class band of its collections")
-        return Classes(classes), None
+        entries = list(class_band.classes)
+        if "values" in raw:
+            wanted = [int(v) for v in raw["values"]]
+            unknown = sorted(set(wanted) - {e.value for e in entries})
+            if unknown:
+                raise LayerError(f"{where}: values {unknown} are not in the class table of the collection's band")
+            entries = [e for e in entries if e.value in wanted]
+        codes = tuple(e.code or str(e.value) for e in entries) if any(e.code for e in entries) else ()
+        return Classes(tuple((e.value, e.label, e.colour) for e in entries), codes), None
     raise LayerError(f"{where}: colormap type must be steps, ramp or classes, not {kind!r}")
+
+
+def _hillshade(raw: object, where: str) -> Hillshade:
+    if not isinstance(raw, Mapping) or set(raw) - {"azimuth", "altitude", "z_factor"}:
+        raise LayerError(f"{where}: hillshade takes azimuth, altitude and z_factor (degrees, degrees, a factor)")
+    return Hillshade(**{key: float(value) for key, value in raw.items()})
 
 
 def _stretch(raw: object, where: str) -> Stretch:
@@ -252,14 +291,19 @@ def _load(path: Path, collections: Mapping[str, CollectionLike]) -> Layer:
             raise LayerError(f"{where}: give either bands or expression")
         value_range = tuple(float(v) for v in raw["range"]) if "range" in raw else None
         swatches = _swatches(raw["legend"], where) if "legend" in raw else None
+        relief = _hillshade(raw["hillshade"], where) if "hillshade" in raw else None
+        resampling = raw.get("resampling")
+        if resampling is not None and resampling not in RESAMPLINGS:
+            raise LayerError(f"{where}: resampling must be one of {', '.join(RESAMPLINGS)}, not {resampling!r}")
         return Layer(
             name=path.stem,
             title=str(raw.get("title", path.stem)),
             description=str(raw.get("description", "")),
             collections=tuple(fits),
-            spec=RenderSpec(expressions, stretches, colormap, transform),
+            spec=RenderSpec(expressions, stretches, colormap, transform, relief),
             value_range=value_range,  # type: ignore[arg-type]
             legend=swatches,
+            resampling=resampling,
         )
     except ExpressionError as exc:
         raise LayerError(f"{where}: {exc}") from exc

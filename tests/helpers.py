@@ -453,3 +453,78 @@ def serve(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# Heights and classes: EO Browser's ramps, ESRI's hillshade and bilinear heights, written out again
+
+EARTH_RADIUS = 6_371_008.8  # metres, the mean radius: a sphere is close enough for a test's spacing
+GLO30 = (
+    "cop-dem-glo30-cog-N00E006/Copernicus_DSM_COG_10_N00_00_E006_00_DEM/Copernicus_DSM_COG_10_N00_00_E006_00_DEM.tif"
+)
+GLO90_POLAR = (
+    "cop-dem-glo90-cog-S90W164/Copernicus_DSM_COG_30_S90_00_W164_00_DEM/Copernicus_DSM_COG_30_S90_00_W164_00_DEM.tif"
+)
+
+
+def ramp_rgb(values: np.ndarray, layer_file: Path) -> np.ndarray:
+    """A layer file's colour ramp over `values`: linear between its stops, clamped at both ends."""
+    import tomllib
+
+    stops = tomllib.loads(layer_file.read_text())["colormap"]["stops"]
+    xs = np.array([float(v) for v, _ in stops])
+    colours = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for _, c in stops], dtype=float)
+    return np.round(np.stack([np.interp(values, xs, colours[:, k]) for k in range(3)], axis=-1))
+
+
+def class_rgb(codes: np.ndarray, table: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Colours of class codes from a {code: '#rrggbb'} table, and where a code has one."""
+    rgb = np.zeros((*codes.shape, 3))
+    known = np.zeros(codes.shape, dtype=bool)
+    for code, colour in table.items():
+        here = codes == code
+        rgb[here] = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        known |= here
+    return rgb, known
+
+
+def esri_hillshade(z: np.ndarray, dx: np.ndarray, dy: float | np.ndarray, azimuth=315.0, altitude=45.0) -> np.ndarray:
+    """ESRI's "How Hillshade works" on the inner pixels of `z` (rows north to south), 0..1: the
+    neighbours a-i of each pixel, dz/dx and dz/dy over its row's cell width `dx` (one per inner
+    row) and height `dy`, then slope, aspect and the sun's zenith and azimuth."""
+    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
+    d, f = z[1:-1, :-2], z[1:-1, 2:]
+    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
+    dx = np.asarray(dx, dtype=float).reshape(-1, 1)
+    dy = np.asarray(dy, dtype=float).reshape(-1, 1)
+    dz_dx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * dx)
+    dz_dy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * dy)
+    slope = np.arctan(np.hypot(dz_dx, dz_dy))
+    aspect = np.arctan2(dz_dy, -dz_dx)
+    aspect = np.where(aspect < 0, aspect + 2 * np.pi, aspect)
+    zenith = np.radians(90 - altitude)
+    azimuth_math = np.radians((360 - azimuth + 90) % 360)
+    shade = np.cos(zenith) * np.cos(slope) + np.sin(zenith) * np.sin(slope) * np.cos(azimuth_math - aspect)
+    return np.clip(shade, 0, 1)
+
+
+def geographic_spacing(lat: np.ndarray, res_lon: float, res_lat: float) -> tuple[np.ndarray, float]:
+    """Ground metres of a geographic pixel (`res_*` degrees) at latitudes `lat`, on a sphere."""
+    return EARTH_RADIUS * np.radians(res_lon) * np.cos(np.radians(lat)), EARTH_RADIUS * np.radians(res_lat)
+
+
+def bilinear(array: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`array` interpolated at fractional pixel-centre coordinates (0 = the first centre); NaN
+    outside the outermost centres."""
+    c0, r0 = np.floor(cols).astype(int), np.floor(rows).astype(int)
+    inside = (c0 >= 0) & (r0 >= 0) & (c0 + 1 < array.shape[1]) & (r0 + 1 < array.shape[0])
+    c0, r0 = np.clip(c0, 0, array.shape[1] - 2), np.clip(r0, 0, array.shape[0] - 2)
+    fc, fr = cols - c0, rows - r0
+    top = array[r0, c0] * (1 - fc) + array[r0, c0 + 1] * fc
+    bottom = array[r0 + 1, c0] * (1 - fc) + array[r0 + 1, c0 + 1] * fc
+    return np.where(inside, top * (1 - fr) + bottom * fr, np.nan)
+
+
+def getmap(client: TestClient, version: str = "1.3.0", **params):
+    query = {"SERVICE": "WMS", "REQUEST": "GetMap", "VERSION": version, "STYLES": "", "FORMAT": "image/png", **params}
+    return client.get("/wms", params={k: v for k, v in query.items() if v is not None})

@@ -246,3 +246,20 @@ def test_the_evalscript_http_bench_runs_every_variant_on_the_same_picture(shared
     assert all(r["differing"] < 0.01 for r in report["rows"])  # every variant draws the TOML layer's picture
     assert all(r["cold_ms"] > 0 and r["hot_ms"] > 0 for r in report["rows"])
     assert "| NDVI | exact |" in http_bench.markdown(report)
+
+
+def test_the_dem_hillshade_benchmark_runs_end_to_end(shared_data, tmp_path):
+    """`python -m bench.dem --quick` against eo-tiler alone: every tile of every case answered."""
+    from bench import dem
+
+    dem.main(["--quick", "--baseline", "none", "--data-dir", str(tmp_path / "data"), "--results-dir", str(tmp_path)])
+    report = json.loads(next(tmp_path.glob("dem-*.json")).read_text())
+    assert [c["case"] for c in report["cases"]] == [
+        "cold GLO-30 z10", "cold GLO-30 z12", "cold GLO-30 z14", "cold GLO-90 mosaic z10", "cold GLO-90 mosaic z12",
+    ]  # fmt: skip
+    for case in report["cases"]:
+        for layer in ("eo_tiler_hillshade", "eo_tiler_color"):
+            assert case[layer]["requests"] == case["tiles"] == 4 and case[layer]["errors"] == 0
+            assert case[layer]["statuses"] == {"200": 4}
+        assert "titiler_hillshade" not in case and case["hillshade_over_color_p50"] > 0
+    assert "| cold GLO-90 mosaic z12 | 4 |" in next(tmp_path.glob("dem-*.md")).read_text()

@@ -496,4 +496,58 @@ def test_drawing_a_point_and_the_downloads_of_the_view(session, server, demo_arc
     lapse = httpx.get(session.page.get_attribute("#timelapse-link", "href"))
     assert lapse.status_code == 200 and lapse.headers["content-type"] == "image/gif"
     assert Image.open(io.BytesIO(lapse.content)).n_frames == len(lapse.headers["x-frames"].split(","))
+
+
+def test_the_collection_picker_offers_every_collection_with_its_own_layers(session, server):
+    session.open()
+    listed = httpx.get(server + "collections").json()["collections"]
+    options = session.page.eval_on_selector_all("#collection option", "os => os.map((o) => o.value)")
+    assert options == [c["id"] for c in listed]
+    dem = next(c for c in listed if c["id"] == "cop-dem-glo-90")
+    with session.expect_tiles(collection="cop-dem-glo-90", layer=dem["default_layer"]):
+        session.page.select_option("#collection", "cop-dem-glo-90")
+    session.settle()
+    offered = session.page.eval_on_selector_all("#layer option", "os => os.map((o) => o.value)")
+    assert (
+        sorted(offered)
+        == ["COLOR", "GRAYSCALE", "HILLSHADE", "TOPOGRAPHIC"]
+        == sorted(layer["name"] for layer in dem["layers"])
+    )
+    assert session.hash_state()["mode"] == "mosaic" and session.hash_state()["collection"] == "cop-dem-glo-90"
+    requested = len(session.tiles)
+    with session.expect_tiles(collection="cop-dem-glo-90", layer="HILLSHADE"):
+        session.page.select_option("#layer", "HILLSHADE")
+    session.settle()
+    new_tiles = session.tiles[requested:]
+    assert new_tiles and all(status == 200 for _, status in new_tiles)
+    assert {q["layer"] for q, _ in new_tiles} == {"HILLSHADE"}
+    shaded = session.map_pixels("collection-dem-hillshade")
+    assert (~_background(shaded)).mean() > 0.3
+    assert "LAYER=cop-dem-glo-90%3AHILLSHADE" in session.page.get_attribute("#legend-image", "src")
+    assert "sun" in session.page.inner_text("#layer-description")
+
+    # Land cover: its one layer, and a click names the class under the pointer.
+    with session.expect_tiles(collection="esa-worldcover", layer="WORLDCOVER_MAP"):
+        session.page.select_option("#collection", "esa-worldcover")
+    session.settle()
+    assert session.page.eval_on_selector_all("#layer option", "os => os.map((o) => o.value)") == ["WORLDCOVER_MAP"]
+    covered = ~_background(session.map_pixels("collection-worldcover"))
+    rows, cols = np.nonzero(covered)
+    assert covered.mean() > 0.1
+    box = session.page.locator("#map").bounding_box()
+    with session.page.expect_response(lambda r: "REQUEST=GetFeatureInfo" in r.url) as info:
+        # A pixel the tile covers (the tile ends at 12 degrees east, mid-view).
+        session.page.mouse.click(box["x"] + float(cols[len(cols) // 2]), box["y"] + float(rows[len(rows) // 2]))
+    entry = info.value.json()["layers"][0]["products"][0]
+    popup = session.page.locator(".leaflet-popup-content")
+    popup.locator("table").wait_for()
+    assert f"MAP\t{entry['map']['class']} {entry['map']['name']}" in popup.inner_text()
+
+    # A collection whose products lie elsewhere: the map moves to them.
+    with session.expect_tiles(collection="corine-land-cover", layer="CORINE_LAND_COVER"):
+        session.page.select_option("#collection", "corine-land-cover")
+    session.settle()
+    offered = session.page.eval_on_selector_all("#layer option", "os => os.map((o) => o.value)")
+    assert "CORINE_WATER" in offered and "CORINE_LAND_COVER" in offered and "HILLSHADE" not in offered
+    assert session.page.is_disabled("#cloudmask")
     assert session.errors == []

@@ -68,6 +68,22 @@ layouts = ["band-folder"]
         (('kind = "reflectance"', 'kind = "reflectance"\nclasses = [[1, "a", "#000000"]]'), "only class bands"),
         (('id = "my-sensor"', 'id = "my-sensor"\ncloud_mask = { band = "RED", classes = [1] }'), "cloud_mask"),
         (('id = "my-sensor"', 'id = "sentinel-2-l2a"'), "defined twice"),
+        (('layouts = ["band-folder"]', 'layouts = ["named-files"]'), "named-files layout needs a file_pattern"),
+        (('id = "my-sensor"', "id = 'my-sensor'\nfile_pattern = '^(?P<band>RED)\\.tif$'"), "(?P<product>...) group"),
+        (
+            ('id = "my-sensor"', "id = 'my-sensor'\nfile_pattern = '^(?P<product>x)(?P<when>\\d+)\\.tif$'"),
+            "unknown groups ['when']",
+        ),
+        (('id = "my-sensor"', "id = 'my-sensor'\nfile_pattern = '^(?P<product>x'"), "no regular expression"),
+        (
+            (
+                "[[collection]]",
+                '[bands.NIR]\nresolution = 30\nkind = "reflectance"\n[[collection]]\nfile_pattern = "(?P<product>.+)[.]tif"',
+            ),
+            "needs a (?P<band>...) group",
+        ),
+        (('id = "my-sensor"', 'id = "my-sensor"\ndatetime = "yesterday"'), "datetime must be an ISO 8601"),
+        (('kind = "reflectance"', 'kind = "class"\nclasses = [[1, "a", "#000000", 111]]'), "each class is"),
     ],
 )
 def test_broken_collection_files_stop_the_start_up_with_the_reason(tmp_path, change, words) -> None:
@@ -240,3 +256,32 @@ def test_a_layer_of_another_collection_is_refused_by_name(real_client) -> None:
     response = real_client.get("/preview.png", params={"product": COG_ID, "layer": "VV_DB"})
     assert response.status_code == 400 and "does not apply to sentinel-2-l2a" in response.json()["detail"]
     assert real_client.get("/preview.png", params={"product": COG_ID, "layer": "NOPE"}).status_code == 404
+
+
+def test_the_built_in_dem_and_land_cover_collections() -> None:
+    collections = builtin_collections()
+    glo30, glo90 = collections["cop-dem-glo-30"], collections["cop-dem-glo-90"]
+    dem = glo30.bands["DEM"]
+    assert (dem.kind, dem.unit, dem.nodata, dem.scale, dem.resolution) == ("physical", "m", None, 1.0, 30)
+    assert glo90.bands["DEM"].resolution == 90 and glo30.datetime is not None and glo30.datetime.year == 2021
+    name = "Copernicus_DSM_COG_10_N00_00_E006_00_DEM.tif"
+    assert glo30.file_pattern.match(name)["tile"] == "N00_00_E006_00"  # type: ignore[union-attr, index]
+    assert glo90.file_pattern.match(name) is None  # type: ignore[union-attr]
+    worldcover = collections["esa-worldcover"].bands["Map"]
+    assert worldcover.is_class and worldcover.nodata == 0 and worldcover.class_label(95) == "Mangroves"
+    clc = collections["corine-land-cover"].bands["CLC"]
+    assert len(clc.classes) == 45 and clc.nodata == 0
+    first, last = clc.class_entry(1), clc.class_entry(48)
+    assert first is not None and first.display == "111 Continuous urban fabric" and first.colour == (230, 0, 77)
+    assert last is not None and (last.code, last.label) == ("999", "NODATA")
+    # CLC codes rise with the grid codes, group by group (1xx artificial ... 5xx water).
+    codes = [int(e.code) for e in clc.classes if e.code and e.value <= 44]  # type: ignore[arg-type]
+    assert codes == sorted(codes) and codes[0] == 111 and codes[-1] == 523
+
+
+def test_a_deployments_own_collection_comes_first_where_layouts_ask(tmp_path) -> None:
+    mine = _write(tmp_path, MINIMAL.replace('layouts = ["band-folder"]', 'layouts = ["stac-item"]'))
+    collections = load_collections(extra=[mine])
+    assert [c.id for c in collections.with_layout("stac-item")][:2] == ["my-sensor", "esa-worldcover"]
+    assert list(collections)[-1] == "my-sensor" and collections.default.id == "sentinel-2-l2a"
+    assert not collections["my-sensor"].builtin and collections["sentinel-2-l2a"].builtin

@@ -20,8 +20,9 @@ from tests.helpers import mtl_values
 
 SIZE = 120
 # four Sentinel-2 products, a Landsat one, a Sentinel-2 time series of six dates over one tile, and
-# two Sentinel-1 passes
-PRODUCTS = 13
+# two Sentinel-1 passes, and five static maps (DEM tiles, WorldCover, CORINE)
+MAPS = 5
+PRODUCTS = 13 + MAPS
 REPO = Path(__file__).resolve().parents[1]
 COG_ASSETS = {
     "coastal": "B01",
@@ -546,7 +547,7 @@ def test_second_call_does_not_regenerate(archive, capsys):
 def test_other_size_or_force_regenerates(tmp_path):
     messages: list[str] = []
     first = generate_archive(tmp_path, size=24, progress=messages.append)
-    assert messages and len(first) == PRODUCTS
+    assert messages and [p.layout for p in first].count("named-files") == MAPS and len(first) == PRODUCTS
     band = _band_file(first[0], "B04")
     mtime = band.stat().st_mtime_ns
     second = generate_archive(tmp_path, size=36)
@@ -626,3 +627,68 @@ def test_landsat_product_in_the_usgs_layout(products, landsat_product):
     s2_clear = np.isin(_scl20(p1).repeat(2, axis=0).repeat(2, axis=1)[::3, ::3], (4, 5, 6))
     both = s2_clear & (qa == 1 << 6) & np.isfinite(s2_red)
     assert both.sum() > 100 and np.median(np.abs(landsat_red[both] - s2_red[both])) < 0.01
+
+
+# ---------------------------------------------------------------------------- static maps (demo/maps.py)
+
+
+@pytest.fixture(scope="module")
+def maps(archive) -> dict[str, DemoProduct]:
+    _, prods = archive
+    return {p.id: p for p in prods if p.layout == "named-files"}
+
+
+def test_the_maps_lie_as_their_providers_lay_them_out(archive, maps):
+    root, _ = archive
+    assert {p.id: p.collection for p in maps.values()} == {
+        "Copernicus_DSM_COG_30_N51_00_E011_00_DEM": "cop-dem-glo-90",
+        "Copernicus_DSM_COG_30_N51_00_E012_00_DEM": "cop-dem-glo-90",
+        "Copernicus_DSM_COG_10_N50_00_E011_00_DEM": "cop-dem-glo-30",
+        "ESA_WorldCover_10m_2021_v200_N51E009": "esa-worldcover",
+        "U2018_CLC2018_V2020_20u1": "corine-land-cover",
+    }
+    dem = maps["Copernicus_DSM_COG_30_N51_00_E011_00_DEM"]
+    assert dem.path.relative_to(root).as_posix() == f"Copernicus-DEM/GLO-90/{dem.id}/{dem.id}.tif"
+    worldcover = maps["ESA_WorldCover_10m_2021_v200_N51E009"].path
+    assert (
+        worldcover.relative_to(root).as_posix()
+        == "ESA-WorldCover/v200/2021/map/ESA_WorldCover_10m_2021_v200_N51E009_Map.tif"
+    )
+    from tiler.catalog import MemoryCatalog
+
+    indexed = {p.id: p.collection for p in MemoryCatalog([root]) if p.id in maps}
+    assert indexed == {p.id: p.collection for p in maps.values()}
+
+
+def test_dem_tiles_are_copernicus_cogs_that_meet_at_twelve_degrees(maps):
+    west, east = (maps[f"Copernicus_DSM_COG_30_N51_00_E0{lon}_00_DEM"] for lon in (11, 12))
+    rows, cols = SIZE, SIZE * 2 // 3
+    for tile, lon0 in ((west, 11), (east, 12)):
+        with rasterio.open(tile.path) as ds:
+            assert (ds.width, ds.height, ds.dtypes[0], ds.nodata) == (cols, rows, "float32", None)
+            assert ds.tags()["AREA_OR_POINT"] == "Point" and ds.crs.to_epsg() == 4326
+            # Pixel centres on the degree lines: the bounds lie half a pixel north-west of them.
+            assert ds.bounds.left == pytest.approx(lon0 - 0.5 / cols) and ds.bounds.top == pytest.approx(
+                52 + 0.5 / rows
+            )
+            heights = ds.read(1)
+            lon = lon0 + np.arange(cols) / cols
+            lat = 52 - np.arange(rows) / rows
+            expected = demo.maps.heights(*np.meshgrid(lon, lat))
+            np.testing.assert_allclose(heights, expected, atol=1e-3)
+            assert heights.min() >= 150 and heights.max() <= 1150 and heights.std() > 50
+    assert west.bounds[2] == pytest.approx(east.bounds[0])  # side by side: no gap, no overlap
+
+
+def test_land_cover_follows_the_ground(maps):
+    with rasterio.open(maps["ESA_WorldCover_10m_2021_v200_N51E009"].path) as ds:
+        classes = ds.read(1)
+        assert ds.nodata == 0 and ds.bounds == (9.0, 51.0, 12.0, 54.0) and ds.width == SIZE
+    assert set(np.unique(classes)) <= {10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 100} and len(np.unique(classes)) >= 4
+    with rasterio.open(maps["U2018_CLC2018_V2020_20u1"].path) as ds:
+        codes = ds.read(1)
+        assert ds.crs.to_epsg() == 3035 and ds.res == (100.0, 100.0) and ds.nodata is None
+    strip = max(1, SIZE // 10)
+    assert (codes[:, -strip:] == 0).all() and (codes[:, :-strip] != 0).all()  # outside the mapped area
+    present = set(np.unique(codes[:, :-strip]).tolist())
+    assert present <= set(range(1, 45)) and {41, 35, 12, 23} <= present  # lake, shore, fields, forest

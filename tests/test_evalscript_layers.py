@@ -1,5 +1,7 @@
-"""Every layer of styles/ written as an evalscript (tests/evalscripts/layers/) draws the TOML layer's
-pixels within one level, on real data, through both paths."""
+"""Every layer of styles/ for the collections sampled here (Sentinel-2), written as an evalscript
+(tests/evalscripts/layers/), draws the TOML layer's pixels within one level, on real data, through
+both paths. The DEM and land-cover layers have no evalscripts yet (a hillshade cannot have one:
+each of its pixels needs its neighbours, which an evalscript's evaluatePixel never sees)."""
 
 import numpy as np
 import pytest

@@ -751,8 +751,9 @@ def test_cloudmask_lets_a_clearer_product_show_through(demo_client, demo) -> Non
 
 
 def test_layers_are_drawn_over_each_other_and_over_the_background(demo_client, demo) -> None:
-    # The westernmost product's west edge: nothing lies beyond it.
-    west, south, east, north = min((m["bounds"] for m in demo["meta"].values()), key=lambda b: b[0])
+    # The westernmost Sentinel-2 product's west edge: no L2A product lies beyond it.
+    sentinel_2 = (m for m in demo["meta"].values() if m["collection"] == "sentinel-2-l2a")
+    west, south, east, north = min((m["bounds"] for m in sentinel_2), key=lambda b: b[0])
     # Half on the product, half beside it: each layer is transparent there.
     box = f"{west - (east - west) * 0.3},{south + (north - south) * 0.3},{west + (east - west) * 0.3},{north - (north - south) * 0.3}"
     common = {"CRS": "CRS:84", "BBOX": box, "WIDTH": 64, "HEIGHT": 48, "TRANSPARENT": "TRUE"}

@@ -16,6 +16,7 @@ from renderers.evalscript import EvalscriptCache
 from styles import load_layers
 from tiler.api import analysis, pages, process, stac, tiles
 from tiler.api import catalog as catalog_routes
+from tiler.api import collections as collection_routes
 from tiler.catalog import Catalog
 from tiler.catalog.backends import open_configured_catalog
 from tiler.collections import Collections, load_collections
@@ -77,6 +78,7 @@ def create_app(settings: Settings, catalog: Catalog | None = None, collections: 
         routes=[
             *pages.routes,
             *catalog_routes.routes,
+            *collection_routes.routes,
             *stac.routes,
             *tiles.routes,
             *process.routes,

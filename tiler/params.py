@@ -388,9 +388,9 @@ def styling(
     assert spec is not None  # a layer is band math or an evalscript
     if rescale:
         spec = RenderSpec(
-            spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform
+            spec.expressions, _rescale(rescale, len(spec.expressions)), spec.colormap, spec.value_transform, spec.relief
         )
-    return Styling(spec, f"layer={name}|rescale={rescale}")
+    return Styling(spec, f"layer={name}|rescale={rescale}", layer.resampling)
 
 
 def default_layer(collection: ProductCollection, bands: Collection[str], layers: Layers) -> str:

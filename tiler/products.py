@@ -74,7 +74,7 @@ class Product:
     bounds: tuple[float, float, float, float]  # native CRS
     bounds_wgs84: tuple[float, float, float, float]
     bands: dict[str, BandAsset]
-    path: Path  # the product folder
+    path: Path  # the product folder (its first file where a folder holds several products)
     root: Path
     aliases: tuple[str, ...] = field(default=())
     # Collection-specific metadata under STAC names (`sat:orbit_state`, `sar:polarizations`...);

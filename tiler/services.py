@@ -10,6 +10,7 @@ from renderers.evalscript import EvalscriptCache
 from styles import Layers
 from tiler.cache import ImageCache
 from tiler.catalog import Catalog
+from tiler.catalog.extents import ExtentCache
 from tiler.collections import Collection, Collections
 from tiler.errors import NotFound
 from tiler.limits import RenderPool
@@ -29,6 +30,7 @@ class Services:
     datasets: DatasetPool
     evalscripts: EvalscriptCache  # compiled scripts by hash: the layers' and the requests'
     ogc_layers: OgcLayerCache = field(default_factory=OgcLayerCache)
+    extents: ExtentCache = field(default_factory=ExtentCache)
 
     def collection(self, collection_id: str) -> Collection:
         try:

@@ -34,6 +34,7 @@ from tiler.pipeline import (
     Styling,
     render_image,
 )
+from tiler.pipeline.run import boxes_meet
 from tiler.services import Services, services
 
 MERCATOR = "EPSG:3857"
@@ -145,6 +146,11 @@ def tilejson(request: Request) -> Response:
         centre_zoom = minzoom
     else:
         product = source.product
+        if not boxes_meet(tuple(tms.bbox), product.bounds_wgs84):
+            # The polar Copernicus DEM tiles lie beyond Web Mercator's 85.06 degrees.
+            raise InvalidParameter(
+                f"product {product.id} lies outside the {tms.id} tile matrix set; use tms=WorldCRS84Quad", "tms"
+            )
         try:
             with Reader(str(product.finest_band.path), tms=tms) as src:
                 minzoom, maxzoom = src.minzoom, src.maxzoom

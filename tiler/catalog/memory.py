@@ -48,7 +48,8 @@ class MemoryCatalog:
         return len(self._products)
 
     def __iter__(self) -> Iterator[Product]:
-        return iter(sorted(self._products.values(), key=lambda p: p.datetime, reverse=True))
+        # Newest first, ties by id, as SQL's order (static datasets share one date).
+        return iter(sorted(self._products.values(), key=lambda p: (-p.datetime.timestamp(), p.id)))
 
     def resolve(self, reference: str) -> Product:
         """Map an ID (with or without .SAFE), a path below a root, `/eodata/...` or an absolute

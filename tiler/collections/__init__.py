@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -83,8 +84,13 @@ _COLLECTION_KEYS = {
     "fallback",
     "cloud_mask",
     "searchable",
+    "file_pattern",
+    "datetime",
     "grid",
 }
+# The named groups a `file_pattern` may have: `product` (the ID) is required; `band` when the
+# collection has several bands; a date (`date`: YYYYMMDD or YYYY-MM-DD, or `year`) and `tile`.
+_PATTERN_GROUPS = {"product", "band", "date", "year", "tile"}
 
 
 class CollectionError(ValueError):
@@ -93,9 +99,15 @@ class CollectionError(ValueError):
 
 @dataclass(frozen=True)
 class ClassEntry:
-    value: int
+    value: int  # the raster value
     label: str
     colour: tuple[int, int, int]
+    code: str | None = None  # the class's own code where it differs from the raster value (CORINE: 111 for 1)
+
+    @property
+    def display(self) -> str:
+        """The class as users know it: `111 Continuous urban fabric`, or just the label."""
+        return f"{self.code} {self.label}" if self.code else self.label
 
 
 @dataclass(frozen=True)
@@ -137,8 +149,12 @@ class Band:
     def is_bits(self) -> bool:
         return self.kind == "bits"
 
+    def class_entry(self, value: int) -> ClassEntry | None:
+        return next((entry for entry in self.classes if entry.value == value), None)
+
     def class_label(self, value: int) -> str | None:
-        return next((entry.label for entry in self.classes if entry.value == value), None)
+        entry = self.class_entry(value)
+        return entry.label if entry is not None else None
 
     def flag_labels(self, value: int) -> list[str]:
         """The names of the flags set in `value`, in bit order."""
@@ -178,10 +194,16 @@ class Collection:
     default: bool = False  # the collection of mosaics and bare layer names when none is given
     fallback: bool = False  # taken when a bare band folder could be of several collections
     searchable: tuple[str, ...] = ()  # product properties mosaics and searches may filter on
+    file_pattern: re.Pattern[str] | None = None  # how the `named-files` layout recognises its files
+    datetime: datetime | None = None  # the time of products whose names give none (a static dataset)
     source: Path | None = field(default=None, compare=False)  # the file it was read from
+    builtin: bool = field(default=True, compare=False)  # False: from a deployment's own file
 
     def attribution_for(self, year: int | None) -> str:
-        return self.attribution.replace("{year}", str(year) if year is not None else "").strip()
+        """The credit line for a product of `year`; without one (a mosaic), with the year left out."""
+        if year is None:
+            return re.sub(r"\s*\{year\}", "", self.attribution).strip()
+        return self.attribution.replace("{year}", str(year)).strip()
 
     @property
     def finest_resolution(self) -> float:
@@ -227,7 +249,10 @@ class Collections(Mapping[str, Collection]):
         return next((c for c in self._by_id.values() if c.default), next(iter(self._by_id.values())))
 
     def with_layout(self, layout: str) -> list[Collection]:
-        return [c for c in self._by_id.values() if layout in c.layouts]
+        """The collections a layout produces: a deployment's own first, so that where its file and a
+        built-in one both claim a product, its own wins (as its layer files do)."""
+        found = [c for c in self._by_id.values() if layout in c.layouts]
+        return [c for c in found if not c.builtin] + [c for c in found if c.builtin]
 
     def by_product_type(self, product_type: str) -> Collection | None:
         return next((c for c in self._by_id.values() if product_type in c.product_types), None)
@@ -254,9 +279,15 @@ def _classes(raw: object, where: str) -> tuple[ClassEntry, ...]:
         raise CollectionError(f"{where}: classes must be a list of [value, label, colour]")
     entries = []
     for item in raw:
-        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], int) and isinstance(item[1], str)):
-            raise CollectionError(f"{where}: each class is [value, label, '#rrggbb'], not {item!r}")
-        entries.append(ClassEntry(item[0], item[1], _colour(item[2], where)))
+        if not (
+            isinstance(item, list)
+            and len(item) in (3, 4)
+            and isinstance(item[0], int)
+            and isinstance(item[1], str)
+            and (len(item) == 3 or isinstance(item[3], str))
+        ):
+            raise CollectionError(f"{where}: each class is [value, label, '#rrggbb'] or [..., 'code'], not {item!r}")
+        entries.append(ClassEntry(item[0], item[1], _colour(item[2], where), item[3] if len(item) == 4 else None))
     if len({e.value for e in entries}) != len(entries):
         raise CollectionError(f"{where}: class values must be unique")
     return tuple(entries)
@@ -401,6 +432,9 @@ def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collecti
     layouts = _strings(raw, "layouts", where)
     if not layouts:
         raise CollectionError(f"{where}: layouts must name at least one on-disk layout")
+    pattern = _file_pattern(raw, chosen, where)
+    if "named-files" in layouts and pattern is None:
+        raise CollectionError(f"{where}: the named-files layout needs a file_pattern")
     return Collection(
         id=raw["id"],
         title=raw["title"],
@@ -419,8 +453,42 @@ def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collecti
         default=bool(raw.get("default", False)),
         fallback=bool(raw.get("fallback", False)),
         searchable=_strings(raw, "searchable", where),
+        file_pattern=pattern,
+        datetime=_datetime(raw, where),
         source=path,
     )
+
+
+def _file_pattern(raw: Mapping, bands: Mapping[str, Band], where: str) -> re.Pattern[str] | None:
+    """A regular expression over file names whose named groups say what a file is (_PATTERN_GROUPS)."""
+    text = raw.get("file_pattern")
+    if text is None:
+        return None
+    try:
+        pattern = re.compile(text) if isinstance(text, str) else None
+    except re.error as exc:
+        raise CollectionError(f"{where}: file_pattern is no regular expression: {exc}") from exc
+    if pattern is None or "product" not in pattern.groupindex:
+        raise CollectionError(f"{where}: file_pattern must be a regular expression with a (?P<product>...) group")
+    unknown = set(pattern.groupindex) - _PATTERN_GROUPS
+    if unknown:
+        raise CollectionError(f"{where}: file_pattern has unknown groups {sorted(unknown)}")
+    if "band" not in pattern.groupindex and len(bands) != 1:
+        raise CollectionError(f"{where}: file_pattern needs a (?P<band>...) group for a collection of several bands")
+    return pattern
+
+
+def _datetime(raw: Mapping, where: str) -> datetime | None:
+    value = raw.get("datetime")
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # TOML's own date-times
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise CollectionError(f"{where}: datetime must be an ISO 8601 date-time, not {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def read_collection_file(path: Path) -> list[Collection]:
@@ -442,8 +510,9 @@ def read_collection_file(path: Path) -> list[Collection]:
 
 def load_collections(directory: Path = BUILTIN_DIR, extra: Iterable[Path] = ()) -> Collections:
     """Every `*.toml` in `directory`, then the `extra` files (a user's own collections)."""
-    files = [*sorted(directory.glob("*.toml")), *map(Path, extra)]
-    return Collections(c for path in files for c in read_collection_file(path))
+    builtin = [c for path in sorted(directory.glob("*.toml")) for c in read_collection_file(path)]
+    own = [replace(c, builtin=False) for path in map(Path, extra) for c in read_collection_file(path)]
+    return Collections([*builtin, *own])
 
 
 @cache

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from styles import Layer, Layers
 from tiler.catalog import Catalog
-from tiler.catalog.records import footprint_bbox
+from tiler.catalog.extents import collection_extents
 from tiler.collections import Collections
 from tiler.products import Product
 
@@ -30,25 +30,18 @@ class OgcLayer:
 
 def ogc_layers(products: Iterable[Product], styles: Layers, collections: Collections) -> dict[str, OgcLayer]:
     """One named layer per style and per collection present in the catalog."""
-    extents: dict[str, list[float]] = {}
-    dates: dict[str, set[str]] = {}
-    for product in products:
-        w, s, e, n = footprint_bbox(product)
-        box = extents.setdefault(product.collection, [w, s, e, n])
-        box[:] = [min(box[0], w), min(box[1], s), max(box[2], e), max(box[3], n)]
-        dates.setdefault(product.collection, set()).add(product.datetime.date().isoformat())
+    extents = collection_extents(products)
     layers = {}
     for collection in sorted(extents):
         for style in styles.for_collection(collection):
             name = f"{collection}:{style.name}"
-            west, south, east, north = extents[collection]
             layers[name] = OgcLayer(
                 name,
                 collection,
                 collections[collection].title if collection in collections else collection,
                 style,
-                (west, south, east, north),
-                tuple(sorted(dates[collection])),
+                extents[collection].bbox,
+                extents[collection].dates,
             )
     return layers
 

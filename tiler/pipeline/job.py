@@ -4,7 +4,8 @@ WMTS GetTile) parses its request into one `RenderJob`; the pipeline (`tiler.pipe
     RenderJob
     ├── layers: LayerJob, ...   drawn in order, each over the ones before it
     │   ├── source              ProductSource (one product) or MosaicSource (a catalog query)
-    │   ├── styling             what to draw from the bands (a layer, the user's band math or evalscript)
+    │   ├── styling             what to draw from the bands (a layer, the user's band math or evalscript);
+    │   │                       a hillshade's asks for a margin of neighbours (tiler.pipeline.margins)
     │   └── up/downsampling     resampling when the output is finer / coarser than the data
     ├── grid                    output bounds, CRS and size
     ├── encoding                image format and encoder options (a GeoTIFF: values or picture)
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+from typing import ClassVar
 
 from rasterio.crs import CRS
 from rasterio.warp import transform_bounds
@@ -115,6 +117,7 @@ class ScriptSpec:
 
     script: Evalscript
     output: str = "default"
+    margin: ClassVar[int] = 0  # a script sees one pixel at a time: no neighbours to read
 
     @property
     def bands(self) -> frozenset[str]:
@@ -124,10 +127,12 @@ class ScriptSpec:
 @dataclass(frozen=True)
 class Styling:
     """What to draw from a product's bands: band math (a TOML layer or the user's expressions) or an
-    evalscript (a `*.js` layer or the user's script); `cache_token` identifies the drawing uniquely."""
+    evalscript (a `*.js` layer or the user's script); `cache_token` identifies the drawing uniquely.
+    `resampling`, when set, is how the bands must be read whatever the request asks (a layer's own)."""
 
     spec: RenderSpec | ScriptSpec
     cache_token: str
+    resampling: str | None = None
 
     @property
     def bands(self) -> frozenset[str]:

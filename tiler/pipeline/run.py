@@ -2,6 +2,9 @@
 
     cache lookup -> select products -> read bands -> evaluate, colour and composite -> encode
 
+A layer whose pixels depend on their neighbours (a hillshade: `spec.margin` > 0) is read on the grid
+widened by its margin and drawn back onto the grid itself (`tiler.pipeline.margins`).
+
 Each stage is timed into `/metrics` (`eo_tiler_render_stage_seconds`) by the request's `StageTimer`.
 Renders run in the bounded render pool under a deadline and the pixel budget (`tiler.limits`);
 concurrent misses for one key render once (`tiler.cache`).
@@ -19,9 +22,11 @@ from tiler.http.observability import StageTimer
 from tiler.limits import Deadline
 from tiler.pipeline.geotiff import ValueBand, encode_rgba, encode_values, value_band
 from tiler.pipeline.job import BBox, Grid, LayerJob, MosaicQuery, ProductSource, RenderJob, Source
+from tiler.pipeline.margins import ground_spacing, widen
 from tiler.pipeline.scripts import draw_script, script_values, value_names
 from tiler.products import Product
 from tiler.reading import BandStack, read_mosaic, read_part
+from tiler.reading.joined import read_joined
 from tiler.services import Services
 
 
@@ -46,12 +51,14 @@ def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Dead
     grid, row0, col0 = job.grid.drawable
     canvas: np.ndarray | None = None  # the layers drawn so far, uint8 RGBA
     for layer in job.layers:
-        stack = read_layer(services, layer, grid, stages, deadline)
+        margin = layer.styling.spec.margin
+        read_grid = widen(grid, margin) if margin else grid
+        stack = read_layer(services, layer, read_grid, stages, deadline)
         if stack is None:
             continue
         deadline.check()
         with stages.stage("evaluate"):
-            rgba = draw_layer(services, layer, stack, deadline)
+            rgba = draw_layer(services, layer, stack, deadline, ground_spacing(read_grid) if margin else None)
             canvas = rgba if canvas is None else over(rgba, canvas)
     if canvas is None or grid is not job.grid:
         # The drawn part in its place on the whole output; the rest (outside the CRS) transparent.
@@ -63,12 +70,19 @@ def _draw(services: Services, job: RenderJob, stages: StageTimer, deadline: Dead
     return _encode(job, canvas, stages)
 
 
-def draw_layer(services: Services, layer: LayerJob, stack: BandStack, deadline: Deadline) -> np.ndarray:
-    """A layer's bands drawn as uint8 RGBA: band math by `renderers.render`, an evalscript by the
-    engine, within what is left of the render's deadline."""
+def draw_layer(
+    services: Services,
+    layer: LayerJob,
+    stack: BandStack,
+    deadline: Deadline,
+    spacing: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """A layer's bands drawn as uint8 RGBA: band math by `renderers.render` (a hillshade with the
+    ground `spacing` of its widened grid), an evalscript by the engine, within what is left of the
+    render's deadline."""
     spec = layer.styling.spec
     if isinstance(spec, RenderSpec):
-        return render(spec, stack.arrays, stack.valid)
+        return render(spec, stack.arrays, stack.valid, spacing)
     product = layer.source.product if isinstance(layer.source, ProductSource) else None
     return draw_script(spec, stack, services.collection(layer.source.collection), deadline.remaining(), product)
 
@@ -155,7 +169,7 @@ def read_layer(
     if not products:
         return None
     finest = products[0].finest_band.resolution
-    resampling = layer.upsampling if grid.pixel_size_m < finest else layer.downsampling
+    resampling = layer.styling.resampling or (layer.upsampling if grid.pixel_size_m < finest else layer.downsampling)
     gdal = services.settings.gdal
     with stages.stage("read"):
         if isinstance(layer.source, ProductSource):
@@ -171,6 +185,22 @@ def read_layer(
                 deadline=deadline,
                 datasets=services.datasets,
             )
+        if layer.styling.spec.margin and layer.source.query.cloud_mask is None:
+            # Neighbours across product borders: products of one grid are read as one raster.
+            joined = read_joined(
+                products,
+                layer.styling.bands,
+                grid.bounds,
+                grid.rasterio_crs,
+                grid.width,
+                grid.height,
+                gdal_options=gdal,
+                resampling=resampling,
+                deadline=deadline,
+                datasets=services.datasets,
+            )
+            if joined is not None:
+                return joined
         return read_mosaic(
             products,
             layer.styling.bands,

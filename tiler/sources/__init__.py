@@ -7,10 +7,13 @@ Layouts (a collection file says which of them produce its products):
 - `usgs-landsat` (`tiler.sources.landsat`): a Landsat product as USGS delivers it, band TIFFs with the MTL
   and STAC items;
 - `stac-item` (`tiler.sources.stac`): STAC items (JSON) whose band assets lie beside the item;
-- `band-folder` (`tiler.sources.band_folder`): plain folders of band GeoTIFFs named `B04.tif`...
+- `band-folder` (`tiler.sources.band_folder`): plain folders of band GeoTIFFs named `B04.tif`...;
+- `named-files` (`tiler.sources.named_files`): COGs named as their collection's `file_pattern` says
+  (Copernicus DEM, ESA WorldCover, CORINE, a deployment's own), one or several products per folder.
 
-A layout is a `detect` function (does this folder hold a product of mine? which file is its metadata?)
-and a `parse` function (folder or file -> `Product`). `find_candidates` walks a root once and asks the
+A layout is a `detect` function (does this folder hold a product of mine? which file is its metadata?
+A layout whose folders hold several products returns a list of them) and a `parse` function (folder
+or file -> `Product`). `find_candidates` walks a root once and asks the
 layouts in turn; the first that claims a folder wins, and the folder's subfolders are not walked.
 Adding a layout means one module with those two functions and an entry in `LAYOUTS`.
 """
@@ -28,20 +31,21 @@ import rasterio
 from tiler.collections import Collections, builtin_collections
 from tiler.errors import ProductUnreadable
 from tiler.products import Product, is_inside
-from tiler.sources import band_folder, landsat, safe, sentinel1_safe, sentinel_s1_l1c, stac
+from tiler.sources import band_folder, landsat, named_files, safe, sentinel1_safe, sentinel_s1_l1c, stac
 
 __all__ = ["LAYOUTS", "PARSE_ERRORS", "Candidate", "Layout", "discover", "find_candidates"]
 
 log = logging.getLogger(__name__)
 
-Detect = Callable[[Path, list[str], Collections], tuple[Path, Path] | None]
+Found = tuple[Path, Path]  # (target, metadata file)
+Detect = Callable[[Path, list[str], Collections], Found | list[Found] | None]
 Parse = Callable[[Path, Path, Collections], Product]
 
 
 @dataclass(frozen=True)
 class Layout:
     name: str
-    detect: Detect  # (folder, its file names, collections) -> (target, metadata file) or None
+    detect: Detect  # (folder, its file names, collections) -> (target, metadata file), a list of them, or None
     parse: Parse  # (target, data root, collections) -> Product
 
 
@@ -53,6 +57,7 @@ LAYOUTS: tuple[Layout, ...] = (
     Layout("sentinel-2-safe", safe.detect, safe.parse),
     Layout("usgs-landsat", landsat.detect, landsat.parse),
     Layout("stac-item", stac.detect, stac.parse),
+    Layout("named-files", named_files.detect, named_files.parse),
     Layout("band-folder", band_folder.detect, band_folder.parse),
 )
 
@@ -84,14 +89,14 @@ def find_candidates(root: Path, collections: Collections | None = None) -> Itera
         folder = Path(dirpath)
         for layout in layouts:
             found = layout.detect(folder, sorted(filenames), collections)
-            if found is None:
+            if not found:
                 continue
             dirnames.clear()  # a product's own subfolders hold no further products
-            target, metadata = found
-            if not is_inside(target, root):
-                log.warning("skipping %s: it resolves outside its data root", target)
-            else:
-                yield Candidate(layout, target, metadata, root, collections)
+            for target, metadata in found if isinstance(found, list) else [found]:
+                if not is_inside(target, root):
+                    log.warning("skipping %s: it resolves outside its data root", target)
+                else:
+                    yield Candidate(layout, target, metadata, root, collections)
             break
 
 

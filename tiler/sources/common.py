@@ -99,13 +99,20 @@ def _asset(band: Band, path: Path, resolution: float, source: str, conversions: 
     )
 
 
+# Metres per degree of latitude (the mean over the globe; the exact value varies by 1 %).
+_METRES_PER_DEGREE = 111_320.0
+
+
 def _grid(band: BandAsset) -> tuple[rasterio.crs.CRS, tuple[float, float, float, float], float]:
-    """CRS, bounds and pixel size of a band file, read from its header."""
+    """CRS, bounds and pixel size (metres) of a band file, read from its header. A geographic file's
+    pixel size is its height: its width in metres shrinks towards the poles (the Copernicus DEM's
+    columns thin out to make up for it)."""
     try:
         with rasterio.open(band.path) as src:
             if src.crs is None:
                 raise ProductUnreadable(f"{band.path.name} has no CRS")
-            return src.crs, tuple(src.bounds), src.res[0]
+            size = src.res[1] * _METRES_PER_DEGREE if src.crs.is_geographic else src.res[0]
+            return src.crs, tuple(src.bounds), size
     except rasterio.errors.RasterioIOError as exc:
         raise ProductUnreadable(f"cannot open {band.path.name}: {exc}") from exc
 

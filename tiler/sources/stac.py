@@ -86,6 +86,12 @@ def _conversions(item: dict, collection: Collection) -> dict[str, tuple[float, f
     return conversions
 
 
+def _tile(props: dict, collection: Collection) -> str | None:
+    """The tile of `grid:code` (`MGRS-29RKH`, `ESAWORLDCOVER-N00E006`) without the collection's grid prefix."""
+    code = str(props.get("grid:code") or "")
+    return code.removeprefix(f"{collection.grid}-") if collection.grid else code or None
+
+
 def parse(item_path: Path, root: Path, collections: Collections) -> Product:
     try:
         item = json.loads(item_path.read_text())
@@ -111,18 +117,20 @@ def parse(item_path: Path, root: Path, collections: Collections) -> Product:
     bands = band_assets(collection, files, root, _conversions(item, collection))
     if not bands:
         raise ProductUnreadable(f"{item_path.name}: none of its band assets lie beside it")
-    if "datetime" not in props:
+    # An item of a period (ESA WorldCover's year) has a null datetime and start_datetime instead.
+    when = props.get("datetime") or props.get("start_datetime")
+    if not when:
         raise ProductUnreadable(f"{item_path.name} has no datetime")
     name_parts = _SAFE_TILE.match(product_uri)
     return make_product(
         id=canonical,
         collection=collection.id,
         platform=str(props.get("platform") or collection.constellation or "unknown"),
-        datetime=parse_time(str(props["datetime"])),
+        datetime=parse_time(str(when)),
         cloud_cover=float(props["eo:cloud_cover"]) if props.get("eo:cloud_cover") is not None else None,
         processing_level=collection.processing_level or "unknown",
         processing_baseline=props.get("s2:processing_baseline"),
-        tile=name_parts["tile"] if name_parts else props.get("grid:code", "").removeprefix("MGRS-") or None,
+        tile=name_parts["tile"] if name_parts else _tile(props, collection),
         footprint=item.get("geometry"),
         bands=bands,
         path=folder,

@@ -1,6 +1,6 @@
-// The map page: a Leaflet map over this server's own API (/search, /layers, /tilejson.json, /tiles,
-// /wms, /statistics, /crop.tif, /timelapse). All state lives in the URL fragment, so a view can be
-// shared and reloaded.
+// The map page: a Leaflet map over this server's own API (/collections, /search, /layers,
+// /tilejson.json, /tiles, /wms, /statistics, /crop.tif, /timelapse). All state lives in the URL
+// fragment, so a view can be shared and reloaded.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -36,6 +36,7 @@ const state = {
   opacity: 1,
 };
 let layers = {};             // name -> layer from /layers
+let collections = {};        // id -> collection from /collections (its layers, default layer, extent)
 
 function interval() {
   return state.from || state.to ? `${state.from || ".."}/${state.to || ".."}` : "";
@@ -83,6 +84,12 @@ function styleParams(custom = state.custom) {
 }
 
 const activeCollection = () => (state.mode === "product" && state.product ? state.product.collection : state.collection);
+// The layer names a collection has, and the one to show when the current one does not apply.
+const layersOf = (id) => (collections[id]?.layers || []).map((l) => l.name);
+const defaultLayer = (id) => collections[id]?.default_layer || layersOf(id)[0] || state.layer;
+// The layer as the collection on screen has it (one name may have a layer per family of collections).
+const layerInfo = () => ({ ...layers[state.layer],
+  ...(collections[activeCollection()]?.layers || []).find((l) => l.name === state.layer) });
 
 function writeHash() {
   const c = map.getCenter();
@@ -143,6 +150,7 @@ function stateToForm() {
   $("maxcc-value").textContent = `${state.maxcc} %`;
   $("priority").value = state.priority;
   $("cloudmask").checked = state.cloudmask;
+  $("cloudmask").disabled = collections[state.collection]?.cloud_mask === false;
   $("opacity").value = state.opacity;
   $("layer").value = state.layer;
   if (state.custom?.evalscript) {
@@ -216,7 +224,7 @@ function status(text) { $("status").textContent = text; }
 
 function describe() {
   const c = state.custom;
-  const what = c?.evalscript ? "custom evalscript" : c ? `custom: ${c.expressions.join("; ")}` : (layers[state.layer]?.title || state.layer);
+  const what = c?.evalscript ? "custom evalscript" : c ? `custom: ${c.expressions.join("; ")}` : (layerInfo().title || state.layer);
   if (state.mode === "product") {
     const p = state.product;
     const cloud = p.cloud_cover == null ? "" : `, ${p.cloud_cover.toFixed(0)} % cloud`;
@@ -230,6 +238,7 @@ function describe() {
 // its message shown and the imagery on screen stays as it was (no broken tiles).
 async function show() {
   if (state.mode === "product" && !state.product) return;
+  if (!layersOf(activeCollection()).includes(state.layer)) state.layer = defaultLayer(activeCollection());
   const query = sourceParams();
   for (const [k, v] of styleParams()) query.set(k, v);
   let tilejson;
@@ -264,14 +273,14 @@ async function show() {
 // ---------------------------------------------------------------------------------------------
 // Layers and legend
 
+// The picker offers the layers of the collection on screen, by their titles for that collection.
 function updateLayerPicker() {
-  for (const option of $("layer").options) {
-    option.disabled = !layers[option.value].collections.includes(activeCollection());
-  }
+  const own = collections[activeCollection()]?.layers || [];
+  $("layer").replaceChildren(...own.map((l) => new Option(l.title, l.name)));
   $("layer").value = state.layer;
   $("layer").disabled = Boolean(state.custom);
   $("layer-description").textContent = state.custom
-    ? "A custom layer is shown (see Custom layer)." : layers[state.layer]?.description || "";
+    ? "A custom layer is shown (see Custom layer)." : layerInfo().description || "";
 }
 
 function updateLegend() {
@@ -299,7 +308,7 @@ function updateLegend() {
 // ---------------------------------------------------------------------------------------------
 // WMS / WMTS / XYZ for GIS tools, and values at a clicked point (WMS GetFeatureInfo)
 
-const wmsLayer = () => `${activeCollection()}:${state.custom ? "TRUE_COLOR" : state.layer}`;
+const wmsLayer = () => `${activeCollection()}:${state.custom ? defaultLayer(activeCollection()) : state.layer}`;
 
 function wmsVendorParams() {
   const q = new URLSearchParams();
@@ -357,8 +366,12 @@ function valuesTable(result) {
     const table = add(root, "table", "");
     const row = (name, value) => { const tr = add(table, "tr", ""); add(tr, "td", name); add(tr, "td", value); };
     row("layer value", entry.value.map((v) => (v == null ? "no data" : v.toFixed(4))).join(", "));
-    if (entry.scl) row("SCL", `${entry.scl.class} ${entry.scl.name}`);
-    for (const [band, value] of Object.entries(entry.bands)) row(band, value.toFixed(4));
+    // Class bands (SCL, WorldCover's Map, CORINE's CLC): the class code and its name.
+    for (const [key, cls] of Object.entries(entry)) {
+      if (cls && typeof cls === "object" && "class" in cls) row(key.toUpperCase(), `${cls.class} ${cls.name}`);
+    }
+    const units = entry.units || {};
+    for (const [band, value] of Object.entries(entry.bands)) row(band, `${value.toFixed(4)}${units[band] ? ` ${units[band]}` : ""}`);
   }
   return root;
 }
@@ -572,10 +585,6 @@ function fitBbox([w, s, e, n]) { map.fitBounds([[s, w], [n, e]]); }
 async function showProduct(product, zoom) {
   state.mode = "product";
   state.product = product;
-  if (!layers[state.layer]?.collections.includes(product.collection)) {
-    const fits = Object.values(layers).filter((layer) => layer.collections.includes(product.collection));
-    state.layer = (fits.find((layer) => layer.name === "TRUE_COLOR") || fits[0] || { name: "TRUE_COLOR" }).name;
-  }
   stateToForm();
   if (zoom) fitBbox(product.bbox);
   await show();
@@ -626,6 +635,37 @@ async function loadScriptFile() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Collections: picking one shows its mosaic with its own layers, where it has products.
+
+function viewMeets([w, s, e, n]) {
+  const b = map.getBounds();
+  return b.getWest() < e && w < b.getEast() && b.getSouth() < n && s < b.getNorth();
+}
+
+async function pickCollection() {
+  formToState();
+  const picked = collections[state.collection];
+  state.mode = "mosaic";
+  state.custom = null;
+  if (!layersOf(state.collection).includes(state.layer)) state.layer = defaultLayer(state.collection);
+  if (!picked.cloud_mask) state.cloudmask = false;
+  stateToForm();
+  const extent = picked.extent?.spatial.bbox[0];
+  if (extent && !viewMeets(extent)) fitBbox(extent);
+  await show();
+  search(api("search", searchQuery()));
+}
+
+function fillCollections(listing) {
+  for (const c of listing.collections) {
+    collections[c.id] = c;
+    const option = new Option(c.products ? c.title : `${c.title} (no products)`, c.id);
+    $("collection").add(option);
+    if (c.default && !location.hash.includes("collection=")) state.collection = c.id;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start: restore the state from the URL, or show the newest product.
 
 function wire() {
@@ -637,6 +677,7 @@ function wire() {
     };
   }
   $("show-mosaic").onclick = (e) => { e.preventDefault(); formToState(); state.mode = "mosaic"; stateToForm(); show(); };
+  $("collection").onchange = pickCollection;
   $("maxcc").oninput = () => { $("maxcc-value").textContent = `${$("maxcc").value} %`; };
   $("search-form").onsubmit = (e) => {
     e.preventDefault();
@@ -671,14 +712,15 @@ async function start() {
   wire();
   const restored = readHash();
   try {
-    const listing = await getJSON(api("layers"));
+    const [listing, catalog] = await Promise.all([getJSON(api("layers")), getJSON(api("collections"))]);
     for (const layer of listing.layers) {
-      // A name may have one layer per family of collections: the picker offers the name once.
+      // A name may have one layer per family of collections: its descriptions are looked up by name.
       const known = layers[layer.name];
       layers[layer.name] = known ? {...known, collections: [...known.collections, ...layer.collections]} : layer;
-      if (!known) $("layer").add(new Option(layer.title, layer.name));
     }
+    fillCollections(catalog);
     stateToForm();
+    updateLayerPicker();
     if (restored.view) map.setView(restored.view.center, restored.view.zoom);
     if (restored.product) {
       const p = await getJSON(api(`products/${encodeURIComponent(restored.product)}`));
@@ -687,7 +729,7 @@ async function start() {
     } else if (state.mode === "mosaic") {
       await show();
     } else {
-      const newest = await getJSON(api("search", new URLSearchParams({ limit: 1 })));
+      const newest = await getJSON(api("search", new URLSearchParams({ limit: 1, collection: state.collection })));
       if (!newest.features.length) { status("The archive holds no products yet."); return; }
       await showProduct(productFromItem(newest.features[0]), !restored.view);
     }

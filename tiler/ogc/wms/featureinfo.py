@@ -1,7 +1,8 @@
 """GetFeatureInfo: the values under one map pixel, for every product in each queried layer's stack:
-its bands (physical values), the layer's value (an evalscript's: its default output, as the script
-returns it), the class (code and name) of its class bands and the flags set in its bit-flag bands
-(code and flag names)."""
+its bands (physical values, with their units: a DEM's height in metres), the layer's value (an
+evalscript's: its default output, as the script returns it), the class of its class bands (its code
+as users know it, such as CORINE's three-digit CLC code, the raster value that stands for it, such as
+CORINE's grid code, and its name) and the flags set in its bit-flag bands (code and flag names)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ def _point_stacks(
                 timeout = services.settings.render_timeout
                 evaluated = list(evaluate_script(style.spec, stack, collection, timeout, product))
             layer_values = [float(v[0, 0]) for v in evaluated]
+            units = {b: collection.bands[b].unit for b in values if b in collection.bands and collection.bands[b].unit}
             entry: dict = {
                 "product": product.id,
                 "datetime": product.datetime.isoformat().replace("+00:00", "Z"),
@@ -78,14 +80,19 @@ def _point_stacks(
                 "bands": values,
                 "value": [round(v, 5) if math.isfinite(v) else None for v in layer_values],
             }
+            if units:
+                entry["units"] = units
             for name in classes:
-                code = int(stack.arrays[name][0, 0])
+                value = int(stack.arrays[name][0, 0])
                 band = collection.bands.get(name)
                 if band is not None and band.is_bits:
-                    entry[name.lower()] = {"code": code, "flags": band.flag_labels(code)}
+                    entry[name.lower()] = {"code": value, "flags": band.flag_labels(value)}
                     continue
-                label = band.class_label(code) if band is not None else None
-                entry[name.lower()] = {"class": code, "name": label or "unknown"}
+                found = band.class_entry(value) if band is not None else None
+                code: int | str = value
+                if found is not None and found.code:
+                    code = int(found.code) if found.code.isdigit() else found.code
+                entry[name.lower()] = {"class": code, "value": value, "name": found.label if found else "unknown"}
             entries.append(entry)
         yield layer, entries, (lon, lat)
 
@@ -149,10 +156,12 @@ def _format_info(results: list[dict], info_format: str) -> str:
             for entry in result["products"]:
                 node = ET.SubElement(layer, "Product", id=entry["product"], datetime=entry["datetime"])
                 for band, value in entry["bands"].items():
-                    ET.SubElement(node, "Band", name=band).text = str(value)
+                    unit = {"unit": entry["units"][band]} if band in entry.get("units", {}) else {}
+                    ET.SubElement(node, "Band", name=band, **unit).text = str(value)
                 ET.SubElement(node, "Value").text = ",".join(str(v) for v in entry["value"])
                 for key, cls in _classes(entry):
-                    ET.SubElement(node, key.upper(), {"class": str(cls["class"])}).text = cls["name"]
+                    attrs = {"class": str(cls["class"]), "value": str(cls["value"])}
+                    ET.SubElement(node, key.upper(), attrs).text = cls["name"]
                 for key, bits in _flags(entry):
                     ET.SubElement(node, key.upper(), {"code": str(bits["code"])}).text = ", ".join(bits["flags"])
         return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
@@ -165,10 +174,14 @@ def _format_info(results: list[dict], info_format: str) -> str:
             lines.append(f"  {entry['datetime'][:10]} {entry['product']}")
             lines.append("    value: " + ", ".join(str(v) for v in entry["value"]))
             for key, cls in _classes(entry):
-                lines.append(f"    {key.upper()}: {cls['class']} {cls['name']}")
+                raster = f" (raster value {cls['value']})" if cls["value"] != cls["class"] else ""
+                lines.append(f"    {key.upper()}: {cls['class']} {cls['name']}{raster}")
             for key, bits in _flags(entry):
                 lines.append(f"    {key.upper()}: {bits['code']} {', '.join(bits['flags']) or 'no flag set'}")
-            lines.append("    " + " ".join(f"{b}={v}" for b, v in entry["bands"].items()))
+            units = entry.get("units", {})
+            lines.append(
+                "    " + " ".join(f"{b}={v}{' ' + units[b] if b in units else ''}" for b, v in entry["bands"].items())
+            )
     if info_format == "text/html":
         return "<html><body><pre>" + html.escape("\n".join(lines)) + "</pre></body></html>"
     return "\n".join(lines) + "\n"
