@@ -198,8 +198,9 @@ def test_twenty_metre_bands_land_on_the_same_ground(demo_client, demo_archive) -
         ("/tiles/3/0/0.gif", {}, 400),
         ("/tiles/3/0/0.png", {"tilesize": "300"}, 400),
         ("/tiles/3/0/0.png", {"tms": "NoSuchGrid"}, 400),
-        ("/tiles/-1/0/0.png", {}, 404),
+        ("/tiles/-1/0/0.png", {}, 400),
         ("/tiles/99999999999999999999/0/0.png", {}, 400),
+        ("/tiles/0/0/" + "9" * 5000 + ".png", {}, 400),  # more digits than Python's int() takes
     ],
 )
 def test_bad_tile_addresses_get_4xx(real_client, path, params, status) -> None:

@@ -91,7 +91,10 @@ def tile(request: Request) -> Response:
     with stages.stage("resolve"):
         fmt = params.image_format(path["ext"])
         tms = params.tile_matrix_set(query.get("tms"))
-        address = params.tile_address(tms, path["z"], path["x"], path["y"], params.tile_size(query, svc.settings))
+        # Parsed here, not by a path convertor: Python refuses ints of over 4300 digits with a
+        # ValueError, which a convertor would raise while routing (a 500).
+        z, x, y = (params.parse_integer(path[name], name) for name in ("z", "x", "y"))
+        address = params.tile_address(tms, z, x, y, params.tile_size(query, svc.settings))
         source, styling = source_and_styling(svc, query)
     image, hit = render_image(svc, tile_job(source, styling, address, fmt), stages)
     return image_response(request, image, hit, svc.settings.cache_max_age)
@@ -185,7 +188,7 @@ def _tile_template(request: Request, fmt: str) -> str:
 
 
 routes = [
-    Route("/tiles/{z:int}/{x:int}/{y:int}.{ext}", tile),
+    Route("/tiles/{z}/{x}/{y}.{ext}", tile),
     Route("/tilejson.json", tilejson),
     Route("/preview.{ext}", preview),
 ]
