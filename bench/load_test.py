@@ -96,6 +96,11 @@ EXPRESSIONS = {
     "landsat-c2-l2": ["(B05-B04)/(B05+B04)", "B04;B03;B02", "where(B05 > 0.2, B05, 0)"],  # Landsat's NIR is B05
     "landsat-c2-l1": ["(B05-B04)/(B05+B04)", "B04;B03;B02", "where(B05 > 0.2, B05, 0)"],
     "sentinel-1-grd": ["(VV-VH)/(VV+VH)", "VV;VH;VV", "where(VV > 0.05, VV, 0)"],
+    # Heights in metres and land-cover classes (the rescale of -1..1 saturates them; the load is the point).
+    "cop-dem-glo-30": ["DEM/1000", "DEM;DEM;DEM", "where(DEM > 300, DEM, 0)"],
+    "cop-dem-glo-90": ["DEM/1000", "DEM;DEM;DEM", "where(DEM > 300, DEM, 0)"],
+    "esa-worldcover": ["Map/100", "where(Map == 10, 1, 0)"],
+    "corine-land-cover": ["CLC/44", "where(CLC <= 11, 1, 0)"],
 }
 
 
