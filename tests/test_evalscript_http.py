@@ -7,6 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import morecantile
 import numpy as np
 import pytest
 import rasterio
@@ -20,6 +21,8 @@ from tests.helpers import (
     LANDSAT_L1_ID,
     LANDSAT_L2_ID,
     LAYER_SCRIPTS,
+    S1_IW_ID,
+    S1_SM_ID,
     SAFE_L2A_ID,
     WEB_MERCATOR,
     centre_tile,
@@ -34,8 +37,28 @@ from tiler.settings import Settings
 
 L1C_SOURCE = "s2-l1c-jp2-crop-T33UUU-20170216/IMG_DATA"
 L1C_ID = "S2A_MSIL1C_20170216T102101_T33UUU"
-# The zoom of the tiles each sample is checked at: finer than its bands, inside its extent.
-ZOOMS = {COG_ID: 12, SAFE_L2A_ID: 11, L1C_ID: 14, LANDSAT_L2_ID: 9, LANDSAT_L1_ID: 9}
+GLO30_ID = "Copernicus_DSM_COG_10_N00_00_E006_00_DEM"
+POLAR_ID = "Copernicus_DSM_COG_30_S90_00_W164_00_DEM"  # GLO-90, 89-90 degrees south
+WC_2020_ID = "ESA_WorldCover_10m_2020_v100_N00E006"
+WC_2021_ID = "ESA_WorldCover_10m_2021_v200_N00E006"
+CLC_ID = "U2018_CLC2018_V2020_20u1_FR_GLP"
+# The zoom of the tiles each sample is checked at: finer than its bands, inside its extent (Sentinel-1:
+# 200 m pixels; GLO-30: 31 m; the polar GLO-90 tile: 3 by 30 arc-seconds; WorldCover: 9.3 m; CORINE: 100 m).
+ZOOMS = {
+    COG_ID: 12, SAFE_L2A_ID: 11, L1C_ID: 14, LANDSAT_L2_ID: 9, LANDSAT_L1_ID: 9, S1_IW_ID: 11, S1_SM_ID: 11,
+    GLO30_ID: 13, POLAR_ID: 10, WC_2020_ID: 15, WC_2021_ID: 15, CLC_ID: 12,
+}  # fmt: skip
+# The tile's point where the product's centre is no good: open sea in the SM swath (VH almost all
+# below -20 dB), in the DEM (one height) and in CORINE, no data in WorldCover (87 % of its tile).
+# SM: Mahé; GLO-30: São Tomé's west coast, sea, the shore (a few heights below 0) and slopes to
+# 700 m; WorldCover: São Tomé town, 7 of the classes in 2021 and 8 in 2020; CORINE: Marie-Galante,
+# every level-1 group (each at least 3.6 % of the tile).
+PLACES = {
+    S1_SM_ID: (55.46, -4.65), GLO30_ID: (6.48, 0.2), WC_2020_ID: (6.718, 0.357), WC_2021_ID: (6.718, 0.357),
+    CLC_ID: (-61.3, 15.92),
+}  # fmt: skip
+# The polar DEM tile lies beyond Web Mercator's 85.06 degrees: its tiles there are empty.
+TILE_MATRIX_SETS = {POLAR_ID: "WorldCRS84Quad"}
 FEATURE_SCRIPTS = sorted(p.name for p in EVALSCRIPTS.glob("*.js") if p.name != "language_tour.js")  # 16 bands
 
 
@@ -78,14 +101,27 @@ def products(clients) -> dict[str, dict]:
 
 
 def tile_url(meta: dict) -> str:
-    z, x, y = centre_tile(meta, ZOOMS[meta["id"]])
+    """The sample's tile: at the centre of its bounds, or at its point of PLACES, in Web Mercator or
+    in its tile matrix set (then given by `tile_query`)."""
+    pid, z = meta["id"], ZOOMS[meta["id"]]
+    if pid in PLACES or pid in TILE_MATRIX_SETS:
+        west, south, east, north = meta["bounds"]
+        lon, lat = PLACES.get(pid, ((west + east) / 2, (south + north) / 2))
+        t = morecantile.tms.get(TILE_MATRIX_SETS.get(pid, "WebMercatorQuad")).tile(lon, lat, z)
+        z, x, y = t.z, t.x, t.y
+    else:
+        z, x, y = centre_tile(meta, z)
     return f"/tiles/{z}/{x}/{y}.png"
 
 
-def assert_same_picture(actual: np.ndarray, expected: np.ndarray) -> None:
+def tile_query(meta: dict) -> dict[str, str]:
+    return {"tms": TILE_MATRIX_SETS[meta["id"]]} if meta["id"] in TILE_MATRIX_SETS else {}
+
+
+def assert_same_picture(actual: np.ndarray, expected: np.ndarray, drawn: float = 0.5) -> None:
     difference = np.abs(actual.astype(int) - expected.astype(int))
     assert difference.max() <= 1, f"{(difference > 1).sum()} channel values differ by more than 1"
-    assert (actual[..., 3] > 0).mean() > 0.5  # most of the tile is drawn
+    assert (actual[..., 3] > 0).mean() > drawn  # most of the tile is drawn (or the share given)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +130,10 @@ def assert_same_picture(actual: np.ndarray, expected: np.ndarray) -> None:
 
 TOML_LAYERS = load_layers(builtin_collections())
 SCRIPT_LAYERS = load_layers(builtin_collections(), LAYER_SCRIPTS)
+# The layers that cannot be evalscripts: each pixel of a hillshade is lit by the slope its eight
+# neighbours give, and an evalscript's evaluatePixel sees one pixel. Such layers read a margin of
+# neighbours around the map (`spec.margin`), which the test below requires of each of them.
+NEEDS_NEIGHBOURS = {("HILLSHADE", "cop-dem-glo-30"), ("HILLSHADE", "cop-dem-glo-90")}
 # The samples each layer is drawn on: every collection with layers in styles/.
 LAYER_SAMPLES = (
     (COG_ID, "sentinel-2-l2a"),
@@ -101,37 +141,77 @@ LAYER_SAMPLES = (
     (L1C_ID, "sentinel-2-l1c"),
     (LANDSAT_L2_ID, "landsat-c2-l2"),
     (LANDSAT_L1_ID, "landsat-c2-l1"),
+    (S1_IW_ID, "sentinel-1-grd"),
+    (S1_SM_ID, "sentinel-1-grd"),
+    (GLO30_ID, "cop-dem-glo-30"),
+    (POLAR_ID, "cop-dem-glo-90"),
+    (WC_2020_ID, "esa-worldcover"),
+    (WC_2021_ID, "esa-worldcover"),
+    (CLC_ID, "corine-land-cover"),
 )
+# The samples that lack some bands of their collection, and the bands they have (each is checked
+# against /products): a layer is drawn on a sample that has its bands. The IW sample is VV and VH,
+# the SM sample VH alone (its VV file is missing upstream).
+SAMPLE_BANDS = {S1_IW_ID: {"VV", "VH"}, S1_SM_ID: {"VH"}}
 LAYER_CASES = [
     (layer.name, pid, collection)
     for layer in TOML_LAYERS
     for pid, collection in LAYER_SAMPLES
     if collection in layer.collections
+    and (layer.name, collection) not in NEEDS_NEIGHBOURS
+    and layer.bands <= SAMPLE_BANDS.get(pid, layer.bands)
 ]
+# No real product here has HH or HV (SOURCES.md found none: both Sentinel-1 samples are VV/VH
+# products): the HH and HV layers' scripts are drawn only by the engine, against their TOML layers,
+# on synthetic bands through both paths (test_evalscript_layers.py's
+# test_script_draws_the_toml_layer_on_synthetic_bands, which takes every layer of Sentinel-1, the
+# DEM and the land-cover collections).
+NO_REAL_SAMPLE = {(name, "sentinel-1-grd") for name in ("HH_DB", "HV_DB", "HH_LINEAR", "HV_LINEAR")}
+# CORINE's level-1 layers leave every class but their group's transparent: in the sample's tile
+# each group covers at least 3 % (wetlands 4.3 %, artificial surfaces 3.6 %), not most of it.
+LEAST_DRAWN = {
+    name: 0.03
+    for name in ("CORINE_ARTIFICIAL", "CORINE_AGRICULTURAL", "CORINE_FOREST", "CORINE_WETLANDS", "CORINE_WATER")
+}
 
 
 def test_the_fixture_holds_every_layer_as_an_evalscript() -> None:
-    """tests/evalscripts/layers/ (landsat/ for Landsat's) has a script for every layer of styles/."""
+    """tests/evalscripts/layers/ (landsat/, sentinel-1/, dem/, worldcover/ and corine/ for those
+    collections) has a script for every layer of styles/ but those that need neighbours."""
     every = {(layer.name, c) for layer in TOML_LAYERS for c in layer.collections}
-    assert every == {(layer.name, c) for layer in SCRIPT_LAYERS for c in layer.collections}
+    scripted = {(layer.name, c) for layer in SCRIPT_LAYERS for c in layer.collections}
+    assert every - NEEDS_NEIGHBOURS == scripted
+    # Exactly the layers that read neighbours are left out, and each of them does.
+    with_margin = {(layer.name, c) for layer in TOML_LAYERS for c in layer.collections if layer.spec.margin > 0}
+    assert with_margin == NEEDS_NEIGHBOURS
     assert all(layer.script is not None for layer in SCRIPT_LAYERS)
     assert {c for _, c in every} == {c for _, c in LAYER_SAMPLES}
+
+
+def test_every_script_is_drawn_on_a_real_sample_or_else_on_synthetic_bands(clients, products) -> None:
+    scripted = {(layer.name, c) for layer in SCRIPT_LAYERS for c in layer.collections}
+    on_samples = {(name, collection) for name, _, collection in LAYER_CASES}
+    assert on_samples | NO_REAL_SAMPLE == scripted and not on_samples & NO_REAL_SAMPLE
+    for pid, bands in SAMPLE_BANDS.items():
+        assert set(products[pid]["bands"]) == bands, pid
+    # Every Sentinel-1 product of the samples is one of LAYER_SAMPLES, and none has HH or HV.
+    found = clients["toml"].get("/search", params={"collection": "sentinel-1-grd", "limit": 100}).json()["features"]
+    assert {f["id"] for f in found} == {pid for pid, c in LAYER_SAMPLES if c == "sentinel-1-grd"}
+    assert all(not {"HH", "HV"} & set(f["properties"]["sar:polarizations"]) for f in found)
 
 
 @pytest.mark.parametrize(("name", "product", "collection"), LAYER_CASES)
 def test_every_layer_as_an_evalscript_draws_the_toml_layers_tile(clients, products, name, product, collection) -> None:
     """The same name as a styles/*.js layer and as evalscript= of that file: the TOML layer's pixels within 1."""
-    url = tile_url(products[product])
-    expected = decode(clients["toml"].get(url, params={"product": product, "layer": name}).content)
-    as_layer = clients["js"].get(url, params={"product": product, "layer": name})
+    url, query = tile_url(products[product]), {**tile_query(products[product]), "product": product}
+    expected = decode(clients["toml"].get(url, params={**query, "layer": name}).content)
+    as_layer = clients["js"].get(url, params={**query, "layer": name})
     assert as_layer.status_code == 200, as_layer.text
     layer = SCRIPT_LAYERS.get(name, collection)
     assert layer is not None and layer.script is not None
-    as_parameter = clients["toml"].get(
-        url, params={"product": product, "evalscript": evalscript_param(layer.script.text)}
-    )
+    as_parameter = clients["toml"].get(url, params={**query, "evalscript": evalscript_param(layer.script.text)})
     assert as_parameter.status_code == 200, as_parameter.text
-    assert_same_picture(decode(as_layer.content), expected)
+    assert_same_picture(decode(as_layer.content), expected, LEAST_DRAWN.get(name, 0.5))
     np.testing.assert_array_equal(decode(as_parameter.content), decode(as_layer.content))
 
 
@@ -470,8 +550,9 @@ def test_prototype_pollution_stays_in_its_own_script(strict, products) -> None:
 
 def test_script_layers_are_listed_in_layers_and_the_capabilities(clients) -> None:
     layers = clients["js"].get("/layers").json()["layers"]
-    assert {p.stem for p in LAYER_SCRIPTS.rglob("*.js")} == {layer["name"] for layer in layers}
-    assert all(layer["evalscript"] for layer in layers)
+    needs_neighbours = {name for name, _ in NEEDS_NEIGHBOURS}  # still the TOML layers
+    assert {p.stem for p in LAYER_SCRIPTS.rglob("*.js")} | needs_neighbours == {layer["name"] for layer in layers}
+    assert {layer["name"] for layer in layers if not layer["evalscript"]} == needs_neighbours
     listing = {layer["name"]: layer for layer in layers if "sentinel-2-l2a" in layer["collections"]}
     assert listing["NDVI"]["title"] == "NDVI (evalscript)" and listing["NDVI"]["bands"] == ["B04", "B08"]
     assert listing["SCL"]["collections"] == ["sentinel-2-l2a"]

@@ -1,0 +1,15 @@
+//VERSION=3
+/*
+title = "VH linear gamma0 (evalscript)"
+description = "The VH_LINEAR layer of styles/sentinel-1/VH_LINEAR.toml: VH in linear power, 0 black to 0.5 white."
+collections = ["sentinel-1-grd"]
+*/
+function setup() {
+  return { input: ["VH", "dataMask"], output: { bands: 4 } };
+}
+
+function evaluatePixel(px) {
+  if (px.dataMask === 0 || !isFinite(px.VH)) return [0, 0, 0, 0];
+  const grey = px.VH / 0.5; // 0..0.5 to 0..1; the output clamps the rest
+  return [grey, grey, grey, 1];
+}

@@ -1,0 +1,15 @@
+//VERSION=3
+/*
+title = "VV linear gamma0 (evalscript)"
+description = "The VV_LINEAR layer of styles/sentinel-1/VV_LINEAR.toml: VV in linear power, 0 black to 0.5 white."
+collections = ["sentinel-1-grd"]
+*/
+function setup() {
+  return { input: ["VV", "dataMask"], output: { bands: 4 } };
+}
+
+function evaluatePixel(px) {
+  if (px.dataMask === 0 || !isFinite(px.VV)) return [0, 0, 0, 0];
+  const grey = px.VV / 0.5; // 0..0.5 to 0..1; the output clamps the rest
+  return [grey, grey, grey, 1];
+}
