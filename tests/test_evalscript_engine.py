@@ -337,3 +337,30 @@ def test_this_outside_a_method_is_the_global_object_as_in_v8():
     result = evaluate_evalscript(compile_evalscript(source), BANDS, VALID, timeout=5)
     assert result.path == "exact"
     assert result.outputs["default"][:, 0, 0].tolist() == [1, 2]
+
+
+def test_the_parser_is_loaded_with_the_first_script_not_with_the_server(tmp_path):
+    """esprima costs 125 MB when imported (its Unicode tables); a server that never sees a script
+    must not carry it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from tiler.app import create_app; from tiler.settings import Settings; "
+        f"create_app(Settings(data_roots=({str(tmp_path)!r},))); print('esprima' in sys.modules)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.strip() == "False"
+
+
+def test_identifiers_beyond_ascii_take_the_fast_path_after_the_tables_are_trimmed():
+    """The parser's build-time Unicode lists are emptied (script._esprima); letters, combining marks
+    and digits of any script still make identifiers."""
+    text = (
+        "//VERSION=3\nfunction setup() { return { input: ['B04'], output: { bands: 1 } }; }\n"
+        "var ñandú\u0301٣ = 2;\nfunction evaluatePixel(s) { return [s.B04 * ñandú\u0301٣]; }\n"
+    )
+    script = compile_evalscript(text)
+    assert script.fast is not None
+    values = render_evalscript(script, {"B04": np.full((2, 2), 0.25, np.float32)}, np.ones((2, 2), bool), timeout=10)
+    assert values.shape == (2, 2, 4)

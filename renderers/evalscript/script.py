@@ -8,9 +8,10 @@ import hashlib
 import re
 import threading
 from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
 from typing import Any
 
-import esprima
 from cachetools import LRUCache, TTLCache
 
 from renderers.evalscript.errors import EvalscriptError
@@ -282,8 +283,23 @@ class EvalscriptCache:
             raise refusal.with_traceback(None)
 
 
+@cache
+def _esprima() -> ModuleType:
+    """esprima, imported when the first script is compiled, not with the server. On import it lists
+    every Unicode code point by category to build its identifier tables and keeps those lists (about
+    75 MB of a process that never reads them again: only the derived IDENTIFIER_START/PART are used
+    while scanning), so they are emptied."""
+    import esprima
+    import esprima.character as tables
+
+    for name in ("U_CATEGORIES", "UNICODE_LETTER", "UNICODE_COMBINING_MARK", "UNICODE_DIGIT"):
+        getattr(tables, name).clear()
+    return esprima
+
+
 def _parse(text: str) -> Any:
     """The script as the body of a function expression (so a top-level return parses), or None."""
+    esprima = _esprima()
     try:
         program = esprima.parseScript(f"(function(){{{text}\n}})", {"loc": True})
     except (esprima.Error, RecursionError, ValueError, TypeError, AttributeError):
