@@ -106,6 +106,8 @@ def test_search_by_orbit_direction(real_client) -> None:
     item = next(f for f in found["features"] if f["id"] == S1_IW_ID)
     assert item["properties"]["sat:orbit_state"] == "descending"
     assert item["properties"]["sar:instrument_mode"] == "IW"
+    # The IPF version under the STAC processing extension's name, not Sentinel-2's baseline.
+    assert item["properties"]["processing:version"] == "002.91" and "s2:processing_baseline" not in item["properties"]
     assert real_client.get("/search", params={"orbit": "ascending"}).json()["numberMatched"] == 0
     bad = real_client.get("/search", params={"orbit": "sideways"})
     assert bad.status_code == 400 and "orbit" in bad.json()["detail"]
@@ -616,3 +618,21 @@ def test_broken_sentinel1_products_are_reported_at_indexing(tmp_path, iw) -> Non
     assert [p.id for p in catalog] == [good.name.removesuffix(".SAFE")]
     failed = {Path(path).name: reason for path, reason in report.failed}
     assert "calibration" in failed[broken_lut.name] and "measurement" in failed[no_pixels.name]
+
+
+def test_a_broken_annotation_skips_its_product_not_the_index(tmp_path, iw) -> None:
+    """An AWS-layout product whose annotation XML is truncated: reported and skipped at indexing
+    (its pass is read from the annotation), while the rest of the root is indexed."""
+    from tiler.catalog import SqliteCatalog
+
+    root = tmp_path / "data"
+    copy = root / iw.relative_to(iw.parents[7])
+    shutil.copytree(iw, copy)
+    (copy / "annotation").mkdir(exist_ok=True)
+    (copy / "annotation" / "iw-vv.xml").write_text("<product><adsHeader><pass>Desc")
+    good = root / "other" / iw.name
+    shutil.copytree(iw, good)
+    catalog = SqliteCatalog(tmp_path / "c.sqlite", [root])
+    report = catalog.update()
+    assert [Path(path).name for path, _ in report.failed] == [copy.name]
+    assert "not valid XML" in report.failed[0][1] and len(catalog) == 1

@@ -20,6 +20,8 @@ from typing import Any
 
 import morecantile
 from morecantile import TileMatrixSet
+from rasterio.errors import CRSError
+from rasterio.warp import transform_bounds
 
 from renderers import (
     MEDIA_TYPES,
@@ -35,7 +37,9 @@ from styles import Layers
 from tiler.catalog import ORDERS, BBox
 from tiler.collections import Collection as ProductCollection
 from tiler.collections import Collections
+from tiler.crs import crs_from_code
 from tiler.errors import (
+    InvalidCRS,
     InvalidFormat,
     InvalidParameter,
     InvalidTime,
@@ -237,13 +241,30 @@ def tile_size(query: Query, settings: Settings) -> int:
     return size
 
 
+def sized(bounds: BBox, width: int | None, height: int | None, label: str = "bbox") -> tuple[int, int]:
+    """(width, height) of an output over `bounds`: the side not given (one must be) from their
+    aspect. Every route sizes its outputs here, so a box whose aspect is no number (a side of 0, or
+    of more than a float holds, as from 1e308) is a 400, and an absurd side a number the caller's
+    size limit refuses, never an overflow."""
+    left, bottom, right, top = bounds
+    across, up = right - left, top - bottom  # inf past the float range, never an exception
+    aspect = up / across if across > 0 and math.isfinite(across) and math.isfinite(up) else math.nan
+    if not (math.isfinite(aspect) and aspect > 0):
+        raise InvalidParameter("the area has no extent to draw: its width or height is 0 or not finite", label)
+    if height is None:
+        assert width is not None
+        height = max(1, round(min(width * aspect, 1e9)))
+    elif width is None:
+        width = max(1, round(min(height / aspect, 1e9)))
+    return width, height
+
+
 def preview_size(query: Query, bounds: BBox, settings: Settings) -> tuple[int, int]:
     """Output (width, height) of a preview of `bounds`, keeping their aspect ratio."""
     width = integer(query, "width", 512, minimum=1)
     if width > settings.max_preview_size:
         raise TooLarge(f"width {width} is over the limit of {settings.max_preview_size}", "width")
-    left, bottom, right, top = bounds
-    height = max(1, round(width * (top - bottom) / (right - left)))
+    width, height = sized(bounds, width, None)
     if height > settings.max_preview_size:
         raise TooLarge(f"the preview would be {height} px high, over the limit of {settings.max_preview_size}")
     return width, height
@@ -425,11 +446,12 @@ def _period(text: str, label: str) -> tuple[datetime, datetime]:
                 after = datetime(year + 1, 1, 1, tzinfo=UTC)
             return start, after - timedelta(microseconds=1)
         value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        # Inside the try: a zone can move an instant of year 1 or 9999 out of range (OverflowError).
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     except (ValueError, OverflowError):
         raise InvalidTime(
             f"{label}: '{text[:40]}' is not a date (YYYY, YYYY-MM, YYYY-MM-DD or an ISO 8601 date-time)", label
         ) from None
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     return value, value
 
 
@@ -468,6 +490,22 @@ def bbox(raw: str | None, label: str = "bbox") -> BBox | None:
     if west >= east or south >= north:
         raise InvalidParameter(f"{label} needs west < east and south < north (no antimeridian crossing)", label)
     return west, south, east, north
+
+
+WEB_MERCATOR = "EPSG:3857"
+_MERCATOR_LATITUDE = 85.0  # Web Mercator ends at +-85.06 degrees
+
+
+def mercator_area(box: BBox, label: str = "bbox") -> BBox:
+    """A WGS84 box in Web Mercator metres, where mosaic previews and time-lapses are drawn: its part
+    within +-85 degrees of latitude; a box wholly beyond that is a 400."""
+    west, south, east, north = box
+    south, north = max(south, -_MERCATOR_LATITUDE), min(north, _MERCATOR_LATITUDE)
+    if south >= north:
+        raise InvalidParameter(
+            f"{label} lies beyond {_MERCATOR_LATITUDE} degrees of latitude, outside Web Mercator", label
+        )
+    return transform_bounds("EPSG:4326", WEB_MERCATOR, west, south, east, north)
 
 
 def max_cloud(raw: str | None, label: str) -> float | None:
@@ -669,8 +707,9 @@ def bins(raw: str | None, span: str | None, label: str = "bins") -> Bins | None:
         low_high = None
         if span:
             low, high = numbers(span, "binrange", 2)
-            if low >= high:
-                raise InvalidParameter("binrange needs low < high", "binrange")
+            # numpy needs the span and each bin's width to be a finite, positive float.
+            if not (low < high and math.isfinite(high - low) and (high - low) / count > 0):
+                raise InvalidParameter("binrange needs low < high, no more than a float's range apart", "binrange")
             low_high = (low, high)
         return Bins(count=count, span=low_high)
     edges = tuple(parse_number(part, label) for part in parts)
@@ -687,10 +726,11 @@ def analysis_size(query: Query, bounds: BBox, maximum: int) -> tuple[int, int] |
     width, height = query.get("width"), query.get("height")
     if not width and not height:
         return None
-    left, bottom, right, top = bounds
-    aspect = (top - bottom) / (right - left)
-    w = integer(query, "width", minimum=1) if width else max(1, round(integer(query, "height", minimum=1) / aspect))
-    h = integer(query, "height", minimum=1) if height else max(1, round(w * aspect))
+    w, h = sized(
+        bounds,
+        integer(query, "width", minimum=1) if width else None,
+        integer(query, "height", minimum=1) if height else None,
+    )
     if w > maximum or h > maximum:
         raise TooLarge(f"{w} x {h} px is over the limit of {maximum} px a side", "width")
     return w, h
@@ -748,7 +788,12 @@ def _process_crs(raw: object) -> str:
         raise InvalidParameter(
             f"{where} must be an OGC CRS URI such as http://www.opengis.net/def/crs/EPSG/0/3857", where
         )
-    return f"EPSG:{match[1]}" if match[1] else "OGC:CRS84"
+    code = f"EPSG:{match[1]}" if match[1] else "OGC:CRS84"
+    try:
+        crs_from_code(code)
+    except CRSError:  # an EPSG code of the right form that PROJ does not know (EPSG:99999)
+        raise InvalidCRS(f"{where}: {code} is not a coordinate reference system PROJ knows", where) from None
+    return code
 
 
 def _process_size(raw: dict, max_size: int) -> tuple[int | None, int | None]:
@@ -763,15 +808,10 @@ def _process_size(raw: dict, max_size: int) -> tuple[int | None, int | None]:
 
 def output_size(width: int | None, height: int | None, bounds: BBox, max_size: int) -> tuple[int, int]:
     """The output's width and height: as given, or the missing side from the area's aspect."""
-    left, bottom, right, top = bounds
-    aspect = (top - bottom) / (right - left)
     if width is None and height is None:
         width = DEFAULT_PROCESS_WIDTH
-    if height is None:
-        assert width is not None
-        height = max(1, round(width * aspect))
-    elif width is None:
-        width = max(1, round(height / aspect))
+    if width is None or height is None:
+        width, height = sized(bounds, width, height, "input.bounds")
     if width > max_size or height > max_size:
         raise TooLarge(f"the output would be {width} x {height} px, over the limit of {max_size}", "output")
     return width, height

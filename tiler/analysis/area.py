@@ -120,6 +120,8 @@ def make_area(geometry: BaseGeometry, crs_code: str, resolution: float) -> Area:
         lonlat = _reproject(geometry, crs_code, WGS84) if crs_code != WGS84 else geometry
         grid_crs = _equal_area_crs(lonlat)
         projected = _reproject(shapely.segmentize(lonlat, _DENSIFY_DEGREES), WGS84, grid_crs)
+        if not np.isfinite(projected.bounds).all():  # the far side of the globe from its centre
+            raise InvalidParameter("the geometry spans too much of the globe for one equal-area grid", "geometry")
     else:
         grid_crs = crs_code
         projected = geometry

@@ -16,7 +16,6 @@ from fractions import Fraction
 import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from rasterio.warp import transform_bounds
 
 from renderers import MEDIA_TYPES
 from tiler import params
@@ -28,7 +27,6 @@ from tiler.pipeline import Encoding, Grid, LayerJob, MosaicSource, RenderJob, So
 from tiler.services import Services
 
 TIMELAPSE_FORMATS = {"webp": "image/webp", "gif": "image/gif", "mp4": "video/mp4"}
-MERCATOR = "EPSG:3857"
 BACKGROUND = (24, 26, 30)  # behind transparent pixels: GIF and MP4 frames are opaque
 
 
@@ -51,11 +49,10 @@ def timelapse_request(
     box = params.bbox(query.get("bbox"))
     if box is None:
         raise MissingParameter("bbox is required: 'west,south,east,north' in degrees", "bbox")
-    west, south, east, north = box
-    bounds = transform_bounds("EPSG:4326", MERCATOR, west, max(south, -85.0), east, min(north, 85.0))
+    bounds = params.mercator_area(box)
     limit = services.settings.max_timelapse_size
     width = params.integer(query, "width", min(512, limit), minimum=1)
-    height = max(1, round(width * (bounds[3] - bounds[1]) / (bounds[2] - bounds[0])))
+    width, height = params.sized(bounds, width, None)
     if width > limit or height > limit:
         raise TooLarge(f"frames would be {width} x {height} px, over the limit of {limit} px a side", "width")
     fps = params.number(query, "fps", 2.0)
@@ -64,7 +61,7 @@ def timelapse_request(
     min_valid = params.number(query, "minvalid", 50.0)
     if not 0 <= min_valid <= 100:
         raise InvalidParameter("minvalid must be a percentage from 0 to 100", "minvalid")
-    grid = Grid(bounds, MERCATOR, width, height, geographic=lambda: box)
+    grid = Grid(bounds, params.WEB_MERCATOR, width, height, geographic=lambda: box)
     return TimelapseRequest(source, styling, grid, params.aggregation(query.get("interval")), fmt, fps, min_valid / 100)
 
 

@@ -8,7 +8,6 @@ geometry or Feature); lists may be JSON arrays.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +30,7 @@ from tiler.analysis.timelapse import TIMELAPSE_FORMATS, render_timelapse, timela
 from tiler.api.tiles import source_and_styling
 from tiler.crs import crs_from_code
 from tiler.errors import InvalidCRS, InvalidParameter, MissingParameter, TooLarge
+from tiler.http.bodies import json_object, json_value, read_body
 from tiler.http.responses import image_response
 from tiler.pipeline import Encoding, Grid, LayerJob, ProductSource, RenderJob, Source, Styling, render_image
 from tiler.pipeline.geotiff import MEDIA_TYPE as TIFF
@@ -59,21 +59,8 @@ async def request_values(request: Request) -> tuple[dict[str, str], Any]:
     if request.method != "POST":
         query = dict(request.query_params)
         raw = query.pop("geometry", None)
-        try:
-            return query, json.loads(raw) if raw else None
-        except ValueError:
-            raise InvalidParameter("geometry must be GeoJSON", "geometry") from None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise TooLarge(f"the request body is over the limit of {MAX_BODY_BYTES:,} bytes")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise InvalidParameter("the request body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise InvalidParameter("the request body must be a JSON object")
+        return query, json_value(raw, "geometry", "geometry") if raw else None
+    data = json_object(await read_body(request, MAX_BODY_BYTES), "the request body")
     geometry = data.pop("geometry", None)
     return {str(k): _text(v, str(k)) for k, v in data.items() if v is not None}, geometry
 
@@ -156,9 +143,12 @@ async def statistics(request: Request) -> Response:
 
 
 def _utm(west: float, south: float, east: float, north: float) -> str:
-    """The WGS84 UTM zone of a box's centre."""
+    """The WGS84 UTM zone of a box's centre; beyond the UTM zones (84 N, 80 S), the polar
+    stereographic UPS north or south."""
     lon, lat = (west + east) / 2, (south + north) / 2
     zones = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat))
+    if not zones:
+        return "EPSG:32661" if lat > 0 else "EPSG:32761"
     return f"EPSG:{zones[0].code}"
 
 

@@ -15,8 +15,6 @@ by the one pipeline, cache included.
 
 from __future__ import annotations
 
-import json
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,7 +22,8 @@ from starlette.routing import Route
 
 from tiler import params
 from tiler.crs import clip_to_domain
-from tiler.errors import InvalidParameter, TooLarge
+from tiler.errors import InvalidParameter
+from tiler.http.bodies import json_object, read_body
 from tiler.http.responses import image_response
 from tiler.pipeline import Encoding, Grid, LayerJob, MosaicSource, ProductSource, RenderJob, render_image
 from tiler.services import Services, services
@@ -37,32 +36,15 @@ _BODY_SLACK = 64 * 1024
 async def process(request: Request) -> Response:
     svc = services(request)
     limit = svc.settings.max_evalscript_length * _BODY_PER_CHARACTER + _BODY_SLACK
-    body = await _read_body(request, limit)
+    body = await read_body(request, limit)
     # Compiling, reading and drawing block: off the event loop, as the plain-def routes run.
     return await run_in_threadpool(_process, request, svc, body)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) past `limit` bytes before it is all read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the body is longer than the limit of {limit} bytes", "body")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(f"the body is longer than the limit of {limit} bytes", "body")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _process(request: Request, svc: Services, body: bytes) -> Response:
     stages = request.state.stages
     with stages.stage("resolve"):
-        try:
-            document = json.loads(body)
-        except (ValueError, RecursionError):
-            raise InvalidParameter("the body must be JSON (Sentinel Hub's Process API request)", "body") from None
+        document = json_object(body, "the body (Sentinel Hub's Process API request)")
         req = params.process_request(document, svc.collections, svc.settings)
         collection = svc.collection(req.mosaic.collection)
         script = params.compiled_evalscript(req.evalscript, svc.evalscripts)

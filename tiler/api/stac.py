@@ -33,6 +33,7 @@ from starlette.routing import Mount, Route
 from tiler.catalog import Catalog, SearchResult
 from tiler.collections import Collection, Collections
 from tiler.errors import BadRequest, InvalidParameter, NotFound
+from tiler.http.bodies import json_object, json_value, read_body
 from tiler.params import MAX_SEARCH_LIMIT
 from tiler.products import Product
 from tiler.services import services
@@ -54,6 +55,7 @@ MAX_IDS = 100
 # with a `next` link, so that a sparse match never makes one request scan the whole catalog.
 _SCAN_PAGE = 200
 _MAX_SCAN = 5000
+MAX_SEARCH_BODY = 1_000_000  # a POST search: an intersects outline of thousands of vertices, not millions
 _GEOMETRY_TYPES = frozenset(
     {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"}
 )
@@ -86,10 +88,10 @@ def _instant(text: str) -> datetime:
             int(year), int(month), int(day), int(hour), int(minute), int(second),
             int((fraction or "0")[:6].ljust(6, "0")),
             tzinfo=UTC if zone in ("Z", "z") else datetime.strptime(zone, "%z").tzinfo,
-        )  # fmt: skip
-    except ValueError:
+        ).astimezone(UTC)  # fmt: skip
+    except (ValueError, OverflowError):  # OverflowError: a zone that moves it past year 1 or 9999
         raise InvalidParameter(f"datetime: '{text[:40]}' is not a valid date-time") from None
-    return value.astimezone(UTC)
+    return value
 
 
 def parse_datetime(raw: object) -> tuple[datetime | None, datetime | None]:
@@ -153,10 +155,7 @@ def parse_intersects(raw: object, text: bool) -> BaseGeometry | None:
     if raw is None or raw == "":
         return None
     if text and isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raise InvalidParameter("intersects must be a GeoJSON geometry") from None
+        raw = json_value(raw, "intersects", "intersects")
     if not isinstance(raw, dict) or raw.get("type") not in _GEOMETRY_TYPES:
         raise InvalidParameter("intersects must be a GeoJSON geometry")
     try:
@@ -377,7 +376,7 @@ def landing(request: Request) -> Response:
             "stac_version": STAC_VERSION,
             "id": "eo-tiler",
             "title": "eo-tiler",
-            "description": "Copernicus Sentinel-2 products served by eo-tiler: search them here, draw them with /tiles.",
+            "description": "The satellite products served by eo-tiler: search them here, draw them with /tiles.",
             "conformsTo": list(CONFORMANCE),
             "links": [
                 _link("self", stac),
@@ -444,12 +443,7 @@ def item(request: Request) -> Response:
 async def search(request: Request) -> Response:
     body: dict | None = None
     if request.method == "POST":
-        try:
-            body = json.loads(await request.body() or b"{}")
-        except ValueError:
-            raise InvalidParameter("the search body is not JSON") from None
-        if not isinstance(body, dict):
-            raise InvalidParameter("the search body must be a JSON object")
+        body = json_object(await read_body(request, MAX_SEARCH_BODY) or b"{}", "the search body")
         params: Mapping[str, object] = body
     else:
         params = request.query_params

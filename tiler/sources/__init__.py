@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ LAYOUTS: tuple[Layout, ...] = (
 )
 
 # What parsing a product may raise when its files are broken; callers skip such products.
-PARSE_ERRORS = (ProductUnreadable, OSError, ValueError, KeyError, rasterio.errors.RasterioError)
+PARSE_ERRORS = (ProductUnreadable, OSError, ValueError, KeyError, ET.ParseError, rasterio.errors.RasterioError)
 
 
 @dataclass(frozen=True)

@@ -153,14 +153,18 @@ def relative_orbit(mission: str, absolute: int | None) -> int | None:
     return (absolute - offset) % 175 + 1
 
 
+def _annotation_root(annotation: Path) -> ET.Element:
+    try:
+        return ET.parse(annotation).getroot()
+    except ET.ParseError as exc:
+        raise ProductUnreadable(f"{annotation.name} is not valid XML: {exc}") from exc
+
+
 def _image_size(annotation: Path | None) -> tuple[int, int] | None:
     """(lines, samples) of the image the annotation describes, which its LUTs count in."""
     if annotation is None:
         return None
-    try:
-        root = ET.parse(annotation).getroot()
-    except ET.ParseError as exc:
-        raise ProductUnreadable(f"{annotation.name} is not valid XML: {exc}") from exc
+    root = _annotation_root(annotation)
     lines, samples = find_text(root, "numberOfLines"), find_text(root, "numberOfSamples")
     return (int(lines), int(samples)) if lines and samples and lines.isdigit() and samples.isdigit() else None
 
@@ -169,7 +173,7 @@ def annotated_pass(found: list[Measurement]) -> str | None:
     """The orbit direction an annotation XML states (`<pass>Descending</pass>`), if any."""
     for measurement in found:
         if measurement.annotation is not None:
-            text = find_text(ET.parse(measurement.annotation).getroot(), "pass")
+            text = find_text(_annotation_root(measurement.annotation), "pass")
             if text and text.lower() in ("ascending", "descending"):
                 return text.lower()
     return None
