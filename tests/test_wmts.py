@@ -123,6 +123,10 @@ def test_get_tile_errors(demo_client) -> None:
         "REQUEST",
     )
     assert code(demo_client.get("/wmts", params={"SERVICE": "WMTS"})) == (400, "MissingParameterValue", "REQUEST")
+    # PRODUCT= of another collection than the layer's, as WMS GetMap refuses it.
+    s2 = demo_client.get("/search", params={"collection": "sentinel-2-l2a"}).json()["features"][0]["id"]
+    other = {**base, "LAYER": "landsat-c2-l2:NDVI", "PRODUCT": s2}
+    assert code(demo_client.get("/wmts", params=other)) == (400, "InvalidParameterValue", "PRODUCT")
     assert code(demo_client.get("/wmts", params={**base, "TIME": "never"}))[:2] == (400, "InvalidParameterValue")
 
 

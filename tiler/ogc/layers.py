@@ -11,6 +11,7 @@ from styles import Layer, Layers
 from tiler.catalog import Catalog
 from tiler.catalog.extents import collection_extents
 from tiler.collections import Collections
+from tiler.errors import InvalidParameter
 from tiler.products import Product
 
 
@@ -71,3 +72,14 @@ def find_layer(layers: Mapping[str, OgcLayer], name: str, default_collection: st
     bare = [layer for layer in layers.values() if layer.style.name == name]
     bare.sort(key=lambda layer: layer.collection != default_collection)
     return bare[0] if bare else None
+
+
+def layer_product(catalog: Catalog, layer: OgcLayer, reference: str) -> Product:
+    """The product `PRODUCT=` names for a layer (WMS GetMap and GetFeatureInfo, WMTS GetTile): it
+    must be of the collection the layer draws."""
+    product = catalog.resolve(reference)
+    if product.collection != layer.collection:
+        raise InvalidParameter(
+            f"PRODUCT {product.id} is not in {layer.collection}; layer {layer.name} draws that collection", "PRODUCT"
+        )
+    return product

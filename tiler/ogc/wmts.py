@@ -25,7 +25,7 @@ from tiler.errors import (
 from tiler.http.errors import OWS_NS, WMTS, error_response
 from tiler.http.responses import image_response
 from tiler.ogc.common import IMAGE_FORMATS, XLINK_NS, lower_keys, service_base
-from tiler.ogc.layers import OgcLayer, find_layer
+from tiler.ogc.layers import OgcLayer, find_layer, layer_product
 from tiler.pipeline import MosaicSource, ProductSource, Source, render_image
 from tiler.services import Services, services
 
@@ -182,7 +182,7 @@ def _get_tile(request: Request, query: Mapping[str, str]) -> Response:
 def _source(svc: Services, layer: OgcLayer, query: Mapping[str, str]) -> Source:
     """PRODUCT= draws one product; otherwise the layer's collection over TIME (default: all of it)."""
     if query.get("product"):
-        return ProductSource(svc.catalog.resolve(query["product"]))
+        return ProductSource(layer_product(svc.catalog, layer, query["product"]))
     time = query.get("time", "")
     mosaic = {
         "collection": layer.collection,

@@ -4,9 +4,8 @@ and goes through the one pipeline, cache, ETag and stage timings included."""
 from __future__ import annotations
 
 from tiler import params
-from tiler.errors import InvalidParameter
 from tiler.ogc.common import rasterio_code
-from tiler.ogc.layers import OgcLayer
+from tiler.ogc.layers import OgcLayer, layer_product
 from tiler.ogc.wms.request import MOSAIC_LABELS, MapRequest
 from tiler.pipeline import (
     Compositing,
@@ -32,13 +31,7 @@ def mosaic_query(services: Services, req: MapRequest, layer: OgcLayer) -> Mosaic
 def layer_source(services: Services, req: MapRequest, layer: OgcLayer) -> Source:
     """PRODUCT= draws one product; otherwise the layer's collection is mosaicked."""
     if req.product:
-        product = services.catalog.resolve(req.product)
-        if product.collection != layer.collection:
-            raise InvalidParameter(
-                f"PRODUCT {product.id} is not in {layer.collection}; layer {layer.name} draws that collection",
-                "PRODUCT",
-            )
-        return ProductSource(product)
+        return ProductSource(layer_product(services.catalog, layer, req.product))
     return MosaicSource(mosaic_query(services, req, layer), services.settings.max_mosaic_products)
 
 
