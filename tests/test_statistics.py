@@ -347,3 +347,11 @@ def test_absurd_coordinates_are_refused_not_crashed_on(demo_client):
         "/crop.tif", params={"bbox": "0,1000000,2000000,3000000", "crs": "EPSG:32632", "resolution": 0.001}
     )
     assert crop.status_code == 413 and "times the limit" in crop.json()["detail"]
+
+
+def test_a_collections_property_filter_selects_the_intervals(demo_client) -> None:
+    """orbit= (a product property) chooses which Sentinel-1 passes are measured, as on mosaics."""
+    query = {"lon": "11.99", "lat": "51.0", "collection": "sentinel-1-grd", "expression": "VV", "time": "2020"}
+    both = demo_client.get("/statistics", params=query).json()["intervals"]
+    ascending = demo_client.get("/statistics", params={**query, "orbit": "ascending"}).json()["intervals"]
+    assert len(both) == 2 and [i["from"][:10] for i in ascending] == ["2020-09-22"]

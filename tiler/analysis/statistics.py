@@ -28,13 +28,13 @@ import numpy as np
 
 from tiler.analysis.area import Area, make_area
 from tiler.analysis.measure import Measure
-from tiler.catalog import select_products
 from tiler.errors import TooLarge
 from tiler.http.observability import StageTimer
 from tiler.limits import Deadline
 from tiler.params import Bins
 from tiler.pipeline import LayerJob, MosaicSource, ProductSource, Source, Styling, read_layer
 from tiler.pipeline.job import BBox
+from tiler.pipeline.run import mosaic_products
 from tiler.products import Product
 from tiler.services import Services
 
@@ -157,16 +157,8 @@ def intervals_for(services: Services, source: Source, area: BBox, aggregation: s
         return [Interval(*period(product.datetime, aggregation), (product,))]
     query = source.query
     limit = services.settings.max_analysis_products
-    products = select_products(
-        services.catalog,
-        area,
-        collection=query.collection,
-        start=query.start,
-        end=query.end,
-        max_cloud=query.max_cloud,
-        order="leastRecent",
-        limit=limit + 1,
-    )
+    # The mosaic's own selection (its properties too: orbit=), in time order for the intervals.
+    products = mosaic_products(services.catalog, replace(query, priority="leastRecent"), area, limit + 1)
     if len(products) > limit:
         raise TooLarge(
             f"the request would read more than {limit} products (the limit); shorten the time range or lower maxcc"
