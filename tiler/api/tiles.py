@@ -7,12 +7,11 @@ Endpoints are plain `def`: starlette runs them in its thread pool, so GDAL never
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import urlencode
 
 from morecantile import TileMatrixSet
 from rasterio.errors import RasterioError
-from rasterio.warp import transform_bounds
 from rio_tiler.errors import RioTilerError
 from rio_tiler.io import Reader
 from starlette.requests import Request
@@ -37,7 +36,6 @@ from tiler.pipeline import (
 from tiler.pipeline.run import boxes_meet
 from tiler.services import Services, services
 
-MERCATOR = "EPSG:3857"
 WORLD_MERCATOR_BOUNDS = (-180.0, -85.0511287798, 180.0, 85.0511287798)
 
 
@@ -119,14 +117,20 @@ def preview(request: Request) -> Response:
                 raise InvalidParameter(
                     "bbox is required for the preview of a mosaic: 'west,south,east,north' in degrees", "bbox"
                 )
-            west, south, east, north = bbox
-            # Web Mercator stops at +-85.06 degrees.
-            bounds = transform_bounds("EPSG:4326", MERCATOR, west, max(south, -85.0), east, min(north, 85.0))
+            bounds = params.mercator_area(bbox)
             width, height = params.preview_size(query, bounds, svc.settings)
-            grid = Grid(bounds, MERCATOR, width, height, geographic=lambda: bbox)
+            grid = Grid(bounds, params.WEB_MERCATOR, width, height, geographic=lambda: bbox)
     job = RenderJob((LayerJob(source, styling),), grid, encoding)
     image, hit = render_image(svc, job, stages)
     return image_response(request, image, hit, svc.settings.cache_max_age)
+
+
+@lru_cache(maxsize=4096)
+def _zoom_range(path: str, tms_id: str) -> tuple[int, int]:
+    """The zooms rio-tiler gives a band file in a grid (its size and overviews): worked out once
+    per file, not by opening it for every TileJSON."""
+    with Reader(path, tms=params.shared_tms(tms_id)) as src:
+        return src.minzoom, src.maxzoom
 
 
 def tilejson(request: Request) -> Response:
@@ -155,8 +159,7 @@ def tilejson(request: Request) -> Response:
                 f"product {product.id} lies outside the {tms.id} tile matrix set; use tms=WorldCRS84Quad", "tms"
             )
         try:
-            with Reader(str(product.finest_band.path), tms=tms) as src:
-                minzoom, maxzoom = src.minzoom, src.maxzoom
+            minzoom, maxzoom = _zoom_range(str(product.finest_band.path), tms.id)
         except (RasterioError, RioTilerError, OSError) as exc:
             raise ProductUnreadable(
                 f"cannot open {product.finest_band.path.name} of {product.id}: {exc}", product.id

@@ -7,6 +7,7 @@ adds up the samples of all of them (tiler.http.multiprocess).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -118,10 +119,23 @@ class StageTimer:
             self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
 
 
+_LOGGED_VALUE = 256  # characters of a value in the access log; an evalscript runs to 100 KB
+
+
+def _logged(key: str, value: str) -> str:
+    if key in SECRET_PARAMETERS:
+        return "REDACTED"
+    if len(value) > _LOGGED_VALUE:
+        digest = hashlib.sha256(value.encode()).hexdigest()[:12]
+        return f"{value[:64]}...({len(value)} chars, sha256 {digest})"
+    return value
+
+
 def redact_query(query_string: str) -> str:
-    """The query string with the values of secret parameters (API keys) replaced."""
+    """The query string for the access log: secret parameters (API keys) replaced, long values (an
+    evalscript in the URL) cut to their start, length and hash, so one tile is not a 100 KB line."""
     pairs = parse_qsl(query_string, keep_blank_values=True)
-    return urlencode([(k, "REDACTED" if k in SECRET_PARAMETERS else v) for k, v in pairs])
+    return urlencode([(k, _logged(k, v)) for k, v in pairs])
 
 
 class ObservabilityMiddleware:
