@@ -26,11 +26,12 @@ def stac_item(product: Product, collection: Collection | None, base: str) -> dic
         "instruments": list(collection.instruments) if collection and collection.instruments else None,
         "eo:cloud_cover": product.cloud_cover,
         "processing:level": product.processing_level,
-        "s2:processing_baseline": product.processing_baseline,
         "grid:code": f"{collection.grid}-{product.tile}" if product.tile and collection and collection.grid else None,
         "proj:code": product.crs.to_string(),
         **product.properties,  # sar:*, sat:* and the like, under their STAC names already
     }
+    if collection is not None and collection.baseline_property:
+        properties[collection.baseline_property] = product.processing_baseline
     return {
         "type": "Feature",
         "stac_version": "1.0.0",

@@ -84,6 +84,7 @@ _COLLECTION_KEYS = {
     "fallback",
     "cloud_mask",
     "searchable",
+    "baseline_property",
     "file_pattern",
     "datetime",
     "grid",
@@ -194,6 +195,7 @@ class Collection:
     default: bool = False  # the collection of mosaics and bare layer names when none is given
     fallback: bool = False  # taken when a bare band folder could be of several collections
     searchable: tuple[str, ...] = ()  # product properties mosaics and searches may filter on
+    baseline_property: str | None = None  # the STAC property of a product's processing baseline
     file_pattern: re.Pattern[str] | None = None  # how the `named-files` layout recognises its files
     datetime: datetime | None = None  # the time of products whose names give none (a static dataset)
     source: Path | None = field(default=None, compare=False)  # the file it was read from
@@ -453,6 +455,7 @@ def _collection(raw: Mapping, bands: Mapping[str, Band], path: Path) -> Collecti
         default=bool(raw.get("default", False)),
         fallback=bool(raw.get("fallback", False)),
         searchable=_strings(raw, "searchable", where),
+        baseline_property=raw.get("baseline_property"),
         file_pattern=pattern,
         datetime=_datetime(raw, where),
         source=path,
