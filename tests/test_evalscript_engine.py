@@ -364,3 +364,32 @@ def test_identifiers_beyond_ascii_take_the_fast_path_after_the_tables_are_trimme
     assert script.fast is not None
     values = render_evalscript(script, {"B04": np.full((2, 2), 0.25, np.float32)}, np.ones((2, 2), bool), timeout=10)
     assert values.shape == (2, 2, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        (v3("return [valueMap(s.B04, [], [])];"), "drawn"),  # Python's IndexError in a built-in
+        (v3("var a = [1, 2, 3].slice(NaN); return [a.length / 3];"), "drawn"),  # ValueError
+        (v3("return [rgb2int([1])];"), "drawn"),
+        (v3("return new ColorRampVisualizer([[0, [1, 0]], [1, [0, 0, 0]]]).process(s.B04);", bands=3), "drawn"),
+        (v3("return new ColorMapVisualizer([]).process(s.B04);", bands=3), "refused"),  # JavaScript throws too
+        ("return [0.5];", "drawn"),  # a simple script that reads no band
+        (
+            "//VERSION=3\nJSON.stringify = function () { return '{bad'; };\n"
+            "function setup() { return 1; }\nfunction evaluatePixel(s) { return [1]; }",
+            "refused",
+        ),
+    ],
+)
+def test_what_python_raises_inside_the_engine_is_javascripts_answer_or_a_refusal(text, answer):
+    """The fast path hands scripts whose built-ins Python cannot follow to V8; a script whose
+    JavaScript fails, or whose setup() gives no JSON, is refused: never another exception."""
+    bands = {name: np.full((4, 4), 0.25, np.float32) for name in ("B02", "B04")}
+    valid = np.ones((4, 4), bool)
+    try:
+        rgba = render_evalscript(compile_evalscript(text), bands, valid, timeout=10)
+    except EvalscriptError:
+        assert answer == "refused"
+    else:
+        assert answer == "drawn" and rgba.shape == (4, 4, 4)

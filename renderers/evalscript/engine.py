@@ -81,7 +81,7 @@ def evaluate_evalscript(
     fast = script.fast
     if path != "exact" and fast is not None and fast.refused is None:
         try:
-            outputs = _run_fast(script, arrays, invalid, names, deadline, normalization_factor)
+            outputs = _run_fast(script, arrays, invalid, names, deadline, normalization_factor, valid.size)
         except Unsupported as exc:
             if path == "fast":
                 raise EvalscriptError(f"the fast path cannot run this script: {exc}") from None
@@ -92,7 +92,7 @@ def evaluate_evalscript(
         reason = "esprima cannot parse it" if fast is None else fast.refused
         raise EvalscriptError(f"the fast path cannot run this script: {reason}")
     samples = [_samples(a, invalid, 0) for a in arrays]
-    values, count = script.program.run(samples, names, script.layout, deadline, normalization_factor)
+    values, count = script.program.run(samples, names, script.layout, deadline, normalization_factor, valid.size)
     if script.form == "simple":
         if count == 0 and valid.size:
             raise EvalscriptError("the script returned no values")
@@ -131,10 +131,13 @@ def _run_fast(
     names: list[str],
     deadline: float,
     normalization_factor: float,
+    n: int,
 ) -> dict[str, np.ndarray]:
-    """The fast path over blocks of pixels: arrays that stay in the CPU's cache run faster than whole tiles."""
+    """The fast path over blocks of `n` pixels: arrays that stay in the CPU's cache run faster than
+    whole tiles. Whatever Python raises inside it (a built-in meeting arguments JavaScript would
+    take: `[].slice(NaN)`, a ragged colour ramp) is not the script's error but the fast path's
+    limit: V8 then gives the JavaScript answer, or the script's own error as a 400."""
     assert script.fast is not None
-    n = arrays[0].size if arrays else 0
     outputs: dict[str, np.ndarray] = {}
     bounds = [*range(0, n, FAST_BLOCK), n] if n else [0, 0]
     for start, stop in zip(bounds, bounds[1:]):
@@ -143,6 +146,10 @@ def _run_fast(
             value = script.fast.program.run(block, stop - start, deadline, normalization_factor)
         except RecursionError:
             raise Unsupported("nesting deeper than Python's stack") from None
+        except EvalscriptError:
+            raise
+        except (ArithmeticError, LookupError, ValueError, TypeError) as exc:
+            raise Unsupported(f"{type(exc).__name__} in the fast path: {exc}") from None
         for key, rows in _collect(value, script, stop - start).items():
             if key not in outputs:
                 outputs[key] = np.empty((len(rows), n))

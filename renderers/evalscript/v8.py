@@ -119,7 +119,10 @@ class V8Program:
         with self._isolate(deadline) as isolate:
             self._call(isolate, isolate.context.eval, _SETUP_CALL, deadline=deadline)
             text = self._call(isolate, isolate.context.eval, "__setup()", deadline=deadline)
-        return json.loads(text) if isinstance(text, str) else None
+        try:
+            return json.loads(text) if isinstance(text, str) else None
+        except ValueError:  # the script replaced JSON.stringify
+            raise EvalscriptError("setup() did not return JSON data") from None
 
     def run(
         self,
@@ -128,6 +131,7 @@ class V8Program:
         layout: OutputLayout | None,
         deadline: float,
         normalization_factor: float,
+        n: int,
     ) -> tuple[np.ndarray, int]:
         """Evaluate every pixel.
 
@@ -136,11 +140,11 @@ class V8Program:
                 script, `simple_bands`).
             layout: the V3 script's outputs; None for a simple script.
             deadline: `time.monotonic()` value by which the run must end.
+            n: pixels (the inputs' length; a script may read no band at all).
 
         Returns:
             (float64 (total output bands, n), bands per pixel of a simple script or 0).
         """
-        n = inputs[0].size if inputs else 0
         with self._isolate(deadline) as isolate:
             runner = isolate.runner(tuple(input_names), layout, len(inputs), n, self, deadline)
             for row, values in enumerate(inputs):
